@@ -1,0 +1,154 @@
+//! Requests, responses and pushed events after the handshake.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Client → daemon, after the handshake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    Request { id: u64, body: Request },
+}
+
+/// Daemon → client, after the handshake. Responses and events interleave freely.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    Response { id: u64, body: Response },
+    Event(Event),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Cheapest possible round trip (used by health checks and the latency benchmark).
+    Ping,
+    Status,
+    Jobs,
+    /// Run a scheduled job now, whatever its next run time.
+    RunJob { name: String },
+    /// Start receiving [`Event`]s on this connection.
+    Subscribe,
+    Unsubscribe,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Pong,
+    Status(Box<DaemonStatus>),
+    Jobs(Vec<JobInfo>),
+    Ok,
+    Error(RemoteError),
+}
+
+/// A request failed; `message` is written for the user and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    NotFound,
+    InvalidInput,
+    Unavailable,
+    Internal,
+}
+
+/// Live notifications for subscribed clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// A scheduled job started, finished or changed state.
+    JobChanged(JobInfo),
+    /// Progress of a long-running piece of work.
+    Progress { job: String, done: u64, total: Option<u64>, message: String },
+    /// The daemon is shutting down; clients should reconnect later.
+    ShuttingDown,
+    /// This subscriber fell behind and `missed` events were dropped for it.
+    Lagged { missed: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub build_version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    pub uptime_secs: u64,
+    pub database: DatabaseInfo,
+    pub features: Features,
+    pub jobs: Vec<JobInfo>,
+    pub clients_connected: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseInfo {
+    pub mode: DatabaseMode,
+    /// Where the database is, with any password removed.
+    pub location: String,
+    pub server_version: String,
+    /// Highest applied migration.
+    pub schema_version: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DatabaseMode {
+    /// A private cluster owned by hunterd under its state directory.
+    Embedded,
+    /// `database.url`.
+    External,
+}
+
+impl std::fmt::Display for DatabaseMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DatabaseMode::Embedded => "embedded",
+            DatabaseMode::External => "external",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Features {
+    pub ip_enrichment: bool,
+    pub partner_center_sync: bool,
+    pub dynamics_push: bool,
+}
+
+/// A scheduled job as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    pub name: String,
+    pub description: String,
+    pub interval_secs: u64,
+    pub state: JobState,
+    pub last_started_at: Option<DateTime<Utc>>,
+    pub last_finished_at: Option<DateTime<Utc>>,
+    pub last_result: Option<JobOutcome>,
+    /// The last error in full, kept even after later successes so it can be read.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    Idle,
+    Running,
+    /// Its feature flag is off.
+    Disabled,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Idle => "idle",
+            JobState::Running => "running",
+            JobState::Disabled => "disabled",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobOutcome {
+    Ok { summary: String },
+    Failed { error: String },
+}
