@@ -1,0 +1,3 @@
+//! hunter-tui: the interactive terminal client and its scriptable subcommands.
+
+pub mod client;

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod frame;
 pub mod handshake;
 pub mod messages;
+pub mod paths;
 
 pub use handshake::{Hello, VersionVerdict, Welcome};
 pub use messages::*;

@@ -23,7 +23,9 @@ pub enum Request {
     Status,
     Jobs,
     /// Run a scheduled job now, whatever its next run time.
-    RunJob { name: String },
+    RunJob {
+        name: String,
+    },
     /// Start receiving [`Event`]s on this connection.
     Subscribe,
     Unsubscribe,
