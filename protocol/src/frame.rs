@@ -16,6 +16,8 @@ pub enum FrameError {
     Closed,
     #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge { len: u32, max: u32 },
+    #[error("peer stalled in the middle of a frame for {0:?}")]
+    Stalled(std::time::Duration),
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
     #[error(transparent)]
@@ -37,6 +39,31 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: u32) -> Resul
     let mut payload = vec![0u8; len as usize];
     reader.read_exact(&mut payload).await?;
     Ok(payload)
+}
+
+/// Like [`read_frame`], for a peer that may idle between frames but, once a frame has begun, must
+/// deliver the rest within `deadline` (a stalled half-frame would otherwise hold its reader forever).
+pub async fn read_frame_with_deadline<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: u32,
+    deadline: std::time::Duration,
+) -> Result<Vec<u8>, FrameError> {
+    let mut len_buf = [0u8; 4];
+    if reader.read(&mut len_buf[..1]).await? == 0 {
+        return Err(FrameError::Closed);
+    }
+    tokio::time::timeout(deadline, async {
+        reader.read_exact(&mut len_buf[1..]).await?;
+        let len = u32::from_be_bytes(len_buf);
+        if len > max {
+            return Err(FrameError::TooLarge { len, max });
+        }
+        let mut payload = vec![0u8; len as usize];
+        reader.read_exact(&mut payload).await?;
+        Ok(payload)
+    })
+    .await
+    .map_err(|_| FrameError::Stalled(deadline))?
 }
 
 /// Writes one payload as a frame and flushes it.
@@ -86,6 +113,23 @@ mod tests {
     async fn a_truncated_frame_is_an_io_error() {
         let mut bytes: &[u8] = &[0, 0, 0, 10, 1, 2];
         assert!(matches!(read_frame(&mut bytes, 1024).await, Err(FrameError::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn a_half_sent_frame_times_out() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        client.write_all(&[0, 0]).await.unwrap();
+        let err = read_frame_with_deadline(&mut server, 1024, std::time::Duration::from_millis(50)).await.unwrap_err();
+        assert!(matches!(err, FrameError::Stalled(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_frame_with_deadline_reads_like_any_other() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, b"abc").await.unwrap();
+        let mut rd: &[u8] = &buf;
+        let got = read_frame_with_deadline(&mut rd, 1024, std::time::Duration::from_secs(1)).await.unwrap();
+        assert_eq!(got, b"abc");
     }
 
     #[tokio::test]

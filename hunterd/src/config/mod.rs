@@ -1,0 +1,207 @@
+//! hunterd's configuration: a TOML file (system, user or `--config`), overridden key by key by
+//! `HUNTER_<SECTION>__<KEY>` environment variables. Unknown keys are errors, never silently ignored.
+
+mod duration;
+mod load;
+mod secret;
+
+pub use duration::HumanDuration;
+pub use load::{ConfigError, ConfigSource, load, load_from};
+pub use secret::{DatabaseUrl, Secret};
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub features: FeatureFlags,
+    pub scan: ScanConfig,
+    pub rules: RulesConfig,
+    pub enrichment: EnrichmentConfig,
+    pub partner_center: PartnerCenterConfig,
+    pub dynamics: DynamicsConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `hunterd=debug`; `RUST_LOG` wins when set.
+    pub level: Option<String>,
+    /// Where the daily log files go; default `$LOGS_DIRECTORY` under systemd, else `<state dir>/logs`.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// External PostgreSQL; unset means the embedded cluster in the state directory.
+    pub url: Option<DatabaseUrl>,
+    /// A file holding the URL (for systemd `LoadCredential=`); used when `url` is unset.
+    pub url_file: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, url_file: None, max_connections: 10 }
+    }
+}
+
+/// Optional integrations, all off until an administrator turns them on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureFlags {
+    /// IP_ENRICHMENT_ENABLED in the product plan.
+    pub ip_enrichment: bool,
+    /// PARTNER_CENTER_SYNC_ENABLED in the product plan.
+    pub partner_center_sync: bool,
+    pub dynamics_push: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// `ip:port` resolvers; empty means the system's resolv.conf.
+    pub nameservers: Vec<String>,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub concurrency: u32,
+    pub dkim_selectors: Vec<String>,
+    pub rescan_interval: HumanDuration,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            nameservers: Vec::new(),
+            timeout_ms: 2_000,
+            retries: 2,
+            concurrency: 512,
+            dkim_selectors: Vec::new(),
+            rescan_interval: HumanDuration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Scoring rules file; unset means the embedded default.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichmentConfig {
+    pub maxmind_city_db: Option<PathBuf>,
+    pub maxmind_asn_db: Option<PathBuf>,
+    pub ip2location_db: Option<PathBuf>,
+    pub ip2proxy_db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerCenterConfig {
+    pub api_base_url: String,
+    pub authority_url: String,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub sync_interval: HumanDuration,
+}
+
+impl Default for PartnerCenterConfig {
+    fn default() -> Self {
+        PartnerCenterConfig {
+            api_base_url: "https://api.partner.microsoft.com".into(),
+            authority_url: "https://login.microsoftonline.com".into(),
+            tenant_id: None,
+            client_id: None,
+            sync_interval: HumanDuration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamicsConfig {
+    pub org_url: Option<String>,
+    pub authority_url: String,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub custom_prefix: String,
+    pub lead_key: Option<String>,
+    pub max_concurrency: u32,
+}
+
+impl Default for DynamicsConfig {
+    fn default() -> Self {
+        DynamicsConfig {
+            org_url: None,
+            authority_url: "https://login.microsoftonline.com".into(),
+            tenant_id: None,
+            client_id: None,
+            client_secret_file: None,
+            custom_prefix: "hnt_".into(),
+            lead_key: None,
+            max_concurrency: 4,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that go beyond types: each problem names its key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, ns) in self.scan.nameservers.iter().enumerate() {
+            if ns.parse::<std::net::SocketAddr>().is_err() {
+                problems.push(format!(
+                    "scan.nameservers[{i}]: `{ns}` is not an ip:port address (e.g. 127.0.0.1:53 or [::1]:53)"
+                ));
+            }
+        }
+        if self.scan.concurrency == 0 {
+            problems.push("scan.concurrency: must be at least 1".into());
+        }
+        if self.scan.timeout_ms == 0 {
+            problems.push("scan.timeout_ms: must be at least 1".into());
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections: must be at least 1".into());
+        }
+        if self.dynamics.max_concurrency == 0 {
+            problems.push("dynamics.max_concurrency: must be at least 1".into());
+        }
+        for (key, url) in [
+            ("partner_center.api_base_url", &self.partner_center.api_base_url),
+            ("partner_center.authority_url", &self.partner_center.authority_url),
+            ("dynamics.authority_url", &self.dynamics.authority_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                problems.push(format!("{key}: `{url}` is not an http(s) URL"));
+            }
+        }
+        if let Some(url) = &self.dynamics.org_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problems.push(format!("dynamics.org_url: `{url}` is not an http(s) URL"));
+        }
+        if let Some(url) = &self.database.url
+            && !url.looks_like_postgres()
+        {
+            problems.push("database.url: must start with postgres:// or postgresql://".into());
+        }
+        if self.database.url.is_some() && self.database.url_file.is_some() {
+            problems.push("database.url and database.url_file are both set: keep one".into());
+        }
+        problems
+    }
+
+    /// The effective config as TOML, with every secret replaced by a marker.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not render config: {e}\n"))
+    }
+}

@@ -1,0 +1,151 @@
+//! `hunterd run`: start-up in a safe order, serve until SIGTERM/SIGINT, shut down cleanly.
+//!
+//! Order: state-dir lock → socket availability (fail fast if a daemon is live) → database (embedded
+//! cluster started if needed) → migrations → scheduler → socket bound → READY=1.
+
+use crate::config::Config;
+use crate::db::{Database, DbHandle};
+use crate::ipc::{self, socket::Access};
+use crate::jobs::{self, Scheduler};
+use crate::paths::Paths;
+use crate::systemd;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use nix::fcntl::{Flock, FlockArg};
+use protocol::Event;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+
+/// How long running jobs get to finish or checkpoint at shutdown.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(20);
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub db: DbHandle,
+    pub scheduler: Scheduler,
+    pub events: broadcast::Sender<Event>,
+    pub started_at: DateTime<Utc>,
+    pub started: Instant,
+    pub clients: AtomicU32,
+}
+
+/// Held while the daemon runs: a second daemon on the same state directory is refused.
+pub struct StateLock {
+    _lock: Flock<std::fs::File>,
+}
+
+/// Creates the state directory if needed and locks it.
+pub fn lock_state_dir(paths: &Paths) -> anyhow::Result<StateLock> {
+    let dir = &paths.state_dir;
+    ensure_state_dir(paths)?;
+    let path = paths.state_lock();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another hunterd (pid {}) is using state directory {}: stop it first (or pass a different --state-dir)",
+                holder.trim(),
+                dir.display()
+            )
+        }
+        Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
+    };
+    lock.set_len(0).ok();
+    write!(lock, "{}", std::process::id()).ok();
+    Ok(StateLock { _lock: lock })
+}
+
+/// Creates the state directory (private; as root also enterable by the embedded cluster's account).
+pub fn ensure_state_dir(paths: &Paths) -> anyhow::Result<()> {
+    let dir = &paths.state_dir;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create state directory {}", dir.display()))?;
+        let mode = if protocol::paths::is_root() { 0o711 } else { 0o700 };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions on {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The jobs every daemon runs; feature issues add theirs here.
+fn job_specs(_config: &Config) -> Vec<jobs::JobSpec> {
+    vec![jobs::housekeeping::spec()]
+}
+
+pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
+    let _state_lock = lock_state_dir(&paths)?;
+    ipc::socket::ensure_available(&paths.socket)?;
+    tracing::info!("hunterd {} starting (state dir {})", protocol::BUILD_VERSION, paths.state_dir.display());
+    systemd::notify_status("opening the database");
+    let db = Database::open(&config, &paths).await?;
+    let result = serve(&paths, config, &db).await;
+    db.close().await;
+    if result.is_ok() {
+        tracing::info!("hunterd stopped");
+    }
+    result
+}
+
+async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<()> {
+    systemd::notify_status("applying migrations");
+    db.migrate().await?;
+    let (events, _) = broadcast::channel(1024);
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config), events.clone()).await?;
+    let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
+    let state = Arc::new(AppState {
+        config,
+        db: db.handle.clone(),
+        scheduler: scheduler.clone(),
+        events: events.clone(),
+        started_at: Utc::now(),
+        started: Instant::now(),
+        clients: AtomicU32::new(0),
+    });
+    let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
+    let server_task = tokio::spawn(ipc::serve(listener, state.clone(), shutdown.clone()));
+    systemd::notify_ready();
+    systemd::notify_status("serving");
+    tracing::info!(
+        "hunterd {} ready on {} ({} database: {})",
+        protocol::BUILD_VERSION,
+        paths.socket.display(),
+        db.handle.mode,
+        db.handle.location
+    );
+
+    let signal = wait_for_signal().await?;
+    tracing::info!("received {signal}, shutting down");
+    systemd::notify_stopping();
+    let _ = events.send(Event::ShuttingDown);
+    // Give subscribers a moment to receive the notice before connections close.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = shutdown_tx.send(true);
+    let _ = server_task.await;
+    let _ = scheduler_task.await;
+    scheduler.drain(DRAIN_PATIENCE).await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

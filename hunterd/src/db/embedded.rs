@@ -1,0 +1,426 @@
+//! The embedded default: a private PostgreSQL cluster under the state directory.
+//!
+//! It listens on a unix socket inside its own directory only (no TCP), is created by `initdb` on
+//! first start, and is started and stopped with the daemon. If the daemon died without stopping it,
+//! the next start adopts the still-running cluster (or cleans a stale pid file) instead of failing.
+//!
+//! PostgreSQL refuses to run as root. When hunterd is root, the cluster's processes run as the
+//! `hunter` system user if it exists, else `nobody`, and that account owns the data directory.
+
+use nix::unistd::{Gid, Uid, User, chown};
+use sqlx::postgres::PgConnectOptions;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use tokio::process::Command;
+
+/// The cluster's superuser and database (trust auth over the private socket only).
+const DB_USER: &str = "hunter";
+const DB_NAME: &str = "hunter";
+const PORT: u16 = 5432;
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found (looked in: {searched}). \
+         Install the PostgreSQL server package (Debian/Ubuntu: `apt-get install postgresql`; \
+         Fedora/RHEL: `dnf install postgresql-server`) or set database.url to an external server"
+    )]
+    NoBinaries { searched: String },
+    #[error(
+        "the embedded database in {data_dir} was created by PostgreSQL {data_version}, but only version(s) \
+         {available} are installed: install PostgreSQL {data_version}'s server package, or dump and restore \
+         the data with that version"
+    )]
+    VersionMismatch { data_dir: PathBuf, data_version: String, available: String },
+    #[error(
+        "hunterd runs as root and PostgreSQL refuses root, but neither a `hunter` nor a `nobody` account \
+         exists to run it: create the `hunter` system user (see systemd/hunter.sysusers.conf)"
+    )]
+    NoUnprivilegedUser,
+    #[error(
+        "the embedded PostgreSQL runs as `{user}` (PostgreSQL refuses root), which cannot enter {dir}: \
+         make it searchable (`chmod o+x {dir}`) or choose a --state-dir such as /var/lib/hunter"
+    )]
+    Unreachable { user: String, dir: PathBuf },
+    #[error(
+        "the embedded database socket path {path} is longer than the {MAX_SOCKET_PATH} bytes unix sockets \
+         allow: choose a shorter --state-dir"
+    )]
+    SocketPathTooLong { path: PathBuf },
+    #[error("{what} {path}: {source}")]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{what} failed ({status}){log}")]
+    Command { what: String, status: String, log: String },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EmbeddedError + 'a {
+    move |source| EmbeddedError::Io { what, path: path.to_path_buf(), source }
+}
+
+/// The account the cluster's processes run under when hunterd is root.
+#[derive(Debug, Clone)]
+struct RunAs {
+    name: String,
+    uid: Uid,
+    gid: Gid,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedCluster {
+    root: PathBuf,
+    bin_dir: PathBuf,
+    run_as: Option<RunAs>,
+}
+
+impl EmbeddedCluster {
+    /// Finds the PostgreSQL binaries (matching an existing cluster's version) and the account to use.
+    pub fn locate(root: &Path) -> Result<EmbeddedCluster, EmbeddedError> {
+        let data_version = std::fs::read_to_string(root.join("data").join("PG_VERSION")).ok();
+        let bin_dir = find_bin_dir(data_version.as_deref().map(str::trim), &root.join("data"))?;
+        let run_as = if Uid::effective().is_root() { Some(unprivileged_account()?) } else { None };
+        Ok(EmbeddedCluster { root: root.to_path_buf(), bin_dir, run_as })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.root.join("postgres.log")
+    }
+
+    /// How to reach the cluster: its private socket, no password.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new().socket(self.socket_dir()).port(PORT).username(DB_USER).database(DB_NAME)
+    }
+
+    /// Creates the cluster if needed and makes sure it is running, adopting one left by a crash.
+    pub async fn start(&self) -> Result<(), EmbeddedError> {
+        let socket_file = self.socket_dir().join(format!(".s.PGSQL.{PORT}"));
+        if socket_file.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(EmbeddedError::SocketPathTooLong { path: socket_file });
+        }
+        self.prepare_dirs()?;
+        if !self.data_dir().join("PG_VERSION").exists() {
+            self.initdb().await?;
+        }
+        self.write_settings()?;
+        if self.is_running().await {
+            tracing::info!("adopting the embedded PostgreSQL already running in {}", self.data_dir().display());
+        } else {
+            self.remove_stale_pid_file();
+            self.pg_ctl_start().await?;
+        }
+        self.ensure_database().await
+    }
+
+    /// Stops the cluster (fast shutdown: sessions are ended, data is safe).
+    pub async fn stop(&self) -> Result<(), EmbeddedError> {
+        if !self.is_running().await {
+            return Ok(());
+        }
+        let data = self.data_dir();
+        let out = self.pg_command("pg_ctl").arg("stop").arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60"]).output().await;
+        self.check("pg_ctl stop", out)
+    }
+
+    async fn is_running(&self) -> bool {
+        let data = self.data_dir();
+        // pg_ctl status: 0 running, 3 not running, 4 no data directory.
+        matches!(
+            self.pg_command("pg_ctl").arg("status").arg("-D").arg(&data).output().await,
+            Ok(out) if out.status.success()
+        )
+    }
+
+    fn prepare_dirs(&self) -> Result<(), EmbeddedError> {
+        // With a separate account, the root must be enterable (not listable) by it.
+        let root_mode = if self.run_as.is_some() { 0o711 } else { 0o700 };
+        create_dir_with_mode(&self.root, root_mode)?;
+        for dir in [self.data_dir(), self.socket_dir()] {
+            create_dir_with_mode(&dir, 0o700)?;
+            if let Some(account) = &self.run_as {
+                chown(&dir, Some(account.uid), Some(account.gid)).map_err(|e| EmbeddedError::Io {
+                    what: "cannot hand over",
+                    path: dir.clone(),
+                    source: e.into(),
+                })?;
+            }
+        }
+        if let Some(account) = &self.run_as {
+            if let Some(dir) = first_unsearchable_ancestor(&self.data_dir(), account.uid, account.gid) {
+                return Err(EmbeddedError::Unreachable { user: account.name.clone(), dir });
+            }
+            // The log file is written by the cluster's account.
+            let log = self.log_file();
+            if !log.exists() {
+                std::fs::write(&log, b"").map_err(io_err("cannot create", &log))?;
+            }
+            let _ = chown(&log, Some(account.uid), Some(account.gid));
+        }
+        Ok(())
+    }
+
+    async fn initdb(&self) -> Result<(), EmbeddedError> {
+        let data = self.data_dir();
+        // A crash during a previous initdb leaves a partial directory that initdb would refuse.
+        clear_dir(&data)?;
+        tracing::info!("creating the embedded PostgreSQL cluster in {}", data.display());
+        let out = self
+            .pg_command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", DB_USER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
+            .arg("--no-instructions")
+            .output()
+            .await;
+        self.check("initdb", out)?;
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(io_err("cannot read", &conf))?;
+        text.push_str("\n# Settings owned by hunterd, rewritten at every start.\ninclude_if_exists = 'hunter.conf'\n");
+        std::fs::write(&conf, text).map_err(io_err("cannot write", &conf))
+    }
+
+    /// Socket-only, private settings; rewritten at each start so a moved state dir keeps working.
+    fn write_settings(&self) -> Result<(), EmbeddedError> {
+        let path = self.data_dir().join("hunter.conf");
+        let socket_dir = self.socket_dir().display().to_string().replace('\'', "''");
+        let text = format!(
+            "# Written by hunterd at every start; edits are lost.\n\
+             listen_addresses = ''\n\
+             port = {PORT}\n\
+             unix_socket_directories = '{socket_dir}'\n\
+             unix_socket_permissions = 0700\n\
+             max_connections = 100\n\
+             jit = off\n\
+             logging_collector = off\n"
+        );
+        std::fs::write(&path, text).map_err(io_err("cannot write", &path))?;
+        if let Some(account) = &self.run_as {
+            let _ = chown(&path, Some(account.uid), Some(account.gid));
+        }
+        Ok(())
+    }
+
+    async fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
+        let (data, log) = (self.data_dir(), self.log_file());
+        let out = self
+            .pg_command("pg_ctl")
+            .arg("start")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-t", "60", "-s"])
+            .output()
+            .await;
+        self.check("pg_ctl start", out)
+    }
+
+    /// A `postmaster.pid` whose process is gone (or is not PostgreSQL any more) blocks a start.
+    fn remove_stale_pid_file(&self) {
+        let pid_file = self.data_dir().join("postmaster.pid");
+        let Ok(text) = std::fs::read_to_string(&pid_file) else { return };
+        let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else { return };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if !comm.trim().starts_with("postgres") && !comm.trim().starts_with("postmaster") {
+            tracing::warn!("removing stale {} (process {pid} is gone)", pid_file.display());
+            let _ = std::fs::remove_file(&pid_file);
+        }
+    }
+
+    async fn ensure_database(&self) -> Result<(), EmbeddedError> {
+        use sqlx::{ConnectOptions, Connection};
+        let admin = self.connect_options().database("postgres");
+        let fail = |e: sqlx::Error| EmbeddedError::Command {
+            what: "creating the hunter database".into(),
+            status: e.to_string(),
+            log: String::new(),
+        };
+        let mut conn = admin.connect().await.map_err(fail)?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(DB_NAME)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(fail)?;
+        if !exists {
+            sqlx::query(&format!("CREATE DATABASE {DB_NAME}")).execute(&mut conn).await.map_err(fail)?;
+        }
+        conn.close().await.map_err(fail)
+    }
+
+    /// A PostgreSQL tool, run as the cluster's account, from a directory that account can enter.
+    fn pg_command(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join(tool));
+        cmd.current_dir(&self.root).env_remove("PGDATA").env("LC_ALL", "C").kill_on_drop(false);
+        if let Some(account) = &self.run_as {
+            cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
+        }
+        cmd
+    }
+
+    fn check(&self, what: &str, out: std::io::Result<Output>) -> Result<(), EmbeddedError> {
+        let out = out.map_err(|e| EmbeddedError::Command {
+            what: what.to_string(),
+            status: e.to_string(),
+            log: String::new(),
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut log = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let server_log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+        let tail: Vec<&str> = server_log.lines().rev().take(10).collect();
+        if !tail.is_empty() {
+            log.push_str(&format!("\nlast lines of {}:\n", self.log_file().display()));
+            log.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        Err(EmbeddedError::Command {
+            what: what.to_string(),
+            status: out.status.to_string(),
+            log: if log.is_empty() { String::new() } else { format!(": {log}") },
+        })
+    }
+}
+
+fn unprivileged_account() -> Result<RunAs, EmbeddedError> {
+    for name in ["hunter", "nobody"] {
+        if let Ok(Some(user)) = User::from_name(name) {
+            return Ok(RunAs { name: name.to_string(), uid: user.uid, gid: user.gid });
+        }
+    }
+    Err(EmbeddedError::NoUnprivilegedUser)
+}
+
+fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<(), EmbeddedError> {
+    std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(io_err("cannot set permissions on", dir))
+}
+
+fn clear_dir(dir: &Path) -> Result<(), EmbeddedError> {
+    for entry in std::fs::read_dir(dir).map_err(io_err("cannot read", dir))? {
+        let path = entry.map_err(io_err("cannot read", dir))?.path();
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        removed.map_err(io_err("cannot remove", &path))?;
+    }
+    Ok(())
+}
+
+/// The first directory above `path` that `uid`/`gid` may not search (ignoring ACLs).
+fn first_unsearchable_ancestor(path: &Path, uid: Uid, gid: Gid) -> Option<PathBuf> {
+    path.ancestors().skip(1).find_map(|dir| {
+        let meta = std::fs::metadata(dir).ok()?;
+        let mode = meta.mode();
+        let searchable = if meta.uid() == uid.as_raw() {
+            mode & 0o100 != 0
+        } else if meta.gid() == gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        (!searchable).then(|| dir.to_path_buf())
+    })
+}
+
+/// Candidate binary folders, best first: `pg_config --bindir`, then the distribution layouts.
+fn candidate_bin_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = Vec::new();
+    for pattern_root in ["/usr/lib/postgresql", "/usr/local/lib/postgresql"] {
+        if let Ok(entries) = std::fs::read_dir(pattern_root) {
+            for entry in entries.flatten() {
+                if let Some(v) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+                    versioned.push((v, entry.path().join("bin")));
+                }
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr") {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if let Some(v) = name.to_str().and_then(|n| n.strip_prefix("pgsql-")).and_then(|v| v.parse::<u32>().ok()) {
+                versioned.push((v, entry.path().join("bin")));
+            }
+        }
+    }
+    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.extend(versioned.into_iter().map(|(_, p)| p));
+    dirs.extend(["/usr/local/pgsql/bin", "/usr/bin"].map(PathBuf::from));
+    dirs
+}
+
+fn has_server_binaries(dir: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres"].iter().all(|b| dir.join(b).is_file())
+}
+
+/// The major version a binary folder provides, from `pg_ctl --version` ("pg_ctl (PostgreSQL) 15.19").
+fn major_version(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new(dir.join("pg_ctl")).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().last()?;
+    Some(version.split(['.', ' ']).next()?.to_string())
+}
+
+fn find_bin_dir(data_version: Option<&str>, data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
+    let candidates: Vec<PathBuf> = candidate_bin_dirs();
+    let usable: Vec<&PathBuf> = candidates.iter().filter(|d| has_server_binaries(d)).collect();
+    if usable.is_empty() {
+        let searched = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        return Err(EmbeddedError::NoBinaries { searched });
+    }
+    let Some(wanted) = data_version else { return Ok(usable[0].clone()) };
+    let mut available = Vec::new();
+    for dir in &usable {
+        match major_version(dir) {
+            Some(v) if v == wanted => return Ok((*dir).clone()),
+            Some(v) => available.push(v),
+            None => {}
+        }
+    }
+    available.dedup();
+    Err(EmbeddedError::VersionMismatch {
+        data_dir: data_dir.to_path_buf(),
+        data_version: wanted.to_string(),
+        available: available.join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_directory_is_reported_as_unsearchable_for_another_account() {
+        let outer = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let inner = outer.path().join("state/postgres/data");
+        // uid/gid that own nothing here.
+        let found = first_unsearchable_ancestor(&inner, Uid::from_raw(65534), Gid::from_raw(65534));
+        assert_eq!(found, Some(outer.path().to_path_buf()));
+    }
+
+    #[test]
+    fn a_world_searchable_path_is_fine_for_another_account() {
+        let outer = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let inner = outer.path().join("data");
+        std::fs::create_dir(&inner).unwrap();
+        assert_eq!(first_unsearchable_ancestor(&inner.join("x"), Uid::from_raw(65534), Gid::from_raw(65534)), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! The database: an external PostgreSQL (`database.url`) or a private embedded cluster, migrated at
+//! start-up with the migrations compiled into the binary.
+
+pub mod embedded;
+
+use crate::config::Config;
+use crate::paths::Paths;
+use protocol::{DatabaseInfo, DatabaseMode};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use embedded::{EmbeddedCluster, EmbeddedError};
+
+/// The migrations in `migrations/`, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+    #[error("invalid database.url: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to PostgreSQL at {location}: {source}")]
+    Connect { location: String, source: sqlx::Error },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A connection pool and what to tell users about it. Cheap to clone.
+#[derive(Clone)]
+pub struct DbHandle {
+    pub pool: PgPool,
+    pub mode: DatabaseMode,
+    /// Where it is, safe to show (no password).
+    pub location: String,
+}
+
+/// An open database and, in embedded mode, the cluster we own.
+pub struct Database {
+    pub handle: DbHandle,
+    cluster: Option<EmbeddedCluster>,
+}
+
+impl Database {
+    /// Opens the configured database, starting the embedded cluster when `database.url` is unset.
+    pub async fn open(config: &Config, paths: &Paths) -> Result<Database, DbError> {
+        let max = config.database.max_connections;
+        match &config.database.url {
+            Some(url) => {
+                let options = PgConnectOptions::from_str(url.expose()).map_err(|e| DbError::BadUrl(e.to_string()))?;
+                let location = url.redacted();
+                let pool = connect_with_retry(options, max, &location, Duration::from_secs(30)).await?;
+                Ok(Database { handle: DbHandle { pool, mode: DatabaseMode::External, location }, cluster: None })
+            }
+            None => {
+                let cluster = EmbeddedCluster::locate(&paths.embedded_db_dir())?;
+                cluster.start().await?;
+                let location = format!("embedded cluster in {}", cluster.root().display());
+                let pool =
+                    match connect_with_retry(cluster.connect_options(), max, &location, Duration::from_secs(30)).await {
+                        Ok(pool) => pool,
+                        Err(e) => {
+                            let _ = cluster.stop().await;
+                            return Err(e);
+                        }
+                    };
+                let handle = DbHandle { pool, mode: DatabaseMode::Embedded, location };
+                Ok(Database { handle, cluster: Some(cluster) })
+            }
+        }
+    }
+
+    /// Applies pending migrations (idempotent; concurrent daemons serialise on sqlx's advisory lock).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        MIGRATOR.run(&self.handle.pool).await?;
+        Ok(())
+    }
+
+    /// Closes connections and stops the embedded cluster (if we own one).
+    pub async fn close(self) {
+        self.handle.pool.close().await;
+        if let Some(cluster) = self.cluster
+            && let Err(e) = cluster.stop().await
+        {
+            tracing::warn!("embedded PostgreSQL did not stop cleanly: {e}");
+        }
+    }
+}
+
+impl DbHandle {
+    /// Version, mode and schema for status screens.
+    pub async fn info(&self) -> Result<DatabaseInfo, DbError> {
+        let server_version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&self.pool).await?;
+        let schema_version: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        Ok(DatabaseInfo {
+            mode: self.mode,
+            location: self.location.clone(),
+            server_version,
+            schema_version: schema_version.unwrap_or(0),
+        })
+    }
+
+}
+
+/// PostgreSQL may still be starting (or restarting): retry for a while before giving up.
+async fn connect_with_retry(
+    options: PgConnectOptions,
+    max_connections: u32,
+    location: &str,
+    patience: Duration,
+) -> Result<PgPool, DbError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Ok(pool) => return Ok(pool),
+            Err(e) if tokio::time::Instant::now() + delay < deadline && is_transient(&e) => {
+                tracing::warn!("PostgreSQL at {location} not reachable yet ({e}); retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(source) => return Err(DbError::Connect { location: location.to_string(), source }),
+        }
+    }
+}
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        // 57P03: the database system is starting up.
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}

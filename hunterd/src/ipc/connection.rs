@@ -1,0 +1,153 @@
+//! One client connection: handshake, then a reader that dispatches requests concurrently and a
+//! writer that serialises responses and events. A client that sends garbage, oversize frames or
+//! stalls mid-frame is dropped; nobody else notices.
+
+use super::handler;
+use crate::daemon::AppState;
+use interprocess::local_socket::tokio::Stream;
+use protocol::frame::{self, FrameError};
+use protocol::handshake::{MAGIC, mismatch_message};
+use protocol::{ClientMessage, Event, Hello, Request, Response, ServerMessage, VersionVerdict, Welcome, codec};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A hello is tiny; anything bigger is not one of ours.
+const MAX_HELLO_LEN: u32 = 4096;
+/// Once a frame has started, the rest must arrive within this.
+const FRAME_DEADLINE: Duration = Duration::from_secs(10);
+/// A client that does not read its answers for this long is considered gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const OUTBOX: usize = 256;
+
+pub async fn serve(stream: Stream, state: Arc<AppState>, shutdown: watch::Receiver<bool>) {
+    state.clients.fetch_add(1, Ordering::Relaxed);
+    let stream = Arc::new(stream);
+    match handshake(&stream).await {
+        Ok(Some(hello)) => {
+            tracing::debug!(client = %hello.client, version = %hello.build_version, "client connected");
+            session(stream, state.clone(), shutdown).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::info!("dropping a client during the handshake: {e}"),
+    }
+    state.clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads the hello and answers it. `Ok(None)`: refused with a reason the client will show.
+async fn handshake(stream: &Stream) -> Result<Option<Hello>, FrameError> {
+    let mut reader = stream;
+    let payload = tokio::time::timeout(HANDSHAKE_TIMEOUT, frame::read_frame(&mut reader, MAX_HELLO_LEN))
+        .await
+        .map_err(|_| FrameError::Stalled(HANDSHAKE_TIMEOUT))??;
+    let hello: Hello = codec::decode(&payload)?;
+    if hello.magic != MAGIC {
+        return Err(codec::CodecError::Decode("not a Hunter client (bad magic)".into()).into());
+    }
+    let verdict = VersionVerdict::between(hello.protocol, protocol::PROTOCOL_VERSION);
+    let reason = (verdict != VersionVerdict::Compatible).then(|| {
+        mismatch_message(
+            &hello.client,
+            &hello.build_version,
+            hello.protocol,
+            protocol::BUILD_VERSION,
+            protocol::PROTOCOL_VERSION,
+        )
+    });
+    if let Some(reason) = &reason {
+        tracing::warn!("refused a client: {reason}");
+    }
+    let welcome = Welcome {
+        protocol: protocol::PROTOCOL_VERSION,
+        build_version: protocol::BUILD_VERSION.to_string(),
+        accepted: reason.is_none(),
+        reason,
+    };
+    let mut writer = stream;
+    tokio::time::timeout(WRITE_TIMEOUT, frame::send(&mut writer, &welcome))
+        .await
+        .map_err(|_| FrameError::Stalled(WRITE_TIMEOUT))??;
+    Ok(welcome.accepted.then_some(hello))
+}
+
+async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
+    let mut writer = tokio::spawn(write_loop(stream.clone(), inbox));
+    let mut subscription: Option<JoinHandle<()>> = None;
+    let mut reader = &*stream;
+    loop {
+        let payload = tokio::select! {
+            read = frame::read_frame_with_deadline(&mut reader, protocol::MAX_FRAME_LEN, FRAME_DEADLINE) => read,
+            _ = &mut writer => break,
+            _ = shutdown.changed() => break,
+        };
+        let message = match payload.and_then(|p| Ok(codec::decode::<ClientMessage>(&p)?)) {
+            Ok(message) => message,
+            Err(FrameError::Closed) => break,
+            Err(e) => {
+                tracing::info!("dropping a client: {e}");
+                break;
+            }
+        };
+        let ClientMessage::Request { id, body } = message;
+        match body {
+            Request::Subscribe => {
+                if subscription.is_none() {
+                    subscription = Some(tokio::spawn(forward_events(state.events.subscribe(), outbox.clone())));
+                }
+                let _ = outbox.send(ServerMessage::Response { id, body: Response::Ok }).await;
+            }
+            Request::Unsubscribe => {
+                if let Some(task) = subscription.take() {
+                    task.abort();
+                }
+                let _ = outbox.send(ServerMessage::Response { id, body: Response::Ok }).await;
+            }
+            body => {
+                let (state, outbox) = (state.clone(), outbox.clone());
+                tokio::spawn(async move {
+                    let body = handler::handle(&state, body).await;
+                    let _ = outbox.send(ServerMessage::Response { id, body }).await;
+                });
+            }
+        }
+    }
+    if let Some(task) = subscription {
+        task.abort();
+    }
+    writer.abort();
+}
+
+async fn write_loop(stream: Arc<Stream>, mut inbox: mpsc::Receiver<ServerMessage>) {
+    let mut writer = &*stream;
+    while let Some(message) = inbox.recv().await {
+        match tokio::time::timeout(WRITE_TIMEOUT, frame::send(&mut writer, &message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!("client went away: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!("dropping a client that stopped reading for {WRITE_TIMEOUT:?}");
+                return;
+            }
+        }
+    }
+}
+
+/// Forwards daemon events; a subscriber that falls behind is told how many it missed.
+async fn forward_events(mut events: broadcast::Receiver<Event>, outbox: mpsc::Sender<ServerMessage>) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => Event::Lagged { missed },
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if outbox.send(ServerMessage::Event(event)).await.is_err() {
+            return;
+        }
+    }
+}
