@@ -135,7 +135,7 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[Key::ch('s')],
         action: Action::ToggleSync,
         scope: Scope::Global,
-        description: "sync status: every scheduled job, its last run, result and error",
+        description: "show or hide sync status: scheduled jobs, last runs, errors",
         hint: Some("sync status"),
     },
     Binding {

@@ -1,3 +1,11 @@
 //! hunter-tui: the interactive terminal client and its scriptable subcommands.
+//!
+//! [`cli`] parses arguments and dispatches; [`output`] formats what subcommands print; [`app`] is
+//! the interactive UI; [`keymap`] is the one table of keys; [`client`] talks to hunterd.
 
+pub mod app;
+pub mod cli;
 pub mod client;
+pub mod humanize;
+pub mod keymap;
+pub mod output;

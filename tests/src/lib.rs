@@ -1,1 +1,307 @@
+//! Test support: real hunterd processes on temporary sockets, real PostgreSQL databases.
+//!
+//! Every test gets its own database (created on the server named by `DATABASE_URL`, dropped when
+//! the handle goes away) or its own embedded cluster, so tests run in parallel and never depend on
+//! leftovers.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hunter_tui::client::{Client, ClientError};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The server tests create their databases on.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string())
+}
+
+/// Path of a workspace binary, built (once per test process) so it is never stale.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let status = Command::new(cargo)
+            .current_dir(&workspace)
+            .args(["build", "--quiet", "-p", "hunterd", "-p", "hunter-tui", "--bins"])
+            .status()
+            .expect("run cargo build for the binaries under test");
+        assert!(status.success(), "building hunterd and hunter-tui failed");
+        // target/debug/deps/<test-binary> → target/debug
+        let exe = std::env::current_exe().expect("current exe");
+        exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    });
+    dir.join(name)
+}
+
+/// `admin` with its database replaced by `name` (query parameters kept).
+pub fn with_database(admin: &str, name: &str) -> String {
+    let (base, query) = admin.split_once('?').map_or((admin, ""), |(b, q)| (b, q));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    if query.is_empty() { format!("{base}/{name}") } else { format!("{base}/{name}?{query}") }
+}
+
+/// A private database on the test server, dropped (forcefully) when this goes away.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("hunter_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = admin_url();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("connect to test server");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+        let url = with_database(&admin, &name);
+        TestDb { name, url }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.url).await.expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        // Drop runs outside any runtime we could block on, so use a small one of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A temporary directory a test's daemon lives in. As root it is made enterable (0711) so the
+/// embedded cluster's unprivileged account can reach its data directory.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("hunter-it-").tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod temp dir");
+    dir
+}
+
+/// How to start a daemon.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// `None`: embedded cluster.
+    pub database_url: Option<String>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl DaemonOptions {
+    pub fn in_dir(dir: &Path, database_url: Option<String>) -> DaemonOptions {
+        DaemonOptions {
+            socket: dir.join("hunterd.sock"),
+            state_dir: dir.join("state"),
+            database_url,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A running `hunterd run` process. Killed (and its embedded cluster stopped) when dropped.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub options: DaemonOptions,
+    stderr_path: PathBuf,
+}
+
+/// Starts hunterd without waiting for it.
+pub fn spawn_daemon(options: &DaemonOptions) -> Daemon {
+    let stderr_path = options.state_dir.with_extension(format!("stderr.{}", uuid::Uuid::new_v4().simple()));
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut cmd = Command::new(binary("hunterd"));
+    cmd.arg("--socket")
+        .arg(&options.socket)
+        .arg("--state-dir")
+        .arg(&options.state_dir)
+        .arg("--config")
+        .arg("/dev/null")
+        .arg("run")
+        .env_remove("HUNTER_SOCKET")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HUNTER_") && k.contains("__") {
+            cmd.env_remove(k);
+        }
+    }
+    match &options.database_url {
+        Some(url) => cmd.env("HUNTER_DATABASE__URL", url),
+        None => cmd.env_remove("HUNTER_DATABASE__URL"),
+    };
+    for (k, v) in &options.extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn hunterd");
+    Daemon { child: Some(child), options: options.clone(), stderr_path }
+}
+
+impl Daemon {
+    /// Starts hunterd and waits until it answers a handshake.
+    pub async fn start(options: &DaemonOptions) -> Daemon {
+        let mut daemon = spawn_daemon(options);
+        daemon.wait_ready(Duration::from_secs(60)).await;
+        daemon
+    }
+
+    pub async fn wait_ready(&mut self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Ok(Some(status)) = self.child.as_mut().expect("child").try_wait() {
+                panic!("hunterd exited early with {status}; stderr:\n{}", self.stderr());
+            }
+            if Client::connect(&self.options.socket, "hunter-tests").await.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "hunterd not ready within {patience:?}; stderr:\n{}", self.stderr());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.options.socket, "hunter-tests").await.expect("connect to hunterd")
+    }
+
+    pub async fn try_client(&self) -> Result<Client, ClientError> {
+        Client::connect(&self.options.socket, "hunter-tests").await
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("child").id() as i32
+    }
+
+    /// What the daemon printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Everything in the daemon's log files.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.options.state_dir.join("logs")) {
+            for entry in entries.flatten() {
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        text
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon already stopped");
+        signal(child.id() as i32, nix::sys::signal::Signal::SIGTERM);
+        wait_with_timeout(&mut child, Duration::from_secs(60))
+    }
+
+    /// SIGKILL, as if the machine's OOM killer struck.
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("daemon already stopped");
+        signal(child.id() as i32, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+    }
+
+    /// Waits for a daemon that is expected to exit by itself.
+    pub fn wait_exit(&mut self, patience: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon already stopped");
+        wait_with_timeout(&mut child, patience)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        stop_embedded_cluster(&self.options.state_dir);
+        let _ = std::fs::remove_file(&self.stderr_path);
+    }
+}
+
+fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+fn wait_with_timeout(child: &mut Child, patience: Duration) -> ExitStatus {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for hunterd") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hunterd did not exit within {patience:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Postmaster of an embedded cluster, if one is running for this state dir.
+pub fn embedded_postmaster_pid(state_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(state_dir.join("postgres/data/postmaster.pid")).ok()?;
+    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    alive.then_some(pid)
+}
+
+/// Leaves no PostgreSQL behind after a test, whatever happened in it.
+pub fn stop_embedded_cluster(state_dir: &Path) {
+    if let Some(pid) = embedded_postmaster_pid(state_dir) {
+        // SIGQUIT: immediate shutdown.
+        signal(pid, nix::sys::signal::Signal::SIGQUIT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while embedded_postmaster_pid(state_dir).is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Runs a hunterd one-shot command (migrate, check-config, …) and captures its output.
+pub fn hunterd_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(binary("hunterd"));
+    cmd.args(args).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HUNTER_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run hunterd")
+}
+
+/// Runs hunter-tui with arguments and captures its output.
+pub fn tui_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(binary("hunter-tui"));
+    cmd.args(args).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HUNTER_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run hunter-tui")
+}

@@ -6,7 +6,9 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, BorderType, Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{
+    Block, BorderType, Cell, Clear, HighlightSpacing, Padding, Paragraph, Row, Table, TableState, Wrap,
+};
 
 use super::model::{App, Daemon, Down, Link, RETRY_SECS, Screen};
 use crate::humanize;
@@ -81,7 +83,7 @@ impl Theme {
     }
 }
 
-/// ` Hunter │ hunterd 0.1.0 │ embedded database │ up 2h 5m │ /run/hunter/hunterd.sock`
+/// ` Hunter │ hunterd 0.1.0 │ db embedded │ up 2h 5m │ /run/hunter/hunterd.sock`
 fn render_header(frame: &mut Frame, area: Rect, app: &App, daemon: &Daemon, theme: Theme) {
     let sep = || Span::styled(" │ ", theme.dim());
     let line = Line::from(vec![
@@ -89,7 +91,7 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, daemon: &Daemon, them
         sep(),
         Span::raw(format!("hunterd {}", daemon.build_version)),
         sep(),
-        Span::raw(format!("{} database", daemon.database.mode)),
+        Span::raw(format!("db {}", daemon.database.mode)),
         sep(),
         Span::raw(format!("up {}", humanize::duration(daemon.uptime_at(app.now)))),
         sep(),
@@ -139,15 +141,13 @@ fn render_leads(frame: &mut Frame, area: Rect, theme: Theme) {
     let table = Table::new(Vec::<Row>::new(), widths).header(header).block(block);
     frame.render_widget(table, area);
 
+    let command = |text: &'static str| Span::styled(text, theme.key());
     let empty = Text::from(vec![
         Line::from("No leads yet."),
         Line::from(""),
-        Line::from(vec![
-            Span::raw("Add some with "),
-            Span::styled("hunter-tui import FILE", theme.key()),
-            Span::raw(" or "),
-            Span::styled("hunter-tui add DOMAIN", theme.key()),
-        ]),
+        Line::from(vec![Span::raw("From a file:  "), command("hunter-tui import FILE")]),
+        Line::from(vec![Span::raw("One domain:  "), command("hunter-tui add DOMAIN")]),
+        Line::from(""),
         Line::styled("(both arrive with the scan engine)", theme.dim()),
     ]);
     let [_, message] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
@@ -227,10 +227,7 @@ fn render_job_detail(frame: &mut Frame, area: Rect, job: &JobInfo, app: &App, th
         Line::from(vec![label("State"), Span::raw(job.state.to_string())]),
         Line::from(vec![label("Last run"), Span::raw(at(job.last_started_at))]),
         Line::from(vec![label("Next run"), Span::raw(output::next_run(job, app.now))]),
-        Line::from(vec![
-            label("Result"),
-            Span::styled(humanize::outcome(job.last_result.as_ref()), outcome_style(job, theme)),
-        ]),
+        Line::from(vec![label("Result"), Span::styled(result_summary(job), outcome_style(job, theme))]),
     ];
     match &job.last_error {
         Some(error) => {
@@ -241,9 +238,18 @@ fn render_job_detail(frame: &mut Frame, area: Rect, job: &JobInfo, app: &App, th
     }
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
-        .title(Span::styled(format!(" {} ", job.name), theme.title()))
-        .title_bottom(Line::styled(format!(" {} run now ", keymap::keys_for(Action::RunJob)), theme.dim()).right_aligned());
+        .padding(Padding::horizontal(1))
+        .title(Span::styled(format!(" {} ", job.name), theme.title()));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+}
+
+/// The result line of the detail pane. A failure's text follows in full under "Error", so it is
+/// not repeated here.
+fn result_summary(job: &JobInfo) -> String {
+    match (&job.last_result, &job.last_error) {
+        (Some(JobOutcome::Failed { .. }), Some(_)) => "failed".into(),
+        (result, _) => humanize::outcome(result.as_ref()),
+    }
 }
 
 /// The whole body when there is no usable daemon: what is wrong, where we looked, how to fix it.
@@ -327,7 +333,8 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 /// `3 jobs, 1 failed `: enough to notice trouble without opening the sync view.
 fn jobs_summary(app: &App, theme: Theme) -> Line<'static> {
     let failed = app.jobs.iter().filter(|j| matches!(j.last_result, Some(JobOutcome::Failed { .. }))).count();
-    let mut spans = vec![Span::raw(format!("{} jobs", app.jobs.len()))];
+    let count = app.jobs.len();
+    let mut spans = vec![Span::raw(format!("{count} {}", if count == 1 { "job" } else { "jobs" }))];
     if failed > 0 {
         spans.push(Span::raw(", "));
         spans.push(Span::styled(format!("{failed} failed"), theme.error()));
@@ -378,4 +385,208 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// Rows a wrapped, bordered paragraph needs at `width`, capped to what `area` has.
 fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
     u16::try_from(paragraph.line_count(width)).unwrap_or(u16::MAX).min(area.height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::update::{Msg, update};
+    use crate::keymap::{Key, KEYMAP};
+    use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
+    use insta::assert_snapshot;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+
+    const SOCKET: &str = "/run/hunter/hunterd.sock";
+
+    fn app(color: bool) -> App {
+        App::new(SOCKET.into(), color, fixtures::now())
+    }
+
+    fn connected(jobs: Vec<JobInfo>) -> App {
+        let mut app = app(true);
+        update(&mut app, Msg::Connected(Box::new(fixtures::status(jobs))));
+        app
+    }
+
+    fn down(reason: Down) -> App {
+        let mut app = app(true);
+        update(&mut app, Msg::ConnectFailed(reason));
+        app
+    }
+
+    fn press(app: &mut App, action: Action) {
+        let key: Key = KEYMAP.iter().find(|b| b.action == action).expect("bound").keys[0];
+        update(app, Msg::Key(crossterm::event::KeyEvent::new(key.code, key.modifiers)));
+    }
+
+    /// The sync view with the failed job selected.
+    fn sync_view_on_failed_job(color: bool) -> App {
+        let mut app = connected(vec![ok_job(), failed_job(), disabled_job()]);
+        app.color = color;
+        press(&mut app, Action::ToggleSync);
+        press(&mut app, Action::Down);
+        app
+    }
+
+    fn render(app: &App, width: u16, height: u16) -> TestBackend {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+        terminal.draw(|frame| view(app, frame)).expect("draw");
+        terminal.backend().clone()
+    }
+
+    fn text(buffer: &Buffer) -> String {
+        buffer.content.iter().map(|c| c.symbol()).collect()
+    }
+
+    /// Every run of cells with a colour or a modifier, one line each: the styles a text snapshot
+    /// cannot show.
+    fn styles(buffer: &Buffer) -> String {
+        let describe = |c: &ratatui::buffer::Cell| {
+            let mut parts = vec![];
+            if c.fg != Color::Reset {
+                parts.push(format!("fg {:?}", c.fg));
+            }
+            if c.bg != Color::Reset {
+                parts.push(format!("bg {:?}", c.bg));
+            }
+            if !c.modifier.is_empty() {
+                parts.push(format!("{:?}", c.modifier));
+            }
+            parts.join(", ")
+        };
+        let width = buffer.area.width as usize;
+        let mut out = String::new();
+        for (y, row) in buffer.content.chunks(width).enumerate() {
+            let mut x = 0;
+            while x < row.len() {
+                let style = describe(&row[x]);
+                let end = (x..row.len()).find(|&i| describe(&row[i]) != style).unwrap_or(row.len());
+                if !style.is_empty() {
+                    out.push_str(&format!("row {y:>2} cols {x:>2}-{:>2}: {style}\n", end - 1));
+                }
+                x = end;
+            }
+        }
+        out
+    }
+
+    fn coloured_cells(buffer: &Buffer) -> usize {
+        buffer.content.iter().filter(|c| c.fg != Color::Reset || c.bg != Color::Reset).count()
+    }
+
+    #[test]
+    fn connected_with_no_leads_shows_the_empty_table_and_how_to_add_leads() {
+        let backend = render(&connected(vec![ok_job(), failed_job()]), 100, 24);
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn daemon_not_running_shows_the_socket_and_how_to_start_it() {
+        let backend = render(&down(Down::NotRunning), 80, 24);
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn version_mismatch_says_which_side_to_upgrade() {
+        let message = protocol::handshake::mismatch_message("hunter-tui", "0.1.0", 1, "0.2.0", 2);
+        let backend = render(&down(Down::VersionMismatch { message }), 80, 24);
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn first_connection_attempt_shows_connecting() {
+        assert_snapshot!(render(&app(true), 80, 24));
+    }
+
+    #[test]
+    fn sync_view_shows_a_failed_jobs_error_in_full() {
+        let backend = render(&sync_view_on_failed_job(true), 80, 24);
+        let all = text(backend.buffer());
+        assert!(all.contains("inactivity)."), "the error must not be truncated");
+        assert!(all.contains("Run `hunterd auth partner-center` to sign in again."));
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn sync_view_marks_the_selected_row_with_reverse_video() {
+        let backend = render(&sync_view_on_failed_job(false), 80, 24);
+        let buffer = backend.buffer();
+        let row = (0..buffer.area.height)
+            .find(|&y| buffer.cell((3, y)).is_some_and(|c| c.symbol() == "p"))
+            .expect("the partner_center_sync row");
+        let cell = buffer.cell((3, row)).unwrap();
+        assert!(cell.modifier.contains(Modifier::REVERSED | Modifier::BOLD));
+    }
+
+    #[test]
+    fn narrow_terminal_drops_lead_columns_instead_of_crushing_them() {
+        let backend = render(&connected(vec![ok_job()]), 60, 20);
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn narrow_terminal_still_explains_a_missing_daemon() {
+        let backend = render(&down(Down::NotRunning), 60, 20);
+        assert!(text(backend.buffer()).contains("hunterd run"));
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn no_colour_mode_uses_no_colour_at_all() {
+        let backend = render(&sync_view_on_failed_job(false), 80, 24);
+        assert_eq!(coloured_cells(backend.buffer()), 0, "{}", styles(backend.buffer()));
+        assert_snapshot!("no_colour_mode_text", backend);
+        assert_snapshot!("no_colour_mode_styles", styles(backend.buffer()));
+    }
+
+    #[test]
+    fn colour_mode_does_use_colour() {
+        // Guards the test above: the same screen with colour on must have coloured cells.
+        let backend = render(&sync_view_on_failed_job(true), 80, 24);
+        assert!(coloured_cells(backend.buffer()) > 0);
+    }
+
+    #[test]
+    fn help_overlay_lists_every_binding_in_the_keymap() {
+        let mut app = connected(vec![]);
+        press(&mut app, Action::ToggleHelp);
+        let backend = render(&app, 80, 24);
+        let all = text(backend.buffer());
+        for binding in KEYMAP {
+            assert!(all.contains(binding.description), "help lacks {:?}", binding.description);
+            assert!(all.contains(&binding.keys_label()), "help lacks {}", binding.keys_label());
+        }
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn an_error_notice_replaces_the_key_hints() {
+        let mut app = connected(vec![]);
+        let request = protocol::Request::RunJob { name: "rescan".into() };
+        update(&mut app, Msg::Answer { request, result: Err("busy".into()) });
+        let backend = render(&app, 80, 24);
+        let buffer = backend.buffer();
+        let last_row: String = (0..80).map(|x| buffer[(x, 23)].symbol()).collect();
+        assert_eq!(last_row.trim_end(), " could not run rescan: busy");
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        let mut help = connected(vec![ok_job()]);
+        press(&mut help, Action::ToggleHelp);
+        let screens = [connected(vec![]), sync_view_on_failed_job(true), down(Down::NotRunning), help];
+        for app in &screens {
+            for (w, h) in [(0, 0), (1, 1), (3, 2), (10, 3), (20, 5)] {
+                render(app, w, h);
+            }
+        }
+    }
+
+    #[test]
+    fn lead_columns_that_fit_keeps_at_least_the_domain() {
+        assert_eq!(lead_columns_that_fit(3), 1);
+        assert_eq!(lead_columns_that_fit(200), LEAD_COLUMNS.len());
+    }
 }

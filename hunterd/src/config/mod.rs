@@ -42,11 +42,13 @@ pub struct DatabaseConfig {
     /// A file holding the URL (for systemd `LoadCredential=`); used when `url` is unset.
     pub url_file: Option<PathBuf>,
     pub max_connections: u32,
+    /// How long to keep retrying while PostgreSQL is not reachable at start-up.
+    pub connect_timeout: HumanDuration,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: None, url_file: None, max_connections: 10 }
+        DatabaseConfig { url: None, url_file: None, max_connections: 10, connect_timeout: HumanDuration::from_secs(30) }
     }
 }
 

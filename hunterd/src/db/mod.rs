@@ -48,11 +48,12 @@ impl Database {
     /// Opens the configured database, starting the embedded cluster when `database.url` is unset.
     pub async fn open(config: &Config, paths: &Paths) -> Result<Database, DbError> {
         let max = config.database.max_connections;
+        let patience = config.database.connect_timeout.0;
         match &config.database.url {
             Some(url) => {
                 let options = PgConnectOptions::from_str(url.expose()).map_err(|e| DbError::BadUrl(e.to_string()))?;
                 let location = url.redacted();
-                let pool = connect_with_retry(options, max, &location, Duration::from_secs(30)).await?;
+                let pool = connect_with_retry(options, max, &location, patience).await?;
                 Ok(Database { handle: DbHandle { pool, mode: DatabaseMode::External, location }, cluster: None })
             }
             None => {
@@ -60,7 +61,7 @@ impl Database {
                 cluster.start().await?;
                 let location = format!("embedded cluster in {}", cluster.root().display());
                 let pool =
-                    match connect_with_retry(cluster.connect_options(), max, &location, Duration::from_secs(30)).await {
+                    match connect_with_retry(cluster.connect_options(), max, &location, patience).await {
                         Ok(pool) => pool,
                         Err(e) => {
                             let _ = cluster.stop().await;

@@ -1,0 +1,384 @@
+//! Command line: global options, the scriptable subcommands, and the interactive mode when no
+//! subcommand is given.
+//!
+//! Subcommands exit 0 when hunterd answered and 1 when it did not, with the reason as one line on
+//! stderr; what they print comes from [`output`](crate::output).
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use protocol::{DaemonStatus, JobInfo, Request, Response};
+
+use crate::app;
+use crate::client::{Client, ClientError};
+use crate::output;
+
+/// Name the daemon logs for our connections.
+const CLIENT_NAME: &str = "hunter-tui";
+
+/// How long a subcommand waits for an answer once connected.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Hunter's terminal client. Without a subcommand, opens the interactive UI.
+#[derive(Debug, Parser)]
+#[command(name = "hunter-tui", version, about)]
+pub struct Cli {
+    /// hunterd's socket [default: your own daemon's if running, else the system one]
+    // OsString, not PathBuf: an empty variable means "unset" (as in protocol::paths), not an error.
+    #[arg(long, global = true, env = protocol::paths::SOCKET_ENV, value_name = "PATH")]
+    pub socket: Option<OsString>,
+
+    /// Configuration file (accepted for compatibility with hunterd; not read yet)
+    #[arg(long, global = true, env = "HUNTER_CONFIG", value_name = "FILE")]
+    pub config: Option<OsString>,
+
+    /// Never use colours (also when NO_COLOR is set and not empty)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Daemon status: versions, database, features, clients and jobs
+    Status {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Every scheduled job with its last and next run, result and last error
+    Jobs {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people
+    #[default]
+    Text,
+    /// For scripts: one JSON object
+    Json,
+}
+
+/// Failures that stop hunter-tui itself (as opposed to "hunterd did not answer", which a
+/// subcommand reports through its exit code).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error("terminal error: {0}")]
+    Terminal(#[source] io::Error),
+    #[error("the interactive UI needs a terminal; in scripts use `hunter-tui status` or `hunter-tui jobs`")]
+    NotATerminal,
+}
+
+/// Entry point for the binary: parses arguments (clap exits with 2 on usage errors) and runs.
+pub fn main() -> Result<ExitCode, CliError> {
+    run(Cli::parse())
+}
+
+impl Cli {
+    /// The socket to use: `--socket`/`HUNTER_SOCKET` when set and not empty, else the default.
+    pub fn socket_path(&self) -> PathBuf {
+        protocol::paths::client_socket(non_empty(self.socket.as_ref()))
+    }
+
+    /// `--config`/`HUNTER_CONFIG` when set and not empty.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        non_empty(self.config.as_ref())
+    }
+}
+
+fn non_empty(value: Option<&OsString>) -> Option<PathBuf> {
+    value.filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let socket = cli.socket_path();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
+    match cli.command {
+        None => {
+            if !io::stdout().is_terminal() {
+                return Err(CliError::NotATerminal);
+            }
+            let color = color_enabled(cli.no_color, std::env::var_os("NO_COLOR"));
+            runtime.block_on(app::run(socket, color)).map_err(CliError::Terminal)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Status { format }) => {
+            let answer = runtime.block_on(fetch_status(&socket));
+            Ok(emit(status_report(answer, format, &socket)))
+        }
+        Some(Command::Jobs { format }) => {
+            let answer = runtime.block_on(fetch_jobs(&socket));
+            Ok(emit(jobs_report(answer, format)))
+        }
+    }
+}
+
+/// Colour unless `--no-color` was given or `NO_COLOR` is set to something (see no-color.org).
+pub fn color_enabled(no_color_flag: bool, no_color_env: Option<OsString>) -> bool {
+    !no_color_flag && no_color_env.is_none_or(|v| v.is_empty())
+}
+
+pub async fn fetch_status(socket: &Path) -> Result<DaemonStatus, ClientError> {
+    match ask(socket, Request::Status).await? {
+        Response::Status(status) => Ok(*status),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub async fn fetch_jobs(socket: &Path) -> Result<Vec<JobInfo>, ClientError> {
+    match ask(socket, Request::Jobs).await? {
+        Response::Jobs(jobs) => Ok(jobs),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// One connection, one request.
+async fn ask(socket: &Path, request: Request) -> Result<Response, ClientError> {
+    let client = Client::connect(socket, CLIENT_NAME).await?;
+    client.request_timeout(request, REQUEST_TIMEOUT).await
+}
+
+fn unexpected(response: &Response) -> ClientError {
+    ClientError::Unexpected(format!("{response:?}"))
+}
+
+/// What a subcommand prints, and its exit code. Built by pure functions so the text, the JSON and
+/// the exit codes are all unit-tested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: u8,
+}
+
+impl Report {
+    fn ok(stdout: String) -> Self {
+        Report { stdout, stderr: String::new(), code: 0 }
+    }
+
+    /// hunterd did not answer: the reason on one line (it already says how to start it).
+    fn failed(err: &ClientError) -> Self {
+        Report { stdout: String::new(), stderr: format!("{}\n", one_line(&err.to_string())), code: 1 }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    crate::humanize::one_line(text)
+}
+
+pub fn status_report(answer: Result<DaemonStatus, ClientError>, format: Format, socket: &Path) -> Report {
+    match answer {
+        Ok(status) => Report::ok(match format {
+            Format::Text => output::status_text(&status, socket, Utc::now()),
+            Format::Json => output::status_json(&status, socket),
+        }),
+        Err(err) => Report::failed(&err),
+    }
+}
+
+pub fn jobs_report(answer: Result<Vec<JobInfo>, ClientError>, format: Format) -> Report {
+    match answer {
+        Ok(jobs) => Report::ok(match format {
+            Format::Text => output::jobs_text(&jobs, Utc::now()),
+            Format::Json => output::jobs_json(&jobs),
+        }),
+        Err(err) => Report::failed(&err),
+    }
+}
+
+/// Writes a report. A closed stdout (`| head`) is not an error worth a message or a panic.
+fn emit(report: Report) -> ExitCode {
+    let _ = io::stderr().write_all(report.stderr.as_bytes());
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(report.stdout.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::from(report.code),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(report.code),
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixtures;
+    use clap::CommandFactory;
+
+    const SOCKET: &str = "/run/hunter/hunterd.sock";
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("hunter-tui").chain(args.iter().copied())).expect("valid arguments")
+    }
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_interactive_mode() {
+        assert_eq!(parse(&[]).command, None);
+    }
+
+    #[test]
+    fn status_takes_a_json_format() {
+        assert_eq!(parse(&["status", "--format", "json"]).command, Some(Command::Status { format: Format::Json }));
+        assert_eq!(parse(&["jobs"]).command, Some(Command::Jobs { format: Format::Text }));
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = parse(&["status", "--socket", "/tmp/x.sock", "--no-color", "--config", "/etc/hunter.toml"]);
+        assert_eq!(cli.socket_path(), PathBuf::from("/tmp/x.sock"));
+        assert_eq!(cli.config_path(), Some(PathBuf::from("/etc/hunter.toml")));
+        assert!(cli.no_color);
+    }
+
+    #[test]
+    fn an_empty_socket_or_config_counts_as_unset() {
+        let cli = parse(&["status", "--socket", "", "--config", ""]);
+        assert_eq!(cli.socket_path(), protocol::paths::client_socket(None));
+        assert_eq!(cli.config_path(), None);
+    }
+
+    #[test]
+    fn an_unknown_format_is_a_usage_error() {
+        let err = Cli::try_parse_from(["hunter-tui", "status", "--format", "yaml"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn colour_is_off_with_the_flag_or_a_non_empty_no_color() {
+        assert!(color_enabled(false, None));
+        assert!(color_enabled(false, Some(OsString::new())));
+        assert!(!color_enabled(false, Some(OsString::from("1"))));
+        assert!(!color_enabled(true, None));
+    }
+
+    #[test]
+    fn status_exits_0_and_prints_text_when_the_daemon_answers() {
+        let report = status_report(Ok(fixtures::status(vec![])), Format::Text, Path::new(SOCKET));
+        assert_eq!(report.code, 0);
+        assert!(report.stdout.starts_with("daemon:    hunterd 0.1.0, protocol 1, pid 4242\n"), "{}", report.stdout);
+        assert_eq!(report.stderr, "");
+    }
+
+    #[test]
+    fn status_json_is_one_parseable_object() {
+        let report = status_report(Ok(fixtures::status(vec![fixtures::ok_job()])), Format::Json, Path::new(SOCKET));
+        let value: serde_json::Value = serde_json::from_str(&report.stdout).expect("valid JSON");
+        assert_eq!(value["jobs"][0]["name"], "rescan");
+    }
+
+    #[test]
+    fn status_exits_1_with_the_reason_on_stderr_when_the_daemon_is_not_running() {
+        let err = ClientError::NotRunning { path: SOCKET.into() };
+        let report = status_report(Err(err), Format::Json, Path::new(SOCKET));
+        assert_eq!(report.code, 1);
+        assert_eq!(report.stdout, "");
+        assert_eq!(
+            report.stderr,
+            "hunterd is not running (no socket at /run/hunter/hunterd.sock); \
+             start it with `hunterd run` or `systemctl start hunterd`\n"
+        );
+    }
+
+    #[test]
+    fn a_version_mismatch_is_one_line_and_exit_1() {
+        let message = protocol::handshake::mismatch_message("hunter-tui", "0.1.0", 1, "0.2.0", 2);
+        let report = jobs_report(Err(ClientError::VersionMismatch(message.clone())), Format::Text);
+        assert_eq!(report.code, 1);
+        assert_eq!(report.stderr, format!("{message}\n"));
+    }
+
+    #[test]
+    fn jobs_exits_0_with_the_table_when_the_daemon_answers() {
+        let report = jobs_report(Ok(vec![fixtures::failed_job()]), Format::Text);
+        assert_eq!(report.code, 0);
+        assert!(report.stdout.contains("partner_center_sync"));
+    }
+
+    #[tokio::test]
+    async fn fetching_from_a_missing_socket_says_the_daemon_is_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = fetch_status(&dir.path().join("hunterd.sock")).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn fetching_from_a_newer_daemon_reports_a_version_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hunterd.sock");
+        let daemon = fake_daemon::refuse_with_protocol(&path, protocol::PROTOCOL_VERSION + 1);
+        let err = fetch_jobs(&path).await.unwrap_err();
+        daemon.await.unwrap();
+        let ClientError::VersionMismatch(message) = err else { panic!("expected a version mismatch, got {err}") };
+        assert!(message.contains("upgrade hunter-tui"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn fetching_status_from_a_daemon_returns_its_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hunterd.sock");
+        let status = fixtures::status(vec![fixtures::ok_job()]);
+        let daemon = fake_daemon::answer_status(&path, status.clone());
+        assert_eq!(fetch_status(&path).await.unwrap(), status);
+        daemon.await.unwrap();
+    }
+
+    /// A one-connection stand-in for hunterd, speaking the real protocol.
+    mod fake_daemon {
+        use std::path::Path;
+
+        use interprocess::local_socket::tokio::prelude::*;
+        use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+        use protocol::frame;
+        use protocol::{ClientMessage, DaemonStatus, Hello, Response, ServerMessage, Welcome};
+        use tokio::task::JoinHandle;
+
+        fn listen(path: &Path) -> interprocess::local_socket::tokio::Listener {
+            let name = path.to_fs_name::<GenericFilePath>().unwrap();
+            ListenerOptions::new().name(name).create_tokio().unwrap()
+        }
+
+        fn welcome(protocol: u32, accepted: bool) -> Welcome {
+            Welcome { protocol, build_version: "9.9.9".into(), accepted, reason: None }
+        }
+
+        pub fn refuse_with_protocol(path: &Path, protocol: u32) -> JoinHandle<()> {
+            let listener = listen(path);
+            tokio::spawn(async move {
+                let stream = listener.accept().await.unwrap();
+                let (mut rd, mut wr) = (&stream, &stream);
+                let _: Hello = frame::recv(&mut rd).await.unwrap();
+                frame::send(&mut wr, &welcome(protocol, false)).await.unwrap();
+            })
+        }
+
+        pub fn answer_status(path: &Path, status: DaemonStatus) -> JoinHandle<()> {
+            let listener = listen(path);
+            tokio::spawn(async move {
+                let stream = listener.accept().await.unwrap();
+                let (mut rd, mut wr) = (&stream, &stream);
+                let _: Hello = frame::recv(&mut rd).await.unwrap();
+                frame::send(&mut wr, &welcome(protocol::PROTOCOL_VERSION, true)).await.unwrap();
+                let ClientMessage::Request { id, .. } = frame::recv(&mut rd).await.unwrap();
+                let reply = ServerMessage::Response { id, body: Response::Status(Box::new(status)) };
+                frame::send(&mut wr, &reply).await.unwrap();
+            })
+        }
+    }
+}

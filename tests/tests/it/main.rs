@@ -1,0 +1,7 @@
+//! Workspace-level integration tests: real hunterd processes, real PostgreSQL, real sockets.
+
+mod config;
+mod embedded;
+mod ipc;
+mod lifecycle;
+mod migrations;

@@ -1,0 +1,62 @@
+//! `hunterd migrate` against a real database.
+
+use hunter_tests::{TestDb, hunterd_command, scratch_dir};
+
+fn migrate(db: &TestDb, extra: &[&str]) -> std::process::Output {
+    let dir = scratch_dir();
+    let state = dir.path().join("state");
+    let mut args = vec!["--config", "/dev/null", "--state-dir", state.to_str().unwrap(), "migrate"];
+    args.extend_from_slice(extra);
+    hunterd_command(&args, &[("HUNTER_DATABASE__URL", &db.url)])
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let db = TestDb::create().await;
+    let first = migrate(&db, &[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let pool = db.pool().await;
+    let tables = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let before = tables(pool.clone()).await;
+    let second = migrate(&db, &[]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(tables(pool.clone()).await, before);
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+    assert_eq!(applied as usize, hunterd::db::MIGRATOR.iter().count());
+    for table in ["companies", "intake_rows", "scans", "scores", "job_queue", "job_schedule", "events", "notes", "tags", "favorites"] {
+        assert!(before.contains(&table.to_string()), "missing table {table}: {before:?}");
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn migrate_status_lists_applied_and_pending() {
+    let db = TestDb::create().await;
+    let pending = migrate(&db, &["status"]);
+    assert!(pending.status.success());
+    assert!(String::from_utf8_lossy(&pending.stdout).starts_with("pending"));
+    assert!(migrate(&db, &[]).status.success());
+    let applied = String::from_utf8_lossy(&migrate(&db, &["status"]).stdout).to_string();
+    assert!(applied.lines().all(|l| l.starts_with("applied")), "{applied}");
+}
+
+#[tokio::test]
+async fn migrate_reports_an_unreachable_database_clearly() {
+    let dir = scratch_dir();
+    let state = dir.path().join("state");
+    let out = hunterd_command(
+        &["--config", "/dev/null", "--state-dir", state.to_str().unwrap(), "migrate"],
+        &[("HUNTER_DATABASE__URL", "postgres://nobody:secretpw@127.0.0.1:1/none"), ("HUNTER_DATABASE__CONNECT_TIMEOUT", "1s")],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect to PostgreSQL at postgres://nobody:[redacted]@127.0.0.1:1/none"), "{stderr}");
+    assert!(!stderr.contains("secretpw"), "{stderr}");
+}
