@@ -56,6 +56,11 @@ pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `1 job`, `3 jobs`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// `on` / `off`.
 pub fn on_off(enabled: bool) -> &'static str {
     if enabled { "on" } else { "off" }
@@ -94,5 +99,11 @@ mod tests {
         assert_eq!(outcome(Some(&failed)), "failed: token expired re-run auth");
         assert_eq!(outcome(None), "never run");
         assert_eq!(outcome(Some(&JobOutcome::Ok { summary: String::new() })), "ok");
+    }
+
+    #[test]
+    fn counts_are_singular_only_for_one() {
+        assert_eq!(count(1, "job"), "1 job");
+        assert_eq!(count(0, "job"), "0 jobs");
     }
 }

@@ -146,7 +146,7 @@ pub fn jobs_json(jobs: &[JobInfo]) -> String {
     to_json(&JobsJson { jobs: jobs.iter().map(JobJson::from).collect() })
 }
 
-/// `status` for people: one `label: value` line per fact, then one line per job.
+/// `status` for people: one `label: value` line per fact (easy to grep), then one line per job.
 pub fn status_text(status: &DaemonStatus, socket: &Path, now: DateTime<Utc>) -> String {
     let db = &status.database;
     let f = status.features;
@@ -154,7 +154,8 @@ pub fn status_text(status: &DaemonStatus, socket: &Path, now: DateTime<Utc>) -> 
         "daemon:    hunterd {}, protocol {}, pid {}\n\
          uptime:    {} (since {})\n\
          socket:    {}\n\
-         database:  {} at {} ({}, schema version {})\n\
+         database:  {} ({})\n\
+         postgres:  {}, schema version {}\n\
          features:  ip_enrichment {}, partner_center_sync {}, dynamics_push {}\n\
          clients:   {} connected\n",
         status.build_version,
@@ -319,7 +320,7 @@ pub(crate) mod fixtures {
             database: DatabaseInfo {
                 mode: DatabaseMode::Embedded,
                 location: "/var/lib/hunter/postgres".into(),
-                server_version: "PostgreSQL 17.2".into(),
+                server_version: "17.2".into(),
                 schema_version: 3,
             },
             features: Features { ip_enrichment: false, partner_center_sync: true, dynamics_push: false },
@@ -344,7 +345,8 @@ mod tests {
 daemon:    hunterd 0.1.0, protocol 1, pid 4242
 uptime:    2h 5m (since 2026-05-01 07:55:00 UTC)
 socket:    /run/hunter/hunterd.sock
-database:  embedded at /var/lib/hunter/postgres (PostgreSQL 17.2, schema version 3)
+database:  embedded (/var/lib/hunter/postgres)
+postgres:  17.2, schema version 3
 features:  ip_enrichment off, partner_center_sync on, dynamics_push off
 clients:   2 connected
 jobs:

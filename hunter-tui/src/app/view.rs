@@ -171,7 +171,7 @@ fn render_sync(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 fn render_job_table(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let title = format!(" Sync status ({} jobs) ", app.jobs.len());
+    let title = format!(" Sync status ({}) ", humanize::count(app.jobs.len(), "job"));
     let block = Block::bordered().border_type(BorderType::Rounded).title(Span::styled(title, theme.title()));
     let header = Row::new(["Job", "State", "Last run", "Next run", "Result"]).style(theme.heading());
     let rows = app.jobs.iter().map(|job| job_row(job, app, theme));
@@ -333,8 +333,7 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 /// `3 jobs, 1 failed `: enough to notice trouble without opening the sync view.
 fn jobs_summary(app: &App, theme: Theme) -> Line<'static> {
     let failed = app.jobs.iter().filter(|j| matches!(j.last_result, Some(JobOutcome::Failed { .. }))).count();
-    let count = app.jobs.len();
-    let mut spans = vec![Span::raw(format!("{count} {}", if count == 1 { "job" } else { "jobs" }))];
+    let mut spans = vec![Span::raw(humanize::count(app.jobs.len(), "job"))];
     if failed > 0 {
         spans.push(Span::raw(", "));
         spans.push(Span::styled(format!("{failed} failed"), theme.error()));
