@@ -322,7 +322,7 @@ mod tests {
     async fn fetching_from_a_newer_daemon_reports_a_version_mismatch() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hunterd.sock");
-        let daemon = fake_daemon::refuse_with_protocol(&path, protocol::PROTOCOL_VERSION + 1);
+        let daemon = crate::fake_daemon::refuse_with_protocol(&path, protocol::PROTOCOL_VERSION + 1);
         let err = fetch_jobs(&path).await.unwrap_err();
         daemon.await.unwrap();
         let ClientError::VersionMismatch(message) = err else { panic!("expected a version mismatch, got {err}") };
@@ -334,51 +334,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hunterd.sock");
         let status = fixtures::status(vec![fixtures::ok_job()]);
-        let daemon = fake_daemon::answer_status(&path, status.clone());
+        let daemon = crate::fake_daemon::serve(&path, status.clone(), vec![]);
         assert_eq!(fetch_status(&path).await.unwrap(), status);
         daemon.await.unwrap();
-    }
-
-    /// A one-connection stand-in for hunterd, speaking the real protocol.
-    mod fake_daemon {
-        use std::path::Path;
-
-        use interprocess::local_socket::tokio::prelude::*;
-        use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
-        use protocol::frame;
-        use protocol::{ClientMessage, DaemonStatus, Hello, Response, ServerMessage, Welcome};
-        use tokio::task::JoinHandle;
-
-        fn listen(path: &Path) -> interprocess::local_socket::tokio::Listener {
-            let name = path.to_fs_name::<GenericFilePath>().unwrap();
-            ListenerOptions::new().name(name).create_tokio().unwrap()
-        }
-
-        fn welcome(protocol: u32, accepted: bool) -> Welcome {
-            Welcome { protocol, build_version: "9.9.9".into(), accepted, reason: None }
-        }
-
-        pub fn refuse_with_protocol(path: &Path, protocol: u32) -> JoinHandle<()> {
-            let listener = listen(path);
-            tokio::spawn(async move {
-                let stream = listener.accept().await.unwrap();
-                let (mut rd, mut wr) = (&stream, &stream);
-                let _: Hello = frame::recv(&mut rd).await.unwrap();
-                frame::send(&mut wr, &welcome(protocol, false)).await.unwrap();
-            })
-        }
-
-        pub fn answer_status(path: &Path, status: DaemonStatus) -> JoinHandle<()> {
-            let listener = listen(path);
-            tokio::spawn(async move {
-                let stream = listener.accept().await.unwrap();
-                let (mut rd, mut wr) = (&stream, &stream);
-                let _: Hello = frame::recv(&mut rd).await.unwrap();
-                frame::send(&mut wr, &welcome(protocol::PROTOCOL_VERSION, true)).await.unwrap();
-                let ClientMessage::Request { id, .. } = frame::recv(&mut rd).await.unwrap();
-                let reply = ServerMessage::Response { id, body: Response::Status(Box::new(status)) };
-                frame::send(&mut wr, &reply).await.unwrap();
-            })
-        }
     }
 }

@@ -9,3 +9,6 @@ pub mod client;
 pub mod humanize;
 pub mod keymap;
 pub mod output;
+
+#[cfg(test)]
+mod fake_daemon;

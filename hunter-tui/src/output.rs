@@ -407,7 +407,10 @@ Run `hunterd auth partner-center` to sign in again.\n";
     #[test]
     fn jobs_json_reports_a_success_with_its_summary() {
         let value: serde_json::Value = serde_json::from_str(&jobs_json(&[ok_job()])).unwrap();
-        assert_eq!(value["jobs"][0]["last_result"], serde_json::json!({"status": "ok", "summary": "42 domains rescanned"}));
+        assert_eq!(
+            value["jobs"][0]["last_result"],
+            serde_json::json!({"status": "ok", "summary": "42 domains rescanned"})
+        );
         assert_eq!(value["jobs"][0]["next_run_at"], "2026-05-01T10:48:00Z");
     }
 }

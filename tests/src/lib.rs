@@ -25,9 +25,13 @@ pub fn binary(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args(["build", "--quiet", "-p", "hunterd", "-p", "hunter-tui", "--bins"])
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&workspace).args(["build", "--quiet", "-p", "hunterd", "-p", "hunter-tui", "--bins"]);
+        // Benchmarks run optimised: measure optimised binaries too.
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd
             .status()
             .expect("run cargo build for the binaries under test");
         assert!(status.success(), "building hunterd and hunter-tui failed");

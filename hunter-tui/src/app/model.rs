@@ -77,13 +77,19 @@ impl Daemon {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Down {
     NotRunning,
-    Unreachable { reason: String },
+    Unreachable {
+        reason: String,
+    },
     PermissionDenied,
-    VersionMismatch { message: String },
+    VersionMismatch {
+        message: String,
+    },
     /// The daemon said it is shutting down.
     Stopped,
     /// The connection dropped or a request failed without an answer.
-    Lost { reason: String },
+    Lost {
+        reason: String,
+    },
 }
 
 impl Down {

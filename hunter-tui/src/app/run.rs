@@ -198,3 +198,49 @@ async fn refuse_requests_for(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_daemon;
+    use crate::output::fixtures;
+
+    async fn next(msgs: &mut mpsc::UnboundedReceiver<Msg>) -> Msg {
+        tokio::time::timeout(Duration::from_secs(10), msgs.recv()).await.expect("a message in time").expect("open")
+    }
+
+    #[tokio::test]
+    async fn the_session_reconnects_when_the_daemon_appears_and_notices_when_it_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hunterd.sock");
+        let (msg_tx, mut msgs) = mpsc::unbounded_channel();
+        let (_requests, request_rx) = mpsc::channel(1);
+        let session = tokio::spawn(session(path.clone(), msg_tx, request_rx));
+
+        assert_eq!(next(&mut msgs).await, Msg::ConnectFailed(Down::NotRunning));
+        let status = fixtures::status(vec![fixtures::ok_job()]);
+        let daemon = fake_daemon::serve(&path, status.clone(), vec![Event::ShuttingDown]);
+        assert_eq!(next(&mut msgs).await, Msg::Connected(Box::new(status)));
+        assert_eq!(next(&mut msgs).await, Msg::Event(Event::ShuttingDown));
+        assert_eq!(next(&mut msgs).await, Msg::Disconnected(Down::Stopped));
+        daemon.await.unwrap();
+        session.abort();
+    }
+
+    #[tokio::test]
+    async fn the_session_runs_requests_and_reports_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hunterd.sock");
+        let daemon = fake_daemon::serve(&path, fixtures::status(vec![]), vec![]);
+        let (msg_tx, mut msgs) = mpsc::unbounded_channel();
+        let (requests, request_rx) = mpsc::channel(1);
+        let session = tokio::spawn(session(path, msg_tx, request_rx));
+
+        assert!(matches!(next(&mut msgs).await, Msg::Connected(_)));
+        let run = Request::RunJob { name: "rescan".into() };
+        requests.send(run.clone()).await.unwrap();
+        assert_eq!(next(&mut msgs).await, Msg::Answer { request: run, result: Ok(Response::Ok) });
+        session.abort();
+        daemon.abort();
+    }
+}

@@ -22,7 +22,10 @@ pub enum Msg {
     Disconnected(Down),
     Event(Event),
     /// The daemon's answer to a request we sent.
-    Answer { request: Request, result: Result<Response, String> },
+    Answer {
+        request: Request,
+        result: Result<Response, String>,
+    },
 }
 
 /// Work for the runtime.

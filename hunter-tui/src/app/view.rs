@@ -133,10 +133,8 @@ fn render_leads(frame: &mut Frame, area: Rect, theme: Theme) {
     let block = Block::bordered().border_type(BorderType::Rounded).title(Span::styled(" Leads (0) ", theme.title()));
     let inner = block.inner(area);
     let shown = &LEAD_COLUMNS[..lead_columns_that_fit(inner.width)];
-    let widths = shown
-        .iter()
-        .enumerate()
-        .map(|(i, (_, w))| if i == 0 { Constraint::Min(*w) } else { Constraint::Length(*w) });
+    let widths =
+        shown.iter().enumerate().map(|(i, (_, w))| if i == 0 { Constraint::Min(*w) } else { Constraint::Length(*w) });
     let header = Row::new(shown.iter().map(|(title, _)| Cell::from(*title))).style(theme.heading());
     let table = Table::new(Vec::<Row>::new(), widths).header(header).block(block);
     frame.render_widget(table, area);
@@ -157,7 +155,8 @@ fn render_leads(frame: &mut Frame, area: Rect, theme: Theme) {
 
 /// The sync status view: every job in a table, the selected one in full below it.
 fn render_sync(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let table_height = (app.jobs.len() as u16 + 3).min(area.height / 2).max(4);
+    let rows = u16::try_from(app.jobs.len()).unwrap_or(u16::MAX);
+    let table_height = rows.saturating_add(3).min(area.height / 2).max(4);
     let [top, bottom] = Layout::vertical([Constraint::Length(table_height), Constraint::Fill(1)]).areas(area);
     render_job_table(frame, top, app, theme);
     match app.selected() {
@@ -176,7 +175,7 @@ fn render_job_table(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let header = Row::new(["Job", "State", "Last run", "Next run", "Result"]).style(theme.heading());
     let rows = app.jobs.iter().map(|job| job_row(job, app, theme));
     let widths = [
-        Constraint::Length(app.jobs.iter().map(|j| j.name.chars().count() as u16).max().unwrap_or(3).max(3)),
+        Constraint::Length(app.jobs.iter().map(|j| j.name.chars().count()).max().unwrap_or(0).clamp(3, 40) as u16),
         Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(9),
@@ -263,7 +262,8 @@ fn render_unavailable(frame: &mut Frame, area: Rect, app: &App, down: Option<&Do
         lines.push(Line::from(explanation));
         lines.push(Line::from(""));
     }
-    lines.push(Line::from(vec![Span::styled("Socket: ", theme.heading()), Span::raw(app.socket.display().to_string())]));
+    lines
+        .push(Line::from(vec![Span::styled("Socket: ", theme.heading()), Span::raw(app.socket.display().to_string())]));
     if down.is_some_and(Down::suggests_starting) {
         lines.push(Line::from(vec![
             Span::styled("Start it: ", theme.heading()),
@@ -390,7 +390,7 @@ fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
 mod tests {
     use super::*;
     use crate::app::update::{Msg, update};
-    use crate::keymap::{Key, KEYMAP};
+    use crate::keymap::{KEYMAP, Key};
     use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
     use insta::assert_snapshot;
     use ratatui::Terminal;
