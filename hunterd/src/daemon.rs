@@ -32,6 +32,8 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     pub started: Instant,
     pub clients: AtomicU32,
+    /// Wakes this daemon's scan workers when it queued work itself (others poll).
+    pub scan_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Held while the daemon runs: a second daemon on the same state directory is refused.
@@ -114,6 +116,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         started_at: Utc::now(),
         started: Instant::now(),
         clients: AtomicU32::new(0),
+        scan_wake: Arc::new(tokio::sync::Notify::new()),
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
     let server_task = tokio::spawn(ipc::serve(listener, state.clone(), shutdown.clone()));

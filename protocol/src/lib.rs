@@ -13,10 +13,12 @@
 pub mod codec;
 pub mod frame;
 pub mod handshake;
+pub mod leads;
 pub mod messages;
 pub mod paths;
 
 pub use handshake::{Hello, VersionVerdict, Welcome};
+pub use leads::*;
 pub use messages::*;
 
 /// Bumped whenever a message type after the handshake changes shape.

@@ -29,7 +29,31 @@ pub enum Request {
     /// Start receiving [`Event`]s on this connection.
     Subscribe,
     Unsubscribe,
+    /// Add domains typed by a person; accepted ones are queued for scanning.
+    AddDomains { inputs: Vec<String> },
+    /// Start uploading a file to import (the daemon may not be able to read the client's files).
+    ImportBegin { file_name: String },
+    /// Next piece of the file, at most [`IMPORT_CHUNK`] bytes.
+    ImportChunk { upload_id: u64, data: Vec<u8> },
+    /// The whole file was sent: import it.
+    ImportFinish { upload_id: u64 },
+    /// How far the scans of an add/import/rescan batch are.
+    BatchProgress { batch_id: String },
+    /// Queue rescans of these domains.
+    Rescan { domains: Vec<String> },
+    /// Queue rescans of every lead.
+    RescanAll,
+    ListLeads(crate::LeadQuery),
+    LeadDetail { domain: String },
+    /// Recent detected changes across all leads, newest first.
+    Changes { limit: u32 },
+    AddNote { domain: String, author: String, body: String },
+    SetTag { domain: String, tag: String, present: bool },
+    SetFavorite { domain: String, favorite: bool },
 }
+
+/// Largest import chunk a client should send (well under the frame limit).
+pub const IMPORT_CHUNK: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
@@ -38,6 +62,14 @@ pub enum Response {
     Jobs(Vec<JobInfo>),
     Ok,
     Error(RemoteError),
+    Added(crate::AddReport),
+    ImportStarted { upload_id: u64 },
+    Imported(Box<crate::ImportReport>),
+    BatchProgress(crate::BatchProgress),
+    Queued { batch_id: Option<String>, queued: u64, unknown: Vec<String> },
+    Leads(crate::LeadPage),
+    Lead(Box<crate::LeadDetail>),
+    Changes(Vec<crate::Change>),
 }
 
 /// A request failed; `message` is written for the user and says what to do.
@@ -64,6 +96,8 @@ pub enum Event {
     Progress { job: String, done: u64, total: Option<u64>, message: String },
     /// The daemon is shutting down; clients should reconnect later.
     ShuttingDown,
+    /// Leads were added, rescored or changed: lists should refresh.
+    LeadsChanged { count: u64 },
     /// This subscriber fell behind and `missed` events were dropped for it.
     Lagged { missed: u64 },
 }

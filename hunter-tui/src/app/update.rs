@@ -161,6 +161,8 @@ fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
             notify(app, format!("{job}: {message} ({count})"), false);
         }
         Event::ShuttingDown => go_down(app, Down::Stopped),
+        // The leads table arrives with the engine; nothing to refresh yet.
+        Event::LeadsChanged { .. } => {}
         // Some job changes were dropped for us: ask for the whole picture again.
         Event::Lagged { .. } => return vec![Effect::Send(Request::Status)],
     }

@@ -93,6 +93,8 @@ impl Default for ScanConfig {
 pub struct RulesConfig {
     /// Scoring rules file; unset means the embedded default.
     pub file: Option<PathBuf>,
+    /// Provider/gateway detection table; unset means the embedded default.
+    pub providers_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

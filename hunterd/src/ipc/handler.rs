@@ -2,7 +2,8 @@
 //! the connection itself.
 
 use crate::daemon::AppState;
-use crate::jobs::SchedulerError;
+use crate::jobs::{SchedulerError, queue};
+use crate::leads::{self, LeadError};
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
 
@@ -22,6 +23,37 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             Err(e) => scheduler_error(e),
         },
         Request::Subscribe | Request::Unsubscribe => Response::Ok,
+        Request::ListLeads(query) => lead_result(leads::list_leads(&state.db.pool, &query).await.map(Response::Leads)),
+        Request::LeadDetail { domain } => {
+            lead_result(leads::lead_detail(&state.db.pool, &domain).await.map(|d| Response::Lead(Box::new(d))))
+        }
+        Request::Changes { limit } => lead_result(leads::changes(&state.db.pool, limit).await.map(Response::Changes)),
+        Request::AddNote { domain, author, body } => {
+            lead_result(leads::add_note(&state.db.pool, &domain, &author, &body).await.map(|()| Response::Ok))
+        }
+        Request::SetTag { domain, tag, present } => {
+            lead_result(leads::set_tag(&state.db.pool, &domain, &tag, present).await.map(|()| Response::Ok))
+        }
+        Request::SetFavorite { domain, favorite } => {
+            lead_result(leads::set_favorite(&state.db.pool, &domain, favorite).await.map(|()| Response::Ok))
+        }
+        Request::Rescan { domains } => rescan(state, &domains).await,
+        Request::RescanAll => match queue::enqueue_all_scans(&state.db.pool, USER_PRIORITY).await {
+            Ok((batch_id, queued)) => {
+                state.scan_wake.notify_waiters();
+                Response::Queued { batch_id: Some(batch_id), queued, unknown: Vec::new() }
+            }
+            Err(e) => unavailable(format!("database unavailable: {e}")),
+        },
+        Request::BatchProgress { batch_id } => match queue::batch_progress(&state.db.pool, &batch_id).await {
+            Ok(Some(progress)) => Response::BatchProgress(progress),
+            Ok(None) => Response::Error(RemoteError { kind: ErrorKind::NotFound, message: format!("no batch {batch_id}") }),
+            Err(e) => unavailable(format!("database unavailable: {e}")),
+        },
+        _ => Response::Error(RemoteError {
+            kind: ErrorKind::Unavailable,
+            message: "this hunterd does not support that request yet".into(),
+        }),
     }
 }
 
@@ -43,6 +75,50 @@ async fn status(state: &AppState) -> Result<DaemonStatus, Response> {
         jobs,
         clients_connected: state.clients.load(Ordering::Relaxed),
     })
+}
+
+/// Scans a person asked for go before periodic rescans.
+const USER_PRIORITY: i16 = 10;
+
+async fn rescan(state: &AppState, domains: &[String]) -> Response {
+    let mut ids = Vec::new();
+    let mut unknown = Vec::new();
+    for domain in domains {
+        match leads::company_id(&state.db.pool, domain).await {
+            Ok(id) => ids.push(id),
+            Err(LeadError::NotFound(d)) => unknown.push(d),
+            Err(e) => return lead_error(e),
+        }
+    }
+    if ids.is_empty() {
+        return Response::Queued { batch_id: None, queued: 0, unknown };
+    }
+    let queued = async {
+        let batch = queue::create_batch(&state.db.pool, "rescan", &ids).await?;
+        let n = queue::enqueue_scans(&state.db.pool, &ids, USER_PRIORITY).await?;
+        Ok::<_, sqlx::Error>((batch, n))
+    }
+    .await;
+    match queued {
+        Ok((batch_id, queued)) => {
+            state.scan_wake.notify_waiters();
+            Response::Queued { batch_id: Some(batch_id), queued, unknown }
+        }
+        Err(e) => unavailable(format!("database unavailable: {e}")),
+    }
+}
+
+fn lead_result(result: Result<Response, LeadError>) -> Response {
+    result.unwrap_or_else(lead_error)
+}
+
+fn lead_error(e: LeadError) -> Response {
+    let kind = match &e {
+        LeadError::NotFound(_) => ErrorKind::NotFound,
+        LeadError::Invalid(_) => ErrorKind::InvalidInput,
+        LeadError::Db(_) => ErrorKind::Unavailable,
+    };
+    Response::Error(RemoteError { kind, message: e.to_string() })
 }
 
 fn unavailable(message: String) -> Response {

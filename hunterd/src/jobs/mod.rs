@@ -3,6 +3,7 @@
 //! the database (a run happens once), and is visible to clients.
 
 pub mod housekeeping;
+pub mod queue;
 mod scheduler;
 
 pub use scheduler::{JobContext, JobFn, JobSpec, Scheduler, SchedulerError};

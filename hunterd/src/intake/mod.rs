@@ -1,0 +1,1 @@
+//! Domain intake: normalising what people type or import into registrable company domains.

@@ -1,0 +1,189 @@
+//! The PostgreSQL work queue shared by every hunterd on a database.
+//!
+//! Items are claimed with `FOR UPDATE SKIP LOCKED`, so several daemons drain one queue without
+//! taking the same item twice; a claim is a lease, and an item whose daemon died is handed back by
+//! the housekeeping job once the lease expires. At most one item per (kind, dedup key) is queued or
+//! running at a time, so asking twice to scan a domain queues one scan.
+
+use protocol::BatchProgress;
+use sqlx::{PgPool, Row};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct QueueItem {
+    pub id: i64,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// Queues a scan for each company (skipping those already queued or running). Returns how many were added.
+pub async fn enqueue_scans(pool: &PgPool, company_ids: &[i64], priority: i16) -> Result<u64, sqlx::Error> {
+    if company_ids.is_empty() {
+        return Ok(0);
+    }
+    let added = sqlx::query(
+        "INSERT INTO job_queue (kind, payload, dedup_key, priority)
+         SELECT 'scan', jsonb_build_object('company_id', id), id::text, $2
+           FROM unnest($1::bigint[]) AS id
+         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
+    )
+    .bind(company_ids)
+    .bind(priority)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(added)
+}
+
+/// Claims up to `n` ready items of `kind` for `owner`, leased for `lease`.
+pub async fn claim(pool: &PgPool, kind: &str, owner: &str, n: i64, lease: Duration) -> Result<Vec<QueueItem>, sqlx::Error> {
+    let rows = sqlx::query(
+        "UPDATE job_queue q
+            SET state = 'running', leased_by = $2, lease_expires_at = now() + make_interval(secs => $4),
+                attempts = q.attempts + 1, updated_at = now()
+          WHERE q.id IN (SELECT id FROM job_queue
+                          WHERE kind = $1 AND state = 'queued' AND run_after <= now()
+                          ORDER BY priority DESC, id
+                          LIMIT $3
+                          FOR UPDATE SKIP LOCKED)
+          RETURNING q.id, q.payload, q.attempts, q.max_attempts",
+    )
+    .bind(kind)
+    .bind(owner)
+    .bind(n)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(QueueItem {
+                id: r.try_get("id")?,
+                payload: r.try_get("payload")?,
+                attempts: r.try_get("attempts")?,
+                max_attempts: r.try_get("max_attempts")?,
+            })
+        })
+        .collect()
+}
+
+/// Marks items finished (only if this owner still holds them).
+pub async fn complete(executor: impl sqlx::PgExecutor<'_>, ids: &[i64], owner: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE job_queue SET state = 'done', leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+          WHERE id = ANY($1) AND leased_by = $2",
+    )
+    .bind(ids)
+    .bind(owner)
+    .execute(executor)
+    .await?
+    .rows_affected())
+}
+
+/// Records a failure: retried later with backoff until `max_attempts`, then marked failed.
+pub async fn fail(pool: &PgPool, item: &QueueItem, owner: &str, error: &str) -> Result<(), sqlx::Error> {
+    let backoff = retry_backoff(item.attempts);
+    sqlx::query(
+        "UPDATE job_queue
+            SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+                run_after = now() + make_interval(secs => $3), last_error = $4,
+                leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+          WHERE id = $1 AND leased_by = $2",
+    )
+    .bind(item.id)
+    .bind(owner)
+    .bind(backoff.as_secs_f64())
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Keeps leases of items still being worked on.
+pub async fn extend_leases(pool: &PgPool, ids: &[i64], owner: &str, lease: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE job_queue SET lease_expires_at = now() + make_interval(secs => $3)
+          WHERE id = ANY($1) AND leased_by = $2 AND state = 'running'",
+    )
+    .bind(ids)
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// 30 s, 2 min, 8 min, … capped at 1 h: a transient DNS or database problem gets time to clear.
+pub fn retry_backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(1, 8) as u32 - 1;
+    Duration::from_secs((30u64 * 4u64.pow(exp)).min(3600))
+}
+
+/// Records which companies a user's add/import/rescan concerns, for `--wait`.
+pub async fn create_batch(pool: &PgPool, kind: &str, company_ids: &[i64]) -> Result<String, sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO batches (id, kind) VALUES ($1::uuid, $2)").bind(&id).bind(kind).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO batch_members (batch_id, company_id) SELECT $1::uuid, c FROM unnest($2::bigint[]) AS c ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(company_ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Members scanned since the batch was created, out of all members.
+pub async fn batch_progress(pool: &PgPool, batch_id: &str) -> Result<Option<BatchProgress>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT b.id IS NOT NULL AS found,
+                (SELECT count(*) FROM batch_members m WHERE m.batch_id = b.id) AS total,
+                (SELECT count(*) FROM batch_members m JOIN lead_state ls ON ls.company_id = m.company_id
+                  WHERE m.batch_id = b.id AND ls.scanned_at >= b.created_at) AS done
+           FROM batches b WHERE b.id = $1::uuid",
+    )
+    .bind(batch_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| {
+        let total: i64 = r.try_get("total").unwrap_or(0);
+        let done: i64 = r.try_get("done").unwrap_or(0);
+        BatchProgress { done: done.max(0) as u64, total: total.max(0) as u64 }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped_at_an_hour() {
+        assert_eq!(retry_backoff(1), Duration::from_secs(30));
+        assert_eq!(retry_backoff(2), Duration::from_secs(120));
+        assert_eq!(retry_backoff(20), Duration::from_secs(3600));
+    }
+}
+
+/// Queues a rescan of every company and records them all in a new batch, in SQL (no id list in memory).
+pub async fn enqueue_all_scans(pool: &PgPool, priority: i16) -> Result<(String, u64), sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO batches (id, kind) VALUES ($1::uuid, 'rescan')").bind(&id).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO batch_members (batch_id, company_id) SELECT $1::uuid, id FROM companies")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    let added = sqlx::query(
+        "INSERT INTO job_queue (kind, payload, dedup_key, priority)
+         SELECT 'scan', jsonb_build_object('company_id', id), id::text, $1 FROM companies
+         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
+    )
+    .bind(priority)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok((id, added))
+}

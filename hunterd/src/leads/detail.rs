@@ -1,0 +1,188 @@
+use super::LeadError;
+use super::list::{FROM_ONE, SELECT_ONE, row_from_sql};
+use protocol::{Change, Contribution, DnsRecord, Evidence, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem};
+use serde::Deserialize;
+use sqlx::{PgPool, Row};
+
+/// The company id behind a domain, or a "not found" that tells the user how to add it.
+pub async fn company_id(pool: &PgPool, domain: &str) -> Result<i64, LeadError> {
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    sqlx::query_scalar("SELECT id FROM companies WHERE domain = $1")
+        .bind(&domain)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(LeadError::NotFound(domain))
+}
+
+/// What the scan job stores in `scans.detection`.
+#[derive(Debug, Default, Deserialize)]
+struct StoredDetection {
+    #[serde(default)]
+    evidence: Vec<Evidence>,
+}
+
+/// The parts of `scans.signals` the detail view shows.
+#[derive(Debug, Default, Deserialize)]
+struct StoredSignals {
+    #[serde(default)]
+    dmarc: Option<StoredDmarc>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StoredDmarc {
+    record: String,
+}
+
+pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, LeadError> {
+    let id = company_id(pool, domain).await?;
+    let row = sqlx::query(&format!("{SELECT_ONE}{FROM_ONE}WHERE c.id = $1")).bind(id).fetch_one(pool).await?;
+    let mut detail = LeadDetail { row: row_from_sql(&row)?, ..LeadDetail::default() };
+
+    if let Some(state) = sqlx::query(
+        "SELECT ls.mx_root, ls.tenant_size, ls.spf_record, ls.dkim_selectors,
+                s.signals, s.raw_records, s.detection, s.registration,
+                sc.reason, sc.breakdown, sc.sales_summary
+           FROM lead_state ls
+           LEFT JOIN scans s ON s.id = ls.scan_id
+           LEFT JOIN scores sc ON sc.id = ls.score_id
+          WHERE ls.company_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    {
+        detail.mx_root = state.try_get("mx_root")?;
+        detail.tenant_size = state.try_get("tenant_size")?;
+        detail.spf_record = state.try_get("spf_record")?;
+        detail.dkim_selectors = state.try_get("dkim_selectors")?;
+        detail.reason = state.try_get("reason")?;
+        let json = |name: &str| state.try_get::<Option<serde_json::Value>, _>(name).ok().flatten();
+        if let Some(signals) = json("signals").and_then(|v| serde_json::from_value::<StoredSignals>(v).ok()) {
+            detail.dmarc_record = signals.dmarc.map(|d| d.record);
+            detail.warnings = signals.warnings;
+        }
+        detail.records = json("raw_records").and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
+        detail.evidence = json("detection")
+            .and_then(|v| serde_json::from_value::<StoredDetection>(v).ok())
+            .unwrap_or_default()
+            .evidence;
+        detail.registration = json("registration").and_then(|v| serde_json::from_value::<Registration>(v).ok());
+        detail.breakdown =
+            json("breakdown").and_then(|v| serde_json::from_value::<Vec<Contribution>>(v).ok()).unwrap_or_default();
+        detail.sales_summary = json("sales_summary").and_then(|v| serde_json::from_value::<SalesSummary>(v).ok());
+    }
+
+    detail.scans = sqlx::query(
+        "SELECT s.id, s.status, s.started_at, s.duration_ms, s.detection->>'provider' AS provider,
+                (SELECT sc.score FROM scores sc WHERE sc.scan_id = s.id ORDER BY sc.id DESC LIMIT 1) AS score
+           FROM scans s WHERE s.company_id = $1 ORDER BY s.started_at DESC, s.id DESC LIMIT 20",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ScanHistoryItem {
+            scan_id: r.try_get("id")?,
+            status: r.try_get("status")?,
+            started_at: r.try_get("started_at")?,
+            duration_ms: r.try_get("duration_ms")?,
+            provider: r.try_get("provider")?,
+            score: r.try_get("score")?,
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+
+    detail.changes = changes_where(pool, Some(id), 50).await?;
+    detail.notes = sqlx::query("SELECT id, author, body, created_at FROM notes WHERE company_id = $1 ORDER BY created_at DESC, id DESC")
+        .bind(id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Note {
+                id: r.try_get("id")?,
+                author: r.try_get("author")?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(detail)
+}
+
+/// Recent changes across all leads (the change feed), newest first.
+pub async fn changes(pool: &PgPool, limit: u32) -> Result<Vec<Change>, LeadError> {
+    changes_where(pool, None, limit.clamp(1, 1000)).await
+}
+
+async fn changes_where(pool: &PgPool, company: Option<i64>, limit: u32) -> Result<Vec<Change>, LeadError> {
+    let rows = sqlx::query(
+        "SELECT e.created_at, c.domain, e.payload->>'field' AS field, e.payload->>'from' AS old,
+                e.payload->>'to' AS new
+           FROM events e JOIN companies c ON c.id = e.company_id
+          WHERE e.kind = 'change' AND ($1::bigint IS NULL OR e.company_id = $1)
+          ORDER BY e.created_at DESC, e.id DESC LIMIT $2",
+    )
+    .bind(company)
+    .bind(limit as i64)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Change {
+                at: r.try_get("created_at")?,
+                domain: r.try_get("domain")?,
+                field: r.try_get::<Option<String>, _>("field")?.unwrap_or_default(),
+                from: r.try_get("old")?,
+                to: r.try_get("new")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(LeadError::from)
+}
+
+pub async fn add_note(pool: &PgPool, domain: &str, author: &str, body: &str) -> Result<(), LeadError> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(LeadError::Invalid("a note cannot be empty".into()));
+    }
+    let id = company_id(pool, domain).await?;
+    let author = if author.trim().is_empty() { "unknown" } else { author.trim() };
+    sqlx::query("INSERT INTO notes (company_id, author, body) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(author)
+        .bind(body)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Tags are lower-case words; adding twice or removing a missing tag is not an error.
+pub async fn set_tag(pool: &PgPool, domain: &str, tag: &str, present: bool) -> Result<(), LeadError> {
+    let tag = tag.trim().to_lowercase();
+    if tag.is_empty() || tag.len() > 64 || tag.chars().any(char::is_whitespace) {
+        return Err(LeadError::Invalid(format!("`{tag}` is not a tag: use one word of at most 64 characters")));
+    }
+    let id = company_id(pool, domain).await?;
+    let sql = if present {
+        "INSERT INTO tags (company_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM tags WHERE company_id = $1 AND tag = $2"
+    };
+    sqlx::query(sql).bind(id).bind(&tag).execute(pool).await?;
+    Ok(())
+}
+
+pub async fn set_favorite(pool: &PgPool, domain: &str, favorite: bool) -> Result<(), LeadError> {
+    let id = company_id(pool, domain).await?;
+    let sql = if favorite {
+        "INSERT INTO favorites (company_id) VALUES ($1) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM favorites WHERE company_id = $1"
+    };
+    sqlx::query(sql).bind(id).execute(pool).await?;
+    Ok(())
+}

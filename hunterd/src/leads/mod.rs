@@ -1,0 +1,18 @@
+//! Reading leads for clients: the filtered, sorted, paged list; one lead's detail; notes, tags and
+//! favourites; the change feed. All filtering and sorting happens in PostgreSQL so 100k leads page fast.
+
+mod detail;
+mod list;
+
+pub use detail::{add_note, changes, company_id, lead_detail, set_favorite, set_tag};
+pub use list::list_leads;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeadError {
+    #[error("no lead for `{0}` (add it with `hunter-tui add {0}`)")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}

@@ -1,0 +1,1 @@
+//! Rules-driven lead scoring: points, segments, the P-model, breakdown and sales summary.
