@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod leads;
 pub mod logging;
 pub mod paths;
+pub mod pipeline;
 pub mod provider;
 pub mod scan;
 pub mod score;

@@ -5,3 +5,4 @@ mod embedded;
 mod ipc;
 mod lifecycle;
 mod migrations;
+mod queue;

@@ -1,0 +1,5 @@
+//! From the work queue to a scored lead: claim a domain, scan its DNS, detect its provider, score it,
+//! store everything, tell clients.
+
+pub mod changes;
+pub mod store;

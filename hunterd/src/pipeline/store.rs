@@ -1,0 +1,209 @@
+//! Writing one finished scan: the scan row with its raw records, the score row, the lead's current
+//! state, change events, and the queue item's completion — in one transaction, so a lead is never
+//! seen half-updated and a crash mid-way leaves the queue item to be retried.
+
+use super::changes::{self, Snapshot};
+use crate::jobs::queue;
+use crate::scan::ScanResult;
+use protocol::{Contribution, Evidence, Registration, SalesSummary};
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+/// What provider detection concluded, as stored in `scans.detection`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoredDetection {
+    pub provider: String,
+    pub gateway: Option<String>,
+    pub local_provider: Option<String>,
+    pub mx_root: Option<String>,
+    pub tenant_size: Option<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// What scoring concluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredScore {
+    pub score: i32,
+    pub segment: String,
+    pub reason: String,
+    pub commercial_segment: Option<String>,
+    pub technical_heat: Option<String>,
+    pub commercial_heat: Option<String>,
+    pub priority: Option<String>,
+    pub priority_label: Option<String>,
+    pub legacy_priority: Option<i16>,
+    pub breakdown: Vec<Contribution>,
+    pub sales_summary: Option<SalesSummary>,
+    pub rules_version: String,
+}
+
+/// One domain's scan, detection and score, ready to store.
+#[derive(Debug, Clone)]
+pub struct ScanOutcome {
+    pub company_id: i64,
+    pub scan: ScanResult,
+    pub detection: StoredDetection,
+    pub score: StoredScore,
+    pub registration: Option<Registration>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub duration_ms: i32,
+}
+
+impl ScanOutcome {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            provider: Some(self.detection.provider.clone()),
+            gateway: self.detection.gateway.clone(),
+            mx_hosts: self.scan.mx.iter().map(|m| m.host.clone()).collect(),
+            spf_record: self.scan.spf.record.clone(),
+            dmarc_policy: self.scan.dmarc.as_ref().map(|d| d.policy.as_str().to_string()),
+            dkim_selectors: dkim_selectors(&self.scan),
+        }
+    }
+}
+
+fn dkim_selectors(scan: &ScanResult) -> Vec<String> {
+    scan.dkim.iter().filter(|d| d.record.is_some()).map(|d| d.selector.clone()).collect()
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, sqlx::Error> {
+    serde_json::to_value(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// Stores the outcome and completes the queue item `job_id` (if this daemon still holds it).
+/// Returns the changes detected against the previous scan.
+pub async fn store(
+    pool: &PgPool,
+    outcome: &ScanOutcome,
+    job: Option<(i64, &str)>,
+) -> Result<Vec<changes::FieldChange>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let previous = sqlx::query(
+        "SELECT provider, gateway, mx_hosts, spf_record, dmarc_policy, dkim_selectors, scanned_at
+           FROM lead_state WHERE company_id = $1 FOR UPDATE",
+    )
+    .bind(outcome.company_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    let mut signals = outcome.scan.clone();
+    let raw = std::mem::take(&mut signals.raw);
+    let scan_id: i64 = sqlx::query_scalar(
+        "INSERT INTO scans (company_id, status, raw_records, signals, detection, registration, started_at,
+                            finished_at, duration_ms, scanned_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9) RETURNING id",
+    )
+    .bind(outcome.company_id)
+    .bind(outcome.scan.status.as_str())
+    .bind(to_json(&raw)?)
+    .bind(to_json(&signals)?)
+    .bind(to_json(&outcome.detection)?)
+    .bind(outcome.registration.as_ref().map(to_json).transpose()?)
+    .bind(outcome.started_at)
+    .bind(outcome.duration_ms)
+    .bind(job.map(|(_, owner)| owner))
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let s = &outcome.score;
+    let score_id: i64 = sqlx::query_scalar(
+        "INSERT INTO scores (company_id, scan_id, score, segment, commercial_segment, technical_heat,
+                             commercial_heat, priority, priority_label, breakdown, sales_summary, rules_version,
+                             reason, legacy_priority)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+    )
+    .bind(outcome.company_id)
+    .bind(scan_id)
+    .bind(s.score)
+    .bind(&s.segment)
+    .bind(&s.commercial_segment)
+    .bind(&s.technical_heat)
+    .bind(&s.commercial_heat)
+    .bind(&s.priority)
+    .bind(&s.priority_label)
+    .bind(to_json(&s.breakdown)?)
+    .bind(s.sales_summary.as_ref().map(to_json).transpose()?)
+    .bind(&s.rules_version)
+    .bind(&s.reason)
+    .bind(s.legacy_priority)
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let d = &outcome.detection;
+    let scan = &outcome.scan;
+    let mx_hosts: Vec<String> = scan.mx.iter().map(|m| m.host.clone()).collect();
+    sqlx::query(
+        "INSERT INTO lead_state (company_id, scan_id, score_id, scan_status, scanned_at, provider, gateway,
+                                 local_provider, mx_root, tenant_size, mx_hosts, spf, spf_record, spf_includes, dkim,
+                                 dkim_selectors, dmarc_policy, dmarc_pct, score, segment, commercial_segment,
+                                 technical_heat, commercial_heat, priority, priority_label, legacy_priority, updated_at)
+         VALUES ($1, $2, $3, $4, now(), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                 $22, $23, $24, $25, now())
+         ON CONFLICT (company_id) DO UPDATE SET
+            scan_id = EXCLUDED.scan_id, score_id = EXCLUDED.score_id, scan_status = EXCLUDED.scan_status,
+            scanned_at = EXCLUDED.scanned_at, provider = EXCLUDED.provider, gateway = EXCLUDED.gateway,
+            local_provider = EXCLUDED.local_provider, mx_root = EXCLUDED.mx_root, tenant_size = EXCLUDED.tenant_size,
+            mx_hosts = EXCLUDED.mx_hosts, spf = EXCLUDED.spf, spf_record = EXCLUDED.spf_record,
+            spf_includes = EXCLUDED.spf_includes, dkim = EXCLUDED.dkim, dkim_selectors = EXCLUDED.dkim_selectors,
+            dmarc_policy = EXCLUDED.dmarc_policy, dmarc_pct = EXCLUDED.dmarc_pct, score = EXCLUDED.score,
+            segment = EXCLUDED.segment, commercial_segment = EXCLUDED.commercial_segment,
+            technical_heat = EXCLUDED.technical_heat, commercial_heat = EXCLUDED.commercial_heat,
+            priority = EXCLUDED.priority, priority_label = EXCLUDED.priority_label,
+            legacy_priority = EXCLUDED.legacy_priority, updated_at = now()",
+    )
+    .bind(outcome.company_id)
+    .bind(scan_id)
+    .bind(score_id)
+    .bind(scan.status.as_str())
+    .bind(&d.provider)
+    .bind(&d.gateway)
+    .bind(&d.local_provider)
+    .bind(&d.mx_root)
+    .bind(&d.tenant_size)
+    .bind(&mx_hosts)
+    .bind(scan.spf.is_valid())
+    .bind(&scan.spf.record)
+    .bind(&scan.spf.includes)
+    .bind(scan.has_dkim())
+    .bind(dkim_selectors(scan))
+    .bind(scan.dmarc.as_ref().map(|m| m.policy.as_str()))
+    .bind(scan.dmarc.as_ref().map(|m| i16::from(m.pct)))
+    .bind(s.score)
+    .bind(&s.segment)
+    .bind(&s.commercial_segment)
+    .bind(&s.technical_heat)
+    .bind(&s.commercial_heat)
+    .bind(&s.priority)
+    .bind(&s.priority_label)
+    .bind(s.legacy_priority)
+    .execute(&mut *tx)
+    .await?;
+
+    let mut detected = Vec::new();
+    if let Some(prev) = previous {
+        let scanned_before: Option<chrono::DateTime<chrono::Utc>> = prev.try_get("scanned_at")?;
+        if scanned_before.is_some() {
+            let before = Snapshot {
+                provider: prev.try_get("provider")?,
+                gateway: prev.try_get("gateway")?,
+                mx_hosts: prev.try_get("mx_hosts")?,
+                spf_record: prev.try_get("spf_record")?,
+                dmarc_policy: prev.try_get("dmarc_policy")?,
+                dkim_selectors: prev.try_get("dkim_selectors")?,
+            };
+            detected = changes::diff(&before, &outcome.snapshot());
+        }
+    }
+    for change in &detected {
+        sqlx::query("INSERT INTO events (company_id, kind, payload) VALUES ($1, 'change', $2)")
+            .bind(outcome.company_id)
+            .bind(to_json(&serde_json::json!({ "field": change.field, "from": change.from, "to": change.to, "scan_id": scan_id }))?)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some((job_id, owner)) = job {
+        queue::complete(&mut *tx, &[job_id], owner).await?;
+    }
+    tx.commit().await?;
+    Ok(detected)
+}

@@ -1,0 +1,155 @@
+//! The shared work queue and result storage, against a real database.
+
+use hunter_tests::TestDb;
+use hunterd::jobs::{housekeeping, queue};
+use hunterd::pipeline::store::{self, ScanOutcome, StoredDetection, StoredScore};
+use hunterd::scan::{MxHost, ScanResult, ScanStatus, SpfResult, SpfStatus, TenantHints};
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::time::Duration;
+
+async fn migrated() -> (TestDb, PgPool) {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+    (db, pool)
+}
+
+async fn companies(pool: &PgPool, n: usize) -> Vec<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO companies (domain, source) SELECT 'd' || i || '.example', 'test' FROM generate_series(1, $1) i RETURNING id",
+    )
+    .bind(n as i32)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn outcome(company_id: i64, provider: &str, mx: &str) -> ScanOutcome {
+    ScanOutcome {
+        company_id,
+        scan: ScanResult {
+            domain: "d1.example".into(),
+            status: ScanStatus::Ok,
+            mx: vec![MxHost { preference: 10, host: mx.into(), cname_target: None, addresses: vec![] }],
+            spf: SpfResult {
+                status: SpfStatus::Valid,
+                record: Some("v=spf1 -all".into()),
+                all_records: vec!["v=spf1 -all".into()],
+                includes: vec![],
+                lookup_count: 0,
+                tree: None,
+            },
+            dmarc: None,
+            dkim: vec![],
+            hints: TenantHints::default(),
+            apex_txt: vec![],
+            raw: vec![],
+            queries: 5,
+            warnings: vec![],
+        },
+        detection: StoredDetection { provider: provider.into(), ..StoredDetection::default() },
+        score: StoredScore { score: 50, segment: "Cold".into(), reason: "r".into(), rules_version: "t".into(), ..StoredScore::default() },
+        registration: None,
+        started_at: chrono::Utc::now(),
+        duration_ms: 12,
+    }
+}
+
+#[tokio::test]
+async fn asking_twice_to_scan_a_company_queues_one_scan() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 3).await;
+    assert_eq!(queue::enqueue_scans(&pool, &ids, 0).await.unwrap(), 3);
+    assert_eq!(queue::enqueue_scans(&pool, &ids, 0).await.unwrap(), 0);
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM job_queue").fetch_one(&pool).await.unwrap();
+    assert_eq!(queued, 3);
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_take_the_same_item() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 500).await;
+    queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("w{worker}");
+            let mut mine = Vec::new();
+            loop {
+                let items = queue::claim(&pool, "scan", &owner, 7, Duration::from_secs(60)).await.unwrap();
+                if items.is_empty() {
+                    return mine;
+                }
+                mine.extend(items.iter().map(|i| i.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "item {id} claimed twice");
+        }
+    }
+    assert_eq!(total, 500);
+}
+
+#[tokio::test]
+async fn work_of_a_dead_daemon_is_requeued_after_its_lease() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 1).await;
+    queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
+    let claimed = queue::claim(&pool, "scan", "dead", 10, Duration::from_millis(10)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let summary = housekeeping::run(&pool).await.unwrap();
+    assert!(summary.starts_with("requeued 1 "), "{summary}");
+    let again = queue::claim(&pool, "scan", "alive", 10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn a_stored_scan_becomes_the_leads_current_state_and_completes_its_job() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 1).await;
+    queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
+    let item = queue::claim(&pool, "scan", "me", 1, Duration::from_secs(60)).await.unwrap().remove(0);
+    let changes = store::store(&pool, &outcome(ids[0], "M365", "a.mail.protection.outlook.com"), Some((item.id, "me"))).await.unwrap();
+    assert!(changes.is_empty(), "a first scan is not a change");
+    let (provider, score): (String, i32) =
+        sqlx::query_as("SELECT provider, score FROM lead_state WHERE company_id = $1").bind(ids[0]).fetch_one(&pool).await.unwrap();
+    assert_eq!((provider.as_str(), score), ("M365", 50));
+    let state: String = sqlx::query_scalar("SELECT state FROM job_queue WHERE id = $1").bind(item.id).fetch_one(&pool).await.unwrap();
+    assert_eq!(state, "done");
+}
+
+#[tokio::test]
+async fn a_provider_move_between_scans_is_recorded_as_a_change() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 1).await;
+    store::store(&pool, &outcome(ids[0], "M365", "a.mail.protection.outlook.com"), None).await.unwrap();
+    let changes = store::store(&pool, &outcome(ids[0], "Google", "aspmx.l.google.com"), None).await.unwrap();
+    let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
+    assert_eq!(fields, vec!["provider", "mx"]);
+    let feed = hunterd::leads::changes(&pool, 10).await.unwrap();
+    assert_eq!(feed.len(), 2);
+    assert!(feed.iter().any(|c| c.field == "provider" && c.to.as_deref() == Some("Google")));
+    let scans: i64 = sqlx::query_scalar("SELECT count(*) FROM scans").fetch_one(&pool).await.unwrap();
+    assert_eq!(scans, 2, "history is kept");
+}
+
+#[tokio::test]
+async fn batch_progress_counts_members_scanned_after_the_batch() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 2).await;
+    let batch = queue::create_batch(&pool, "test", &ids).await.unwrap();
+    let p = queue::batch_progress(&pool, &batch).await.unwrap().unwrap();
+    assert_eq!((p.done, p.total), (0, 2));
+    store::store(&pool, &outcome(ids[0], "M365", "a.mail.protection.outlook.com"), None).await.unwrap();
+    let p = queue::batch_progress(&pool, &batch).await.unwrap().unwrap();
+    assert_eq!((p.done, p.total), (1, 2));
+}
