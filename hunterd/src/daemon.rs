@@ -8,6 +8,7 @@ use crate::db::{Database, DbHandle};
 use crate::ipc::{self, socket::Access};
 use crate::jobs::{self, Scheduler};
 use crate::paths::Paths;
+use crate::pipeline::{self, engine::Engine, worker::ScanWorker};
 use crate::systemd;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -34,6 +35,7 @@ pub struct AppState {
     pub clients: AtomicU32,
     /// Wakes this daemon's scan workers when it queued work itself (others poll).
     pub scan_wake: Arc<tokio::sync::Notify>,
+    pub uploads: crate::ipc::uploads::Uploads,
 }
 
 /// Held while the daemon runs: a second daemon on the same state directory is refused.
@@ -83,8 +85,8 @@ pub fn ensure_state_dir(paths: &Paths) -> anyhow::Result<()> {
 }
 
 /// The jobs every daemon runs; feature issues add theirs here.
-fn job_specs(_config: &Config) -> Vec<jobs::JobSpec> {
-    vec![jobs::housekeeping::spec()]
+fn job_specs(config: &Config) -> Vec<jobs::JobSpec> {
+    vec![jobs::housekeeping::spec(), pipeline::rescan::spec(config.scan.rescan_interval.0)]
 }
 
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
@@ -104,6 +106,7 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
 async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<()> {
     systemd::notify_status("applying migrations");
     db.migrate().await?;
+    let engine = Arc::new(Engine::from_config(&config)?);
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
     let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config), events.clone()).await?;
@@ -117,8 +120,18 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         started: Instant::now(),
         clients: AtomicU32::new(0),
         scan_wake: Arc::new(tokio::sync::Notify::new()),
+        uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
+    let worker = ScanWorker {
+        pool: db.handle.pool.clone(),
+        engine,
+        owner: format!("{}:{}", nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(), std::process::id()),
+        capacity: state.config.scan.concurrency as usize,
+        wake: state.scan_wake.clone(),
+        events: events.clone(),
+    };
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
     let server_task = tokio::spawn(ipc::serve(listener, state.clone(), shutdown.clone()));
     systemd::notify_ready();
     systemd::notify_status("serving");
@@ -139,6 +152,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = shutdown_tx.send(true);
     let _ = server_task.await;
     let _ = scheduler_task.await;
+    let _ = worker_task.await;
     scheduler.drain(DRAIN_PATIENCE).await;
     Ok(())
 }

@@ -77,6 +77,8 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
     let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
     let mut writer = tokio::spawn(write_loop(stream.clone(), inbox));
     let mut subscription: Option<JoinHandle<()>> = None;
+    // Uploads this client started: chunks are appended here, in order, never in a spawned task.
+    let mut uploads: Vec<u64> = Vec::new();
     let mut reader = &*stream;
     loop {
         let payload = tokio::select! {
@@ -106,6 +108,35 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
                 }
                 let _ = outbox.send(ServerMessage::Response { id, body: Response::Ok }).await;
             }
+            Request::ImportBegin { file_name } => {
+                let body = match state.uploads.begin(&file_name) {
+                    Ok(upload_id) => {
+                        uploads.push(upload_id);
+                        Response::ImportStarted { upload_id }
+                    }
+                    Err(e) => handler::upload_error(e),
+                };
+                let _ = outbox.send(ServerMessage::Response { id, body }).await;
+            }
+            Request::ImportChunk { upload_id, data } => {
+                let body = match state.uploads.append(upload_id, &data) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => handler::upload_error(e),
+                };
+                let _ = outbox.send(ServerMessage::Response { id, body }).await;
+            }
+            Request::ImportFinish { upload_id } => {
+                uploads.retain(|u| *u != upload_id);
+                let received = state.uploads.finish(upload_id);
+                let (state, outbox) = (state.clone(), outbox.clone());
+                tokio::spawn(async move {
+                    let body = match received {
+                        Ok(received) => handler::import(&state, received).await,
+                        Err(e) => handler::upload_error(e),
+                    };
+                    let _ = outbox.send(ServerMessage::Response { id, body }).await;
+                });
+            }
             body => {
                 let (state, outbox) = (state.clone(), outbox.clone());
                 tokio::spawn(async move {
@@ -118,6 +149,7 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
     if let Some(task) = subscription {
         task.abort();
     }
+    state.uploads.abandon(&uploads);
     writer.abort();
 }
 

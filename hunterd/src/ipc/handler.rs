@@ -2,6 +2,7 @@
 //! the connection itself.
 
 use crate::daemon::AppState;
+use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
 use crate::leads::{self, LeadError};
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
@@ -74,6 +75,23 @@ async fn status(state: &AppState) -> Result<DaemonStatus, Response> {
         },
         jobs,
         clients_connected: state.clients.load(Ordering::Relaxed),
+    })
+}
+
+pub fn upload_error(e: UploadError) -> Response {
+    let kind = match &e {
+        UploadError::Unknown(_) => ErrorKind::NotFound,
+        UploadError::TooLarge => ErrorKind::InvalidInput,
+        UploadError::Busy | UploadError::Io { .. } => ErrorKind::Unavailable,
+    };
+    Response::Error(RemoteError { kind, message: e.to_string() })
+}
+
+/// Imports an uploaded file and queues scans for what it brought in.
+pub async fn import(_state: &AppState, received: Received) -> Response {
+    Response::Error(RemoteError {
+        kind: ErrorKind::Unavailable,
+        message: format!("importing {} is not available yet", received.file_name),
     })
 }
 

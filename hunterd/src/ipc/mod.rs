@@ -3,6 +3,7 @@
 mod connection;
 mod handler;
 pub mod socket;
+pub mod uploads;
 
 use crate::daemon::AppState;
 use interprocess::local_socket::tokio::{Listener, prelude::*};

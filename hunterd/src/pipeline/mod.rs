@@ -2,4 +2,7 @@
 //! store everything, tell clients.
 
 pub mod changes;
+pub mod engine;
+pub mod rescan;
 pub mod store;
+pub mod worker;

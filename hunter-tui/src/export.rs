@@ -1,0 +1,223 @@
+//! Export of leads (`hunter-tui export`, `e` in the TUI): CSV with the contract's header order, or JSON.
+//!
+//! Columns are fixed by the user-facing contract: later features append, never reorder.
+
+use protocol::LeadRow;
+use serde_json::{Value, json};
+use std::io::Write;
+
+/// The CSV header, in contract order.
+pub const COLUMNS: [&str; 20] = [
+    "domain",
+    "company",
+    "provider",
+    "gateway",
+    "local_provider",
+    "mx_hosts",
+    "spf",
+    "spf_includes",
+    "dkim",
+    "dmarc_policy",
+    "dmarc_pct",
+    "score",
+    "segment",
+    "commercial_segment",
+    "technical_heat",
+    "commercial_heat",
+    "priority",
+    "priority_label",
+    "scan_status",
+    "scanned_at",
+];
+
+fn opt<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
+/// timestamps RFC 3339 UTC.
+pub fn csv_fields(row: &LeadRow) -> [String; 20] {
+    [
+        row.domain.clone(),
+        opt(&row.company),
+        opt(&row.provider),
+        opt(&row.gateway),
+        opt(&row.local_provider),
+        row.mx_hosts.join(";"),
+        opt(&row.spf),
+        row.spf_includes.join(";"),
+        opt(&row.dkim),
+        opt(&row.dmarc_policy),
+        opt(&row.dmarc_pct),
+        opt(&row.score),
+        opt(&row.segment),
+        opt(&row.commercial_segment),
+        opt(&row.technical_heat),
+        opt(&row.commercial_heat),
+        opt(&row.priority),
+        opt(&row.priority_label),
+        opt(&row.scan_status),
+        row.scanned_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+    ]
+}
+
+/// One row as a JSON object with the same keys (lists as arrays, unknown as null).
+pub fn json_object(row: &LeadRow) -> Value {
+    json!({
+        "domain": row.domain,
+        "company": row.company,
+        "provider": row.provider,
+        "gateway": row.gateway,
+        "local_provider": row.local_provider,
+        "mx_hosts": row.mx_hosts,
+        "spf": row.spf,
+        "spf_includes": row.spf_includes,
+        "dkim": row.dkim,
+        "dmarc_policy": row.dmarc_policy,
+        "dmarc_pct": row.dmarc_pct,
+        "score": row.score,
+        "segment": row.segment,
+        "commercial_segment": row.commercial_segment,
+        "technical_heat": row.technical_heat,
+        "commercial_heat": row.commercial_heat,
+        "priority": row.priority,
+        "priority_label": row.priority_label,
+        "scan_status": row.scan_status,
+        "scanned_at": row.scanned_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// Writes rows page by page: the caller feeds pages as they arrive, so memory stays bounded.
+pub struct Exporter<W: Write> {
+    format: Format,
+    csv: Option<csv::Writer<W>>,
+    out: Option<W>,
+    rows: u64,
+}
+
+impl<W: Write> Exporter<W> {
+    pub fn new(format: Format, out: W) -> std::io::Result<Self> {
+        match format {
+            Format::Csv => {
+                let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+                writer.write_record(COLUMNS).map_err(std::io::Error::other)?;
+                Ok(Exporter { format, csv: Some(writer), out: None, rows: 0 })
+            }
+            Format::Json => {
+                let mut out = out;
+                out.write_all(b"[")?;
+                Ok(Exporter { format, csv: None, out: Some(out), rows: 0 })
+            }
+        }
+    }
+
+    pub fn write(&mut self, row: &LeadRow) -> std::io::Result<()> {
+        match self.format {
+            Format::Csv => {
+                if let Some(csv) = &mut self.csv {
+                    csv.write_record(csv_fields(row)).map_err(std::io::Error::other)?;
+                }
+            }
+            Format::Json => {
+                if let Some(out) = &mut self.out {
+                    out.write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
+                    serde_json::to_writer(&mut *out, &json_object(row))?;
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Closes the document; returns how many rows were written.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if let Some(mut csv) = self.csv.take() {
+            csv.flush()?;
+        }
+        if let Some(mut out) = self.out.take() {
+            out.write_all(b"\n]\n")?;
+            out.flush()?;
+        }
+        Ok(self.rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> LeadRow {
+        LeadRow {
+            domain: "contoso.com".into(),
+            company: Some("Contoso, Ltd.".into()),
+            provider: Some("M365".into()),
+            gateway: Some("Mimecast".into()),
+            mx_hosts: vec!["eu-smtp-inbound-1.mimecast.com".into(), "eu-smtp-inbound-2.mimecast.com".into()],
+            spf: Some(true),
+            spf_includes: vec!["spf.protection.outlook.com".into(), "_netblocks.mimecast.com".into()],
+            dkim: Some(false),
+            dmarc_policy: Some("reject".into()),
+            dmarc_pct: Some(100),
+            score: Some(75),
+            segment: Some("Existing".into()),
+            scan_status: Some("ok".into()),
+            scanned_at: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").ok().map(|t| t.with_timezone(&chrono::Utc)),
+            ..LeadRow::default()
+        }
+    }
+
+    fn export(format: Format, rows: &[LeadRow]) -> String {
+        let mut buf = Vec::new();
+        let mut exporter = Exporter::new(format, &mut buf).unwrap();
+        for r in rows {
+            exporter.write(r).unwrap();
+        }
+        exporter.finish().unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn the_csv_header_is_the_contract_order() {
+        let text = export(Format::Csv, &[]);
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at"
+        );
+    }
+
+    #[test]
+    fn csv_rows_use_true_false_semicolons_empty_unknowns_and_utc_times() {
+        let text = export(Format::Csv, &[row()]);
+        let line = text.lines().nth(1).unwrap();
+        assert_eq!(
+            line,
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z"
+        );
+    }
+
+    #[test]
+    fn json_export_is_an_array_of_objects_with_the_same_keys() {
+        let text = export(Format::Json, &[row(), LeadRow { domain: "b.example".into(), ..LeadRow::default() }]);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let items = value.as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        let keys: Vec<&str> = items[0].as_object().unwrap().keys().map(String::as_str).collect();
+        for column in COLUMNS {
+            assert!(keys.contains(&column), "missing {column}");
+        }
+        assert_eq!(items[1]["score"], Value::Null);
+        assert_eq!(items[0]["mx_hosts"][1], "eu-smtp-inbound-2.mimecast.com");
+    }
+
+    #[test]
+    fn an_empty_json_export_is_an_empty_array() {
+        let value: Value = serde_json::from_str(&export(Format::Json, &[])).unwrap();
+        assert_eq!(value, json!([]));
+    }
+}

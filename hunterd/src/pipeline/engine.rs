@@ -1,0 +1,141 @@
+//! The pure-ish heart of a scan: DNS → provider detection → score → sales summary, turned into a
+//! [`ScanOutcome`] ready to store. Loaded once per daemon from config (rules and provider table are
+//! data files, so scoring changes without a rebuild).
+
+use super::store::{ScanOutcome, StoredDetection, StoredScore};
+use crate::config::Config;
+use crate::provider::{self, ProviderTable};
+use crate::scan::{ScanError, Scanner};
+use crate::score::{self, Rules, ScoreInput};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Rules(#[from] score::RulesError),
+    #[error(transparent)]
+    Providers(#[from] provider::ProviderTableError),
+}
+
+pub struct Engine {
+    pub scanner: Scanner,
+    pub providers: ProviderTable,
+    pub rules: Rules,
+    /// Identifies which rules produced a score (the file, or `embedded`).
+    pub rules_version: String,
+}
+
+impl Engine {
+    pub fn from_config(config: &Config) -> Result<Engine, EngineError> {
+        let scanner = Scanner::new(&config.scan)?;
+        let providers = ProviderTable::load(config.rules.providers_file.as_deref())?;
+        let rules = Rules::load(config.rules.file.as_deref())?;
+        let rules_version = match &config.rules.file {
+            Some(path) => format!("file:{}", path.display()),
+            None => format!("embedded:{}", protocol::BUILD_VERSION),
+        };
+        Ok(Engine { scanner, providers, rules, rules_version })
+    }
+
+    /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome.
+    pub async fn evaluate(&self, company_id: i64, domain: &str) -> ScanOutcome {
+        let started_at = chrono::Utc::now();
+        let clock = Instant::now();
+        let scan = self.scanner.scan(domain).await;
+        let detection = provider::detect(&scan, &self.providers);
+        let outcome = score::score(&ScoreInput::from_scan(&scan, &detection), &self.rules);
+        let sales = score::sales_summary(
+            &score::SalesInput {
+                domain: scan.domain.clone(),
+                provider: Some(detection.provider.clone()),
+                segment: Some(outcome.segment.clone()),
+                score: Some(outcome.score),
+                tenant_size: detection.tenant_size,
+                local_provider: detection.local_provider.clone(),
+                mx_root: detection.mx_root.clone(),
+                spf: Some(scan.spf.is_valid()),
+                dkim: Some(scan.has_dkim()),
+                dmarc_policy: scan.dmarc.as_ref().map(|d| d.policy),
+                dmarc_coverage: scan.dmarc.as_ref().map(|d| d.pct),
+                expires_at: None,
+                ip_context: None,
+                infrastructure_summary: None,
+                contact_quality_score: None,
+                today: started_at.date_naive(),
+            },
+            &self.rules,
+        );
+        ScanOutcome {
+            company_id,
+            detection: stored_detection(&detection),
+            score: StoredScore {
+                score: outcome.score,
+                segment: outcome.segment.clone(),
+                reason: outcome.reason.clone(),
+                commercial_segment: Some(outcome.commercial_segment.clone()),
+                technical_heat: Some(outcome.technical_heat.clone()),
+                commercial_heat: Some(outcome.commercial_heat.clone()),
+                priority: Some(outcome.priority.clone()),
+                priority_label: Some(outcome.priority_label.clone()),
+                legacy_priority: Some(i16::from(outcome.legacy_priority)),
+                breakdown: outcome
+                    .breakdown
+                    .iter()
+                    .map(|c| protocol::Contribution { key: c.key.clone(), points: c.points, reason: c.reason.clone() })
+                    .collect(),
+                sales_summary: Some(summary_view(&sales)),
+                rules_version: self.rules_version.clone(),
+            },
+            scan,
+            registration: None,
+            started_at,
+            duration_ms: i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+fn stored_detection(d: &provider::Detection) -> StoredDetection {
+    StoredDetection {
+        provider: d.provider.clone(),
+        gateway: d.gateway.clone(),
+        local_provider: d.local_provider.clone(),
+        mx_root: d.mx_root.clone(),
+        tenant_size: d.tenant_size.map(|t| t.as_str().to_string()),
+        evidence: d
+            .evidence
+            .iter()
+            .map(|e| protocol::Evidence { claim: e.claim.clone(), source: e.record.clone() })
+            .collect(),
+    }
+}
+
+/// The salesperson's view the TUI shows.
+fn summary_view(s: &score::SalesSummary) -> protocol::SalesSummary {
+    protocol::SalesSummary {
+        one_liner: s.one_liner.clone(),
+        segment_explanation: s.segment_explanation.clone(),
+        provider_reasoning: s.provider_reasoning.clone(),
+        risk_level: s.security_reasoning.as_ref().map(|r| r.risk_level.as_str().to_string()),
+        risk_text: s.security_reasoning.as_ref().map(|r| {
+            let mut text = r.summary.clone();
+            if !r.recommended_action.is_empty() {
+                text.push_str(" — ");
+                text.push_str(&r.recommended_action);
+            }
+            text
+        }),
+        talking_points: s.call_script.clone(),
+        discovery_questions: s.discovery_questions.clone(),
+        offer: format!("{} ({})", s.offer_tier.tier, s.offer_tier.recommendation),
+        opportunity: u8::try_from(s.opportunity_potential.min(100)).unwrap_or(100),
+        urgency: s.urgency.as_str().to_string(),
+        next_step: format!(
+            "{} {}: {}",
+            format!("{:?}", s.next_step.action).to_lowercase(),
+            s.next_step.timeline.label(),
+            s.next_step.message
+        ),
+    }
+}

@@ -1,0 +1,40 @@
+//! The periodic rescan: leads whose last scan is older than `scan.rescan_interval` (or that were never
+//! scanned and are not queued) go back into the queue, at a lower priority than work people asked for.
+
+use crate::jobs::{JobContext, JobFn, JobSpec};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const NAME: &str = "rescans";
+/// At most this many per run, so one run never floods the queue; the next run takes the rest.
+const PER_RUN: i64 = 50_000;
+
+pub fn spec(rescan_interval: Duration) -> JobSpec {
+    let run: JobFn = Arc::new(move |ctx: JobContext| Box::pin(async move { run(&ctx.pool, rescan_interval).await }));
+    JobSpec {
+        name: NAME,
+        description: "Queue rescans of leads whose last scan is older than scan.rescan_interval",
+        // Check often; what is due depends on each lead's own last scan.
+        interval: rescan_interval.min(Duration::from_secs(3600)),
+        enabled: true,
+        run,
+    }
+}
+
+pub async fn run(pool: &sqlx::PgPool, rescan_interval: Duration) -> anyhow::Result<String> {
+    let queued = sqlx::query(
+        "INSERT INTO job_queue (kind, payload, dedup_key, priority)
+         SELECT 'scan', jsonb_build_object('company_id', c.id), c.id::text, 0
+           FROM companies c LEFT JOIN lead_state ls ON ls.company_id = c.id
+          WHERE ls.scanned_at IS NULL OR ls.scanned_at < now() - make_interval(secs => $1)
+          ORDER BY ls.scanned_at NULLS FIRST
+          LIMIT $2
+         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
+    )
+    .bind(rescan_interval.as_secs_f64())
+    .bind(PER_RUN)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(format!("queued {queued} rescan(s)"))
+}
