@@ -36,6 +36,8 @@ enum Command {
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+    /// Validate a scoring rules file and print its summary; non-zero on any problem.
+    CheckRules { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +59,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::CheckRules { file }) = &cli.command {
+        return Ok(crate::score::check_rules_command(file));
+    }
     let paths = Paths::resolve(PathOverrides { config: cli.config, state_dir: cli.state_dir, socket: cli.socket });
     let (config, source) = config::load(paths.explicit_config.as_deref(), &paths.default_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
@@ -65,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_config(&paths, &config, &source);
             Ok(ExitCode::SUCCESS)
         }
+        Command::CheckRules { file } => Ok(crate::score::check_rules_command(&file)),
         Command::Run => {
             daemon::ensure_state_dir(&paths)?;
             let log_dir = paths.log_dir(config.log.dir.as_deref());

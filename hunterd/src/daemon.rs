@@ -85,8 +85,33 @@ pub fn ensure_state_dir(paths: &Paths) -> anyhow::Result<()> {
 }
 
 /// The jobs every daemon runs; feature issues add theirs here.
-fn job_specs(config: &Config) -> Vec<jobs::JobSpec> {
-    vec![jobs::housekeeping::spec(), pipeline::rescan::spec(config.scan.rescan_interval.0)]
+fn job_specs(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> Vec<jobs::JobSpec> {
+    vec![
+        jobs::housekeeping::spec(),
+        pipeline::rescan::spec(config.scan.rescan_interval.0),
+        rdap_bootstrap_spec(config, paths, engine),
+    ]
+}
+
+/// Keeps the RDAP bootstrap (which registry serves which TLD) fresh in the state directory.
+fn rdap_bootstrap_spec(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> jobs::JobSpec {
+    let (engine, url, state_dir) = (engine.clone(), config.whois.rdap_bootstrap_url.clone(), paths.state_dir.clone());
+    let run: jobs::JobFn = Arc::new(move |_ctx| {
+        let (engine, url, state_dir) = (engine.clone(), url.clone(), state_dir.clone());
+        Box::pin(async move {
+            let client = engine.whois.as_ref().ok_or_else(|| anyhow::anyhow!("whois lookups are disabled"))?;
+            client.refresh_bootstrap(&url, &state_dir).await?;
+            Ok(format!("RDAP bootstrap refreshed from {url}"))
+        })
+    });
+    jobs::JobSpec {
+        name: "rdap-bootstrap",
+        description: "Refresh the IANA RDAP bootstrap file (which registry answers for which TLD)",
+        interval: Duration::from_secs(7 * 24 * 3600),
+        enabled: config.whois.enabled,
+        run_on_start: false,
+        run,
+    }
 }
 
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
@@ -106,10 +131,10 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
 async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<()> {
     systemd::notify_status("applying migrations");
     db.migrate().await?;
-    let engine = Arc::new(Engine::from_config(&config)?);
+    let engine = Arc::new(Engine::from_config(&config, &paths.state_dir)?);
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config), events.clone()).await?;
+    let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config, paths, &engine), events.clone()).await?;
     let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
         config,

@@ -15,3 +15,4 @@ pub mod provider;
 pub mod scan;
 pub mod score;
 pub mod systemd;
+pub mod whois;

@@ -43,7 +43,7 @@ pub enum Request {
     Rescan { domains: Vec<String> },
     /// Queue rescans of every lead.
     RescanAll,
-    ListLeads(crate::LeadQuery),
+    ListLeads(Box<crate::LeadQuery>),
     LeadDetail { domain: String },
     /// Recent detected changes across all leads, newest first.
     Changes { limit: u32 },

@@ -4,6 +4,8 @@
 //! the handle goes away) or its own embedded cluster, so tests run in parallel and never depend on
 //! leftovers.
 
+pub mod dns;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -23,6 +23,8 @@ pub struct Config {
     pub enrichment: EnrichmentConfig,
     pub partner_center: PartnerCenterConfig,
     pub dynamics: DynamicsConfig,
+    pub whois: crate::whois::WhoisSettings,
+    pub intake: IntakeConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,8 @@ pub struct ScanConfig {
     pub timeout_ms: u64,
     pub retries: u32,
     pub concurrency: u32,
+    /// Queries per second sent to each nameserver; 0 = unlimited.
+    pub per_nameserver_qps: u32,
     pub dkim_selectors: Vec<String>,
     pub rescan_interval: HumanDuration,
 }
@@ -82,6 +86,7 @@ impl Default for ScanConfig {
             timeout_ms: 2_000,
             retries: 2,
             concurrency: 512,
+            per_nameserver_qps: 0,
             dkim_selectors: Vec::new(),
             rescan_interval: HumanDuration::from_secs(7 * 24 * 3600),
         }
@@ -154,6 +159,14 @@ impl Default for DynamicsConfig {
             max_concurrency: 4,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// Free-mail domains refused as companies (`yahoo.*` matches every public suffix); empty means the
+    /// built-in list (`intake::DEFAULT_FREE_MAIL_DOMAINS`), a non-empty list replaces it.
+    pub free_mail_domains: Vec<String>,
 }
 
 impl Config {

@@ -359,7 +359,7 @@ fn candidate_bin_dirs() -> Vec<PathBuf> {
             }
         }
     }
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
     dirs.extend(versioned.into_iter().map(|(_, p)| p));
     dirs.extend(["/usr/local/pgsql/bin", "/usr/bin"].map(PathBuf::from));
     dirs

@@ -14,6 +14,7 @@ pub fn spec() -> JobSpec {
         description: "Requeue work whose daemon stopped; prune finished work older than 7 days",
         interval: Duration::from_secs(60),
         enabled: true,
+        run_on_start: true,
         run,
     }
 }

@@ -154,18 +154,6 @@ pub async fn batch_progress(pool: &PgPool, batch_id: &str) -> Result<Option<Batc
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped_at_an_hour() {
-        assert_eq!(retry_backoff(1), Duration::from_secs(30));
-        assert_eq!(retry_backoff(2), Duration::from_secs(120));
-        assert_eq!(retry_backoff(20), Duration::from_secs(3600));
-    }
-}
-
 /// Queues a rescan of every company and records them all in a new batch, in SQL (no id list in memory).
 pub async fn enqueue_all_scans(pool: &PgPool, priority: i16) -> Result<(String, u64), sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
@@ -186,4 +174,16 @@ pub async fn enqueue_all_scans(pool: &PgPool, priority: i16) -> Result<(String, 
     .rows_affected();
     tx.commit().await?;
     Ok((id, added))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped_at_an_hour() {
+        assert_eq!(retry_backoff(1), Duration::from_secs(30));
+        assert_eq!(retry_backoff(2), Duration::from_secs(120));
+        assert_eq!(retry_backoff(20), Duration::from_secs(3600));
+    }
 }

@@ -29,6 +29,8 @@ pub struct JobSpec {
     pub interval: Duration,
     /// False when the job's feature flag is off: shown as disabled, never run.
     pub enabled: bool,
+    /// Run as soon as the job is first registered; otherwise its first run is one interval later.
+    pub run_on_start: bool,
     pub run: JobFn,
 }
 
@@ -79,11 +81,13 @@ impl Scheduler {
     pub async fn new(pool: PgPool, specs: Vec<JobSpec>, events: broadcast::Sender<Event>) -> Result<Self, SchedulerError> {
         for spec in &specs {
             sqlx::query(
-                "INSERT INTO job_schedule (name, interval_secs) VALUES ($1, $2)
+                "INSERT INTO job_schedule (name, interval_secs, next_run_at)
+                 VALUES ($1, $2, CASE WHEN $3 THEN now() ELSE now() + make_interval(secs => $2) END)
                  ON CONFLICT (name) DO UPDATE SET interval_secs = EXCLUDED.interval_secs",
             )
             .bind(spec.name)
             .bind(spec.interval.as_secs().max(1) as i64)
+            .bind(spec.run_on_start)
             .execute(&pool)
             .await?;
         }

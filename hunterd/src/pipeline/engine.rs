@@ -7,6 +7,8 @@ use crate::config::Config;
 use crate::provider::{self, ProviderTable};
 use crate::scan::{ScanError, Scanner};
 use crate::score::{self, Rules, ScoreInput};
+use crate::whois::{RegistrationSource, WhoisClient, WhoisConfig};
+use protocol::Registration;
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,10 +19,17 @@ pub enum EngineError {
     Rules(#[from] score::RulesError),
     #[error(transparent)]
     Providers(#[from] provider::ProviderTableError),
+    #[error("whois: {0}")]
+    Whois(#[from] crate::whois::WhoisError),
 }
+
+/// A registration lookup never holds a scan up longer than this.
+const WHOIS_CAP: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct Engine {
     pub scanner: Scanner,
+    /// Registration lookups; `None` when `whois.enabled` is off.
+    pub whois: Option<WhoisClient>,
     pub providers: ProviderTable,
     pub rules: Rules,
     /// Identifies which rules produced a score (the file, or `embedded`).
@@ -28,22 +37,52 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn from_config(config: &Config) -> Result<Engine, EngineError> {
+    pub fn from_config(config: &Config, state_dir: &std::path::Path) -> Result<Engine, EngineError> {
         let scanner = Scanner::new(&config.scan)?;
+        let whois = if config.whois.enabled {
+            Some(WhoisClient::new(WhoisConfig::from_settings(&config.whois, state_dir))?)
+        } else {
+            None
+        };
         let providers = ProviderTable::load(config.rules.providers_file.as_deref())?;
         let rules = Rules::load(config.rules.file.as_deref())?;
         let rules_version = match &config.rules.file {
             Some(path) => format!("file:{}", path.display()),
             None => format!("embedded:{}", protocol::BUILD_VERSION),
         };
-        Ok(Engine { scanner, providers, rules, rules_version })
+        Ok(Engine { scanner, whois, providers, rules, rules_version })
     }
 
-    /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome.
-    pub async fn evaluate(&self, company_id: i64, domain: &str) -> ScanOutcome {
+    /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome, and a
+    /// registration lookup that fails only leaves the registration out. `known_registration` (from a
+    /// recent scan) saves asking the registry again.
+    pub async fn evaluate(
+        &self,
+        company_id: i64,
+        domain: &str,
+        known_registration: Option<Registration>,
+    ) -> ScanOutcome {
         let started_at = chrono::Utc::now();
         let clock = Instant::now();
-        let scan = self.scanner.scan(domain).await;
+        let lookup = async {
+            match (&known_registration, &self.whois) {
+                (Some(known), _) => Some(known.clone()),
+                (None, Some(client)) => match tokio::time::timeout(WHOIS_CAP, client.lookup(domain)).await {
+                    Ok(Ok(found)) => found.map(|r| registration_view(&r)),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%domain, "no registration data: {e}");
+                        None
+                    }
+                    Err(_) => None,
+                },
+                (None, None) => None,
+            }
+        };
+        let (scan, registration) = tokio::join!(self.scanner.scan(domain), lookup);
+        let expires_at = registration
+            .as_ref()
+            .and_then(|r| r.expires.as_deref())
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
         let detection = provider::detect(&scan, &self.providers);
         let outcome = score::score(&ScoreInput::from_scan(&scan, &detection), &self.rules);
         let sales = score::sales_summary(
@@ -59,7 +98,7 @@ impl Engine {
                 dkim: Some(scan.has_dkim()),
                 dmarc_policy: scan.dmarc.as_ref().map(|d| d.policy),
                 dmarc_coverage: scan.dmarc.as_ref().map(|d| d.pct),
-                expires_at: None,
+                expires_at,
                 ip_context: None,
                 infrastructure_summary: None,
                 contact_quality_score: None,
@@ -89,10 +128,23 @@ impl Engine {
                 rules_version: self.rules_version.clone(),
             },
             scan,
-            registration: None,
+            registration,
             started_at,
             duration_ms: i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX),
         }
+    }
+}
+
+fn registration_view(r: &crate::whois::Registration) -> Registration {
+    Registration {
+        registrar: r.registrar.clone(),
+        created: r.created.map(|d| d.to_string()),
+        expires: r.expires.map(|d| d.to_string()),
+        nameservers: r.nameservers.clone(),
+        source: match &r.source {
+            RegistrationSource::Rdap { url } => format!("RDAP {url}"),
+            RegistrationSource::Whois { server } => format!("WHOIS {server}"),
+        },
     }
 }
 

@@ -17,6 +17,7 @@ pub fn spec(rescan_interval: Duration) -> JobSpec {
         // Check often; what is due depends on each lead's own last scan.
         interval: rescan_interval.min(Duration::from_secs(3600)),
         enabled: true,
+        run_on_start: true,
         run,
     }
 }

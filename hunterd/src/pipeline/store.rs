@@ -207,3 +207,69 @@ pub async fn store(
     tx.commit().await?;
     Ok(detected)
 }
+
+/// How many times in a row a lead whose DNS failed transiently is retried before the periodic rescan
+/// takes over.
+pub const TRANSIENT_RETRIES: i64 = 3;
+
+/// Stores a scan that failed for a reason that says nothing about the domain (timeout, SERVFAIL,
+/// REFUSED): the scan goes into history and the lead shows the failed status, but its provider and
+/// score stay as they were (a flaky resolver must not turn a good lead into "Skip"). A retry is
+/// queued with backoff. Returns whether a retry was queued.
+pub async fn store_transient(
+    pool: &PgPool,
+    company_id: i64,
+    scan: &ScanResult,
+    started_at: chrono::DateTime<chrono::Utc>,
+    duration_ms: i32,
+    job: Option<(i64, &str)>,
+    transient_attempt: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut signals = scan.clone();
+    let raw = std::mem::take(&mut signals.raw);
+    let scan_id: i64 = sqlx::query_scalar(
+        "INSERT INTO scans (company_id, status, raw_records, signals, started_at, finished_at, duration_ms, scanned_by, error)
+         VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8) RETURNING id",
+    )
+    .bind(company_id)
+    .bind(scan.status.as_str())
+    .bind(to_json(&raw)?)
+    .bind(to_json(&signals)?)
+    .bind(started_at)
+    .bind(duration_ms)
+    .bind(job.map(|(_, owner)| owner))
+    .bind(scan.warnings.join("; "))
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO lead_state (company_id, scan_id, scan_status, scanned_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (company_id) DO UPDATE SET scan_status = EXCLUDED.scan_status, scanned_at = EXCLUDED.scanned_at,
+                                                 updated_at = now()",
+    )
+    .bind(company_id)
+    .bind(scan_id)
+    .bind(scan.status.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if let Some((job_id, owner)) = job {
+        queue::complete(&mut *tx, &[job_id], owner).await?;
+    }
+    let retry = transient_attempt < TRANSIENT_RETRIES;
+    if retry {
+        let backoff = queue::retry_backoff(i32::try_from(transient_attempt + 1).unwrap_or(i32::MAX));
+        sqlx::query(
+            "INSERT INTO job_queue (kind, payload, dedup_key, priority, run_after)
+             VALUES ('scan', jsonb_build_object('company_id', $1::bigint, 'transient_attempt', $2::bigint), $1::text, 0,
+                     now() + make_interval(secs => $3))
+             ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
+        )
+        .bind(company_id)
+        .bind(transient_attempt + 1)
+        .bind(backoff.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(retry)
+}

@@ -4,6 +4,7 @@
 use super::engine::Engine;
 use super::store;
 use crate::jobs::queue::{self, QueueItem};
+use crate::scan::ScanStatus;
 use protocol::Event;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -96,11 +97,45 @@ async fn process(pool: &PgPool, engine: &Engine, owner: &str, item: QueueItem) {
         let _ = queue::complete(pool, &[item.id], owner).await;
         return;
     };
-    let outcome = engine.evaluate(company_id, &domain).await;
+    // Registration data changes slowly: reuse a lookup from the last 30 days.
+    let known: Option<protocol::Registration> = sqlx::query_scalar::<_, serde_json::Value>(
+        "SELECT registration FROM scans WHERE company_id = $1 AND registration IS NOT NULL
+            AND started_at > now() - interval '30 days' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(company_id)
+    .fetch_optional(pool)
+    .await
+    .ok()
+    .flatten()
+    .and_then(|v| serde_json::from_value(v).ok());
+    let outcome = engine.evaluate(company_id, &domain, known).await;
+    if is_transient(outcome.scan.status) {
+        let attempt = item.payload.get("transient_attempt").and_then(serde_json::Value::as_i64).unwrap_or(0);
+        let stored = store::store_transient(
+            pool,
+            company_id,
+            &outcome.scan,
+            outcome.started_at,
+            outcome.duration_ms,
+            Some((item.id, owner)),
+            attempt,
+        )
+        .await;
+        if let Err(e) = stored {
+            tracing::warn!(%domain, "could not store the failed scan: {e}");
+            let _ = queue::fail(pool, &item, owner, &format!("could not store the scan: {e}")).await;
+        }
+        return;
+    }
     if let Err(e) = store::store(pool, &outcome, Some((item.id, owner))).await {
         tracing::warn!(%domain, "could not store the scan: {e}");
         let _ = queue::fail(pool, &item, owner, &format!("could not store the scan: {e}")).await;
     }
+}
+
+/// Failures of the resolvers, not facts about the domain.
+fn is_transient(status: ScanStatus) -> bool {
+    matches!(status, ScanStatus::Timeout | ScanStatus::Servfail | ScanStatus::Refused)
 }
 
 /// Once a second while scans finish: how many are done and left, and that lists should refresh.

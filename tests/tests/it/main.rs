@@ -2,7 +2,9 @@
 
 mod config;
 mod embedded;
+mod engine;
 mod ipc;
 mod lifecycle;
 mod migrations;
 mod queue;
+mod scan;

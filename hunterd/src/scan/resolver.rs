@@ -1,0 +1,481 @@
+//! The DNS transport under the scanner.
+//!
+//! UDP is our own: a few long-lived sockets per nameserver, queries multiplexed on them by message ID
+//! (hickory-proto encodes and decodes the messages). TCP, used when a UDP answer comes back
+//! truncated, is hickory-resolver's name-server pool. On top: retries that rotate nameservers, a
+//! global in-flight limit, a per-nameserver rate limit and a small cache for shared names.
+//!
+//! Why not `hickory_resolver::Resolver` for everything: its cache would serve stale apex data to
+//! rescans, its CNAME chasing sends queries we could not count, its errors hide the response code we
+//! report as the scan status, and its UDP client opens, registers and closes a socket for every
+//! query: measured, that alone cost more CPU than all the rest of a scan (see the scan_throughput
+//! benchmark). A socket per nameserver-and-slot keeps the source-port entropy of a handful of random
+//! ports, plus the random 16-bit ID, plus the question check on every answer.
+
+use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverOpts, ServerOrderingStrategy};
+use hickory_resolver::name_server::{GenericNameServerPool, TokioConnectionProvider};
+use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, Record, RecordType};
+use hickory_resolver::proto::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer, Protocol};
+use hickory_resolver::proto::{ProtoError, ProtoErrorKind};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, Semaphore, oneshot};
+
+/// Longest time a shared-infrastructure answer is reused, whatever its TTL: rescans see fresh data.
+const SHARED_CACHE_MAX_TTL: Duration = Duration::from_secs(300);
+/// Negative answers for shared names are kept briefly: a typo'd include should not be hammered.
+const SHARED_CACHE_NEGATIVE_TTL: Duration = Duration::from_secs(60);
+const SHARED_CACHE_CAPACITY: usize = 20_000;
+/// UDP sockets per nameserver (each with its own random source port and reader task).
+const SOCKETS_PER_NAMESERVER: usize = 4;
+/// The EDNS payload size we advertise (the DNS flag day 2020 recommendation).
+const EDNS_PAYLOAD: u16 = 1232;
+/// Largest UDP answer we read; bigger ones are truncated by the server anyway.
+const RECV_BUFFER: usize = 4096;
+
+/// How a query ended when the server answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rcode {
+    NoError,
+    NxDomain,
+}
+
+/// A server's answer: the answer section (possibly only a CNAME chain) and its response code.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub rcode: Rcode,
+    pub records: Vec<Record>,
+}
+
+impl Answer {
+    pub fn is_nxdomain(&self) -> bool {
+        self.rcode == Rcode::NxDomain
+    }
+}
+
+/// Why a query produced no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Timeout,
+    ServFail,
+    Refused,
+    /// Network trouble (port unreachable, no route…), a malformed answer or an unexpected code.
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout => write!(f, "timeout"),
+            Failure::ServFail => write!(f, "SERVFAIL"),
+            Failure::Refused => write!(f, "REFUSED"),
+            Failure::Other(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+/// Settings of the transport, taken from `ScanConfig`.
+#[derive(Debug, Clone)]
+pub(crate) struct DnsSettings {
+    pub nameservers: Vec<SocketAddr>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub concurrency: usize,
+    /// 0 = unlimited.
+    pub per_nameserver_qps: u32,
+}
+
+struct Upstream {
+    addr: SocketAddr,
+    /// Bound on first use, inside the runtime that scans.
+    udp: OnceCell<Vec<MuxSocket>>,
+    next_socket: AtomicUsize,
+    tcp: GenericNameServerPool<TokioRuntimeProvider>,
+    limiter: Option<RateLimiter>,
+}
+
+pub(crate) struct Dns {
+    upstreams: Vec<Upstream>,
+    next_upstream: AtomicUsize,
+    in_flight: Semaphore,
+    timeout: Duration,
+    retries: u32,
+    shared: SharedCache,
+}
+
+impl Dns {
+    pub fn new(settings: &DnsSettings) -> Dns {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = settings.timeout;
+        opts.num_concurrent_reqs = 1;
+        opts.cache_size = 0;
+        opts.edns0 = true;
+        opts.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+        let upstreams = settings
+            .nameservers
+            .iter()
+            .map(|addr| {
+                let mut group = NameServerConfigGroup::new();
+                group.push(NameServerConfig::new(*addr, Protocol::Tcp));
+                Upstream {
+                    addr: *addr,
+                    udp: OnceCell::new(),
+                    next_socket: AtomicUsize::new(0),
+                    tcp: GenericNameServerPool::from_config(group, opts.clone(), TokioConnectionProvider::default()),
+                    limiter: (settings.per_nameserver_qps > 0).then(|| RateLimiter::new(settings.per_nameserver_qps)),
+                }
+            })
+            .collect();
+        Dns {
+            upstreams,
+            next_upstream: AtomicUsize::new(0),
+            in_flight: Semaphore::new(settings.concurrency.clamp(1, Semaphore::MAX_PERMITS)),
+            timeout: settings.timeout,
+            retries: settings.retries,
+            shared: SharedCache::default(),
+        }
+    }
+
+    /// One question, retried on timeouts (and on SERVFAIL/REFUSED when another server can be asked).
+    /// Every attempt sent is added to `sent`.
+    pub async fn query(&self, name: &Name, rtype: RecordType, sent: &AtomicU32) -> Result<Answer, Failure> {
+        let count = self.upstreams.len();
+        if count == 0 {
+            return Err(Failure::Other("no nameservers configured".into()));
+        }
+        let start = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        let mut last = Failure::Timeout;
+        for attempt in 0..=self.retries as usize {
+            let upstream = &self.upstreams[(start + attempt) % count];
+            match self.attempt(upstream, name, rtype, sent).await {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => {
+                    let retryable = match failure {
+                        Failure::Timeout | Failure::Other(_) => true,
+                        // The same server would say the same; another one might not.
+                        Failure::ServFail | Failure::Refused => count > 1,
+                    };
+                    last = failure;
+                    if !retryable {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// As [`Dns::query`], through the shared cache: for names many domains point at (SPF include
+    /// targets, provider MX hosts), never for a domain's own records.
+    pub async fn query_shared(&self, name: &Name, rtype: RecordType, sent: &AtomicU32) -> Result<Answer, Failure> {
+        let key = (name.to_ascii().to_ascii_lowercase(), rtype);
+        if let Some(answer) = self.shared.get(&key) {
+            return Ok(answer);
+        }
+        let result = self.query(name, rtype, sent).await;
+        if let Ok(answer) = &result {
+            self.shared.put(key, answer.clone());
+        }
+        result
+    }
+
+    async fn attempt(&self, upstream: &Upstream, name: &Name, rtype: RecordType, sent: &AtomicU32) -> Result<Answer, Failure> {
+        let _permit = self.in_flight.acquire().await.map_err(|_| Failure::Other("scanner shut down".into()))?;
+        if let Some(limiter) = &upstream.limiter {
+            limiter.acquire().await;
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        sent.fetch_add(1, Ordering::Relaxed);
+        let response = match tokio::time::timeout_at(deadline, upstream.ask_udp(name, rtype)).await {
+            Err(_elapsed) => return Err(Failure::Timeout),
+            Ok(response) => response?,
+        };
+        if !response.truncated() {
+            return answer_of(response);
+        }
+        // Too big for UDP: the same question over TCP, within what is left of the timeout.
+        let mut options = DnsRequestOptions::default();
+        options.use_edns = true;
+        options.recursion_desired = true;
+        let query = Query::query(name.clone(), rtype);
+        match tokio::time::timeout_at(deadline, upstream.tcp.lookup(query, options).first_answer()).await {
+            Err(_elapsed) => Err(Failure::Timeout),
+            Ok(Ok(response)) => answer_of(response.into_message()),
+            Ok(Err(error)) => classify_error(&error),
+        }
+    }
+}
+
+impl Upstream {
+    async fn sockets(&self) -> Result<&[MuxSocket], Failure> {
+        let sockets = self
+            .udp
+            .get_or_try_init(|| async {
+                (0..SOCKETS_PER_NAMESERVER).map(|_| MuxSocket::bind(self.addr)).collect::<std::io::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| Failure::Other(format!("cannot open a UDP socket to {}: {e}", self.addr)))?;
+        Ok(sockets)
+    }
+
+    /// Sends the question on one of the sockets and waits for the answer with its ID and question.
+    async fn ask_udp(&self, name: &Name, rtype: RecordType) -> Result<Message, Failure> {
+        let sockets = self.sockets().await?;
+        let socket = &sockets[self.next_socket.fetch_add(1, Ordering::Relaxed) % sockets.len()];
+        let (id, answer) = socket.register();
+        let _pending = PendingGuard { socket, id };
+        let bytes = query_message(id, name, rtype).to_vec().map_err(|e| Failure::Other(e.to_string()))?;
+        socket.socket.send(&bytes).await.map_err(|e| Failure::Other(format!("sending to {}: {e}", self.addr)))?;
+        let bytes = answer.await.map_err(|_| Failure::Other("answer reader stopped".into()))?;
+        let message = Message::from_vec(&bytes).map_err(|e| Failure::Other(format!("malformed answer: {e}")))?;
+        let asked = message
+            .queries()
+            .first()
+            // Name equality is case-insensitive (RFC 4343).
+            .is_some_and(|q| q.query_type() == rtype && q.name() == name);
+        if message.message_type() != MessageType::Response || !asked {
+            return Err(Failure::Other("answer does not match the question".into()));
+        }
+        Ok(message)
+    }
+}
+
+fn query_message(id: u16, name: &Name, rtype: RecordType) -> Message {
+    let mut message = Message::new();
+    message
+        .set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(true)
+        .add_query(Query::query(name.clone(), rtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD).set_version(0);
+    message.set_edns(edns);
+    message
+}
+
+fn answer_of(mut message: Message) -> Result<Answer, Failure> {
+    match message.response_code() {
+        ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: message.take_answers() }),
+        ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: message.take_answers() }),
+        ResponseCode::ServFail => Err(Failure::ServFail),
+        ResponseCode::Refused => Err(Failure::Refused),
+        other => Err(Failure::Other(format!("response code {other}"))),
+    }
+}
+
+type Waiters = Arc<Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>>;
+
+/// A connected UDP socket shared by many queries, with a task handing each answer to the query that
+/// carries its ID.
+struct MuxSocket {
+    socket: Arc<tokio::net::UdpSocket>,
+    waiters: Waiters,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl MuxSocket {
+    fn bind(server: SocketAddr) -> std::io::Result<MuxSocket> {
+        let local: SocketAddr = match server.ip() {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = std::net::UdpSocket::bind(local)?;
+        // Connected: the kernel drops datagrams from anyone but the server.
+        socket.connect(server)?;
+        socket.set_nonblocking(true)?;
+        let socket = Arc::new(tokio::net::UdpSocket::from_std(socket)?);
+        let waiters: Waiters = Arc::default();
+        let reader = tokio::spawn(read_answers(socket.clone(), waiters.clone()));
+        Ok(MuxSocket { socket, waiters, reader })
+    }
+
+    /// A fresh random ID and the channel its answer will come on.
+    fn register(&self) -> (u16, oneshot::Receiver<Vec<u8>>) {
+        let (tx, rx) = oneshot::channel();
+        let mut waiters = match self.waiters.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        loop {
+            let id = random_id();
+            if let std::collections::hash_map::Entry::Vacant(slot) = waiters.entry(id) {
+                slot.insert(tx);
+                return (id, rx);
+            }
+        }
+    }
+
+    fn forget(&self, id: u16) {
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.remove(&id);
+        }
+    }
+}
+
+impl Drop for MuxSocket {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Removes a query's ID when it ends in any way (answer, timeout, cancellation).
+struct PendingGuard<'a> {
+    socket: &'a MuxSocket,
+    id: u16,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.socket.forget(self.id);
+    }
+}
+
+async fn read_answers(socket: Arc<tokio::net::UdpSocket>, waiters: Waiters) {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    loop {
+        // Errors are ICMP reports (port unreachable…) for earlier datagrams: the affected queries
+        // time out and retry; the socket stays usable.
+        let Ok(len) = socket.recv(&mut buf).await else { continue };
+        if len < 12 {
+            continue;
+        }
+        let id = u16::from_be_bytes([buf[0], buf[1]]);
+        let waiter = waiters.lock().ok().and_then(|mut w| w.remove(&id));
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(buf[..len].to_vec());
+        }
+    }
+}
+
+/// Query IDs: unpredictable enough that an off-path attacker must guess (RFC 5452), cheap enough
+/// for tens of thousands a second.
+fn random_id() -> u16 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish() | 1);
+    // splitmix64 over a per-process random seed.
+    let mut z = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(seed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u16
+}
+
+/// hickory reports negative answers and bad response codes as errors: turn them back into answers.
+fn classify_error(error: &ProtoError) -> Result<Answer, Failure> {
+    match error.kind() {
+        ProtoErrorKind::NoRecordsFound { response_code, .. } => match *response_code {
+            ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: Vec::new() }),
+            ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: Vec::new() }),
+            ResponseCode::ServFail => Err(Failure::ServFail),
+            ResponseCode::Refused => Err(Failure::Refused),
+            other => Err(Failure::Other(format!("response code {other}"))),
+        },
+        ProtoErrorKind::Timeout => Err(Failure::Timeout),
+        _ => Err(Failure::Other(error.to_string())),
+    }
+}
+
+/// Spaces queries to one server: at most `qps` per second on average, bursts of up to 50 ms' worth.
+struct RateLimiter {
+    interval: Duration,
+    burst: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl RateLimiter {
+    fn new(qps: u32) -> RateLimiter {
+        let interval = Duration::from_secs(1) / qps.max(1);
+        let burst = interval * (qps / 20).max(1);
+        let now = tokio::time::Instant::now();
+        // A fresh limiter starts with a full burst.
+        let next = now.checked_sub(burst).unwrap_or(now);
+        RateLimiter { interval, burst, next: Mutex::new(next) }
+    }
+
+    async fn acquire(&self) {
+        let now = tokio::time::Instant::now();
+        let send_at = {
+            let Ok(mut next) = self.next.lock() else { return };
+            // Unused capacity is banked for at most one burst.
+            let floor = now.checked_sub(self.burst).unwrap_or(now);
+            let slot = (*next).max(floor);
+            *next = slot + self.interval;
+            slot
+        };
+        if send_at > now {
+            tokio::time::sleep_until(send_at).await;
+        }
+    }
+}
+
+type CacheKey = (String, RecordType);
+
+/// A TTL-respecting cache, capped at a few minutes and a fixed size; emptied when full.
+#[derive(Default)]
+struct SharedCache {
+    entries: Mutex<HashMap<CacheKey, (Instant, Answer)>>,
+}
+
+impl SharedCache {
+    fn get(&self, key: &CacheKey) -> Option<Answer> {
+        let entries = self.entries.lock().ok()?;
+        let (expires, answer) = entries.get(key)?;
+        (*expires > Instant::now()).then(|| answer.clone())
+    }
+
+    fn put(&self, key: CacheKey, answer: Answer) {
+        let ttl = if answer.records.is_empty() {
+            SHARED_CACHE_NEGATIVE_TTL
+        } else {
+            let min_ttl = answer.records.iter().map(Record::ttl).min().unwrap_or(0);
+            Duration::from_secs(u64::from(min_ttl)).min(SHARED_CACHE_MAX_TTL)
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else { return };
+        let now = Instant::now();
+        if entries.len() >= SHARED_CACHE_CAPACITY {
+            entries.retain(|_, (expires, _)| *expires > now);
+            if entries.len() >= SHARED_CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (now + ttl, answer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_rate_limiter_spaces_queries_after_the_burst() {
+        // 1,000 qps: a burst of 51 (50 ms' worth and the current slot), then one per millisecond.
+        let limiter = RateLimiter::new(1_000);
+        let start = tokio::time::Instant::now();
+        for _ in 0..(51 + 100) {
+            limiter.acquire().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(95), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_rate_limiter_lets_a_burst_through_at_once() {
+        let limiter = RateLimiter::new(1_000);
+        let start = tokio::time::Instant::now();
+        for _ in 0..50 {
+            limiter.acquire().await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(40), "{:?}", start.elapsed());
+    }
+}

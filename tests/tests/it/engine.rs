@@ -1,0 +1,222 @@
+//! The engine end to end: a real daemon scans domains served by a real DNS server, scores them and
+//! answers lead queries; two daemons share one queue.
+
+use hunter_tests::dns::{DnsServer, Zone, synthetic};
+use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
+use protocol::{LeadFilter, LeadQuery, LeadSort, Request, Response};
+use std::time::{Duration, Instant};
+
+fn engine_env(dns: &DnsServer) -> Vec<(String, String)> {
+    vec![
+        ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
+        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
+        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
+        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
+    ]
+}
+
+async fn start(db: &TestDb, dir: &std::path::Path, dns: &DnsServer) -> Daemon {
+    let mut options = DaemonOptions::in_dir(dir, Some(db.url.clone()));
+    options.extra_env = engine_env(dns);
+    Daemon::start(&options).await
+}
+
+async fn insert_companies(db: &TestDb, domains: &[String]) {
+    let pool = db.pool().await;
+    sqlx::query("INSERT INTO companies (domain, source) SELECT d, 'test' FROM unnest($1::text[]) d")
+        .bind(domains)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+async fn wait_for_batch(client: &hunter_tui::client::Client, batch_id: &str, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let Response::BatchProgress(p) = client.request(Request::BatchProgress { batch_id: batch_id.into() }).await.unwrap()
+        else {
+            panic!("not progress")
+        };
+        if p.done == p.total {
+            return;
+        }
+        assert!(Instant::now() < deadline, "batch not done in {patience:?}: {}/{}", p.done, p.total);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn m365_full() -> Zone {
+    Zone::new("contoso.com")
+        .mx(0, "contoso-com.mail.protection.outlook.com")
+        .txt("v=spf1 include:spf.protection.outlook.com -all")
+        .txt("MS=ms12345678")
+        .dmarc("v=DMARC1; p=reject; rua=mailto:d@contoso.com")
+        .dkim_cname("selector1", "selector1-contoso-com._domainkey.contoso.onmicrosoft.com")
+        .dkim("selector2", "v=DKIM1; k=rsa; p=MIIBIjANBgkq")
+        .autodiscover_cname("autodiscover.outlook.com")
+}
+
+fn google() -> Zone {
+    Zone::new("fabrikam.com")
+        .mx(1, "aspmx.l.google.com")
+        .mx(5, "alt1.aspmx.l.google.com")
+        .txt("v=spf1 include:_spf.google.com ~all")
+        .dkim("google", "v=DKIM1; k=rsa; p=MIIBIjANBgkq")
+        .dmarc("v=DMARC1; p=quarantine")
+}
+
+fn no_mx() -> Zone {
+    Zone::new("nomail.example").txt("v=spf1 -all")
+}
+
+#[tokio::test]
+async fn scanned_leads_are_scored_and_listed_with_their_breakdown() {
+    let dns = DnsServer::start([m365_full(), google(), no_mx()]);
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon = start(&db, dir.path(), &dns).await;
+    let domains = vec!["contoso.com".to_string(), "fabrikam.com".to_string(), "nomail.example".to_string()];
+    insert_companies(&db, &domains).await;
+    let client = daemon.client().await;
+    let Response::Queued { batch_id: Some(batch), queued, unknown } =
+        client.request(Request::Rescan { domains: domains.clone() }).await.unwrap()
+    else {
+        panic!("not queued")
+    };
+    assert_eq!((queued, unknown.len()), (3, 0));
+    wait_for_batch(&client, &batch, Duration::from_secs(30)).await;
+
+    let query = LeadQuery { sort: LeadSort::Score, descending: true, ..LeadQuery::default() };
+    let Response::Leads(page) = client.request(Request::ListLeads(Box::new(query))).await.unwrap() else { panic!() };
+    assert_eq!(page.total, 3);
+    let by_domain = |d: &str| page.rows.iter().find(|r| r.domain == d).unwrap().clone();
+    let contoso = by_domain("contoso.com");
+    assert_eq!(contoso.provider.as_deref(), Some("M365"));
+    assert_eq!(contoso.segment.as_deref(), Some("Existing"));
+    assert_eq!(contoso.dmarc_policy.as_deref(), Some("reject"));
+    assert_eq!(contoso.scan_status.as_deref(), Some("ok"));
+    let fabrikam = by_domain("fabrikam.com");
+    assert_eq!(fabrikam.provider.as_deref(), Some("Google"));
+    assert_eq!(fabrikam.segment.as_deref(), Some("Migration"));
+    assert_eq!(fabrikam.priority.as_deref(), Some("P2"));
+    let nomail = by_domain("nomail.example");
+    assert_eq!(nomail.scan_status.as_deref(), Some("no_mx"));
+    assert_eq!((nomail.score, nomail.segment.as_deref()), (Some(0), Some("Skip")));
+
+    let Response::Lead(detail) = client.request(Request::LeadDetail { domain: "contoso.com".into() }).await.unwrap()
+    else {
+        panic!()
+    };
+    let sum: i32 = detail.breakdown.iter().map(|c| c.points).sum();
+    assert_eq!(Some(sum), detail.row.score, "the breakdown sums to the score: {:?}", detail.breakdown);
+    assert!(!detail.evidence.is_empty(), "provider detection keeps its evidence");
+    assert!(detail.sales_summary.is_some());
+    assert!(detail.records.iter().any(|r| r.rtype == "MX"), "raw records are kept");
+    assert_eq!(detail.scans.len(), 1);
+}
+
+#[tokio::test]
+async fn server_side_filters_and_paging_apply() {
+    let dns = DnsServer::start([m365_full(), google(), no_mx()]);
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon = start(&db, dir.path(), &dns).await;
+    let domains = vec!["contoso.com".to_string(), "fabrikam.com".to_string(), "nomail.example".to_string()];
+    insert_companies(&db, &domains).await;
+    let client = daemon.client().await;
+    let Response::Queued { batch_id: Some(batch), .. } = client.request(Request::RescanAll).await.unwrap() else {
+        panic!()
+    };
+    wait_for_batch(&client, &batch, Duration::from_secs(30)).await;
+
+    let list = |filter: &str, limit: u32, offset: u64| {
+        let query = LeadQuery {
+            filter: LeadFilter::parse(filter).unwrap(),
+            sort: LeadSort::Domain,
+            descending: false,
+            offset,
+            limit,
+        };
+        let client = &client;
+        async move {
+            match client.request(Request::ListLeads(Box::new(query))).await.unwrap() {
+                Response::Leads(page) => page,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let google = list("provider=google", 100, 0).await;
+    assert_eq!(google.rows.iter().map(|r| r.domain.as_str()).collect::<Vec<_>>(), vec!["fabrikam.com"]);
+    assert_eq!(list("score>=50", 100, 0).await.total, 2);
+    assert_eq!(list("segment=Skip", 100, 0).await.rows[0].domain, "nomail.example");
+    assert_eq!(list("fabri", 100, 0).await.total, 1);
+    let second_page = list("", 1, 1).await;
+    assert_eq!((second_page.total, second_page.rows.len()), (3, 1));
+    assert_eq!(second_page.rows[0].domain, "fabrikam.com");
+
+    client.request(Request::SetTag { domain: "contoso.com".into(), tag: "Hot-Lead".into(), present: true }).await.unwrap();
+    client.request(Request::SetFavorite { domain: "contoso.com".into(), favorite: true }).await.unwrap();
+    assert_eq!(list("tag=hot-lead", 100, 0).await.rows[0].domain, "contoso.com");
+    assert_eq!(list("favorite", 100, 0).await.total, 1);
+}
+
+#[tokio::test]
+async fn a_rescan_after_a_dns_change_records_the_change() {
+    let dns = DnsServer::start([m365_full()]);
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon = start(&db, dir.path(), &dns).await;
+    insert_companies(&db, &["contoso.com".to_string()]).await;
+    let client = daemon.client().await;
+    let rescan = || async {
+        let Response::Queued { batch_id: Some(batch), .. } =
+            client.request(Request::Rescan { domains: vec!["contoso.com".into()] }).await.unwrap()
+        else {
+            panic!()
+        };
+        wait_for_batch(&client, &batch, Duration::from_secs(30)).await;
+    };
+    rescan().await;
+    // The company moved to Google Workspace.
+    dns.set_zones([Zone::new("contoso.com")
+        .mx(1, "aspmx.l.google.com")
+        .txt("v=spf1 include:_spf.google.com ~all")
+        .dmarc("v=DMARC1; p=reject")]);
+    rescan().await;
+    let Response::Changes(changes) = client.request(Request::Changes { limit: 10 }).await.unwrap() else { panic!() };
+    let provider = changes.iter().find(|c| c.field == "provider").expect("a provider change");
+    assert_eq!((provider.from.as_deref(), provider.to.as_deref()), (Some("M365"), Some("Google")));
+    assert!(changes.iter().any(|c| c.field == "mx"));
+    assert!(changes.iter().any(|c| c.field == "dkim"), "{changes:?}");
+}
+
+#[tokio::test]
+async fn two_daemons_on_one_database_scan_each_domain_exactly_once() {
+    let dns = DnsServer::builder().synthetic().threads(1).start();
+    let db = TestDb::create().await;
+    let (dir_a, dir_b) = (scratch_dir(), scratch_dir());
+    let a = start(&db, dir_a.path(), &dns).await;
+    let b = start(&db, dir_b.path(), &dns).await;
+    let domains: Vec<String> = (0..2_000).map(synthetic::domain).collect();
+    insert_companies(&db, &domains).await;
+    let client = a.client().await;
+    let Response::Queued { batch_id: Some(batch), queued, .. } = client.request(Request::RescanAll).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(queued, 2_000);
+    wait_for_batch(&client, &batch, Duration::from_secs(180)).await;
+
+    let pool = db.pool().await;
+    let per_company: Vec<i64> =
+        sqlx::query_scalar("SELECT count(s.id) FROM companies c LEFT JOIN scans s ON s.company_id = c.id GROUP BY c.id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(per_company.len(), 2_000);
+    assert!(per_company.iter().all(|n| *n == 1), "some domain was scanned twice or never");
+    let scanners: i64 = sqlx::query_scalar("SELECT count(DISTINCT scanned_by) FROM scans").fetch_one(&pool).await.unwrap();
+    assert_eq!(scanners, 2, "both daemons took a share");
+    pool.close().await;
+    drop(b);
+}
