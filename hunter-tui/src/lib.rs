@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod export;
 pub mod humanize;
 pub mod keymap;

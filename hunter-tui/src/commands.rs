@@ -1,0 +1,270 @@
+//! The engine's scriptable subcommands: `add`, `import`, `export`, `rescan`. Each prints for people
+//! (or JSON for scripts), shows progress only on a terminal, and returns the contract's exit code.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use protocol::{
+    AddReport, BatchProgress, IMPORT_CHUNK, ImportReport, IntakeOutcome, LeadFilter, LeadQuery, LeadSort, MAX_PAGE,
+    Request, Response,
+};
+
+use crate::client::{Client, ClientError};
+use crate::export::{Exporter, Format as ExportFormat};
+
+/// Exit code when some inputs were rejected (the rest went through).
+pub const PARTIAL: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write the output: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn unexpected(resp: Response) -> CommandError {
+    CommandError::Client(ClientError::Unexpected(format!("{resp:?}").chars().take(200).collect()))
+}
+
+/// `hunter-tui add DOMAIN…`: one line per input; exit 2 when any was rejected.
+pub async fn add(client: &Client, inputs: Vec<String>, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
+    let report = match client.request(Request::AddDomains { inputs }).await? {
+        Response::Added(report) => report,
+        other => return Err(unexpected(other)),
+    };
+    print_add_report(&report, json)?;
+    if wait && let Some(batch) = &report.batch_id {
+        wait_for_batch(client, batch).await?;
+    }
+    let rejected = report.results.iter().any(|r| r.outcome == IntakeOutcome::Rejected);
+    Ok(if rejected { ExitCode::from(PARTIAL) } else { ExitCode::SUCCESS })
+}
+
+fn print_add_report(report: &AddReport, json: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({
+            "results": report.results.iter().map(|r| serde_json::json!({
+                "input": r.input,
+                "domain": r.domain,
+                "outcome": outcome_name(r.outcome),
+                "reason": r.reason,
+            })).collect::<Vec<_>>(),
+            "batch_id": report.batch_id,
+        }))?;
+        return writeln!(out);
+    }
+    for r in &report.results {
+        match (r.outcome, &r.domain) {
+            (IntakeOutcome::Rejected, _) => {
+                writeln!(out, "rejected  {}: {}", r.input, r.reason.as_deref().unwrap_or("invalid"))?
+            }
+            (outcome, Some(domain)) => writeln!(out, "{:<9} {domain}", outcome_name(outcome))?,
+            (outcome, None) => writeln!(out, "{:<9} {}", outcome_name(outcome), r.input)?,
+        }
+    }
+    Ok(())
+}
+
+fn outcome_name(outcome: IntakeOutcome) -> &'static str {
+    match outcome {
+        IntakeOutcome::Accepted => "accepted",
+        IntakeOutcome::Merged => "merged",
+        IntakeOutcome::Rejected => "rejected",
+    }
+}
+
+/// Streams a file to hunterd in chunks and returns its import report.
+pub async fn upload(client: &Client, path: &Path) -> Result<ImportReport, CommandError> {
+    let shown = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(|source| CommandError::Read { path: shown.clone(), source })?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| shown.clone());
+    let upload_id = match client.request(Request::ImportBegin { file_name }).await? {
+        Response::ImportStarted { upload_id } => upload_id,
+        other => return Err(unexpected(other)),
+    };
+    let mut buf = vec![0u8; IMPORT_CHUNK];
+    loop {
+        let n = file.read(&mut buf).map_err(|source| CommandError::Read { path: shown.clone(), source })?;
+        if n == 0 {
+            break;
+        }
+        client.request(Request::ImportChunk { upload_id, data: buf[..n].to_vec() }).await?;
+    }
+    match client.request(Request::ImportFinish { upload_id }).await? {
+        Response::Imported(report) => Ok(*report),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `hunter-tui import FILE`: the accepted / merged / rejected report; exit 2 when rows were rejected.
+pub async fn import(client: &Client, path: &Path, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
+    let report = upload(client, path).await?;
+    print_import_report(&report, json)?;
+    if wait && let Some(batch) = &report.batch_id {
+        wait_for_batch(client, batch).await?;
+    }
+    Ok(if report.rejected > 0 { ExitCode::from(PARTIAL) } else { ExitCode::SUCCESS })
+}
+
+pub fn import_report_text(report: &ImportReport) -> String {
+    let mut text = format!(
+        "{}: {} accepted, {} merged (already known), {} rejected\n",
+        report.file_name, report.accepted, report.merged, report.rejected
+    );
+    for row in &report.rejected_rows {
+        text.push_str(&format!("  line {}: {} ({})\n", row.line, row.reason, row.raw));
+    }
+    let shown = report.rejected_rows.len() as u64;
+    if report.rejected > shown {
+        text.push_str(&format!("  … and {} more rejected rows\n", report.rejected - shown));
+    }
+    text
+}
+
+fn print_import_report(report: &ImportReport, json: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({
+            "file": report.file_name,
+            "accepted": report.accepted,
+            "merged": report.merged,
+            "rejected": report.rejected,
+            "rejected_rows": report.rejected_rows.iter().map(|r| serde_json::json!({
+                "line": r.line, "reason": r.reason, "raw": r.raw,
+            })).collect::<Vec<_>>(),
+            "batch_id": report.batch_id,
+        }))?;
+        return writeln!(out);
+    }
+    out.write_all(import_report_text(report).as_bytes())
+}
+
+/// `hunter-tui export`: every lead matching the filter, page by page, to stdout.
+pub async fn export(
+    client: &Client,
+    filter: Option<&str>,
+    sort: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, CommandError> {
+    let filter = match filter {
+        Some(expr) => LeadFilter::parse(expr).map_err(|e| CommandError::Usage(e.to_string()))?,
+        None => LeadFilter::default(),
+    };
+    let (sort, descending) = match sort {
+        None => (LeadSort::Domain, false),
+        Some(name) => {
+            let (name, descending) = name.strip_prefix('-').map_or((name, false), |n| (n, true));
+            let sort = LeadSort::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = LeadSort::ALL.iter().map(|s| s.name()).collect();
+                CommandError::Usage(format!("unknown sort `{name}`; use one of {} (prefix - to reverse)", names.join(", ")))
+            })?;
+            (sort, descending)
+        }
+    };
+    let stdout = std::io::stdout().lock();
+    let mut exporter = Exporter::new(if json { ExportFormat::Json } else { ExportFormat::Csv }, std::io::BufWriter::new(stdout))?;
+    let mut offset = 0u64;
+    loop {
+        let query = LeadQuery { filter: filter.clone(), sort, descending, offset, limit: MAX_PAGE };
+        let page = match client.request(Request::ListLeads(Box::new(query))).await? {
+            Response::Leads(page) => page,
+            other => return Err(unexpected(other)),
+        };
+        for row in &page.rows {
+            exporter.write(row)?;
+        }
+        offset += page.rows.len() as u64;
+        if page.rows.is_empty() || offset >= page.total {
+            break;
+        }
+    }
+    exporter.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hunter-tui rescan DOMAIN…|--all`.
+pub async fn rescan(client: &Client, domains: Vec<String>, all: bool, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
+    if all == !domains.is_empty() {
+        return Err(CommandError::Usage("give domains to rescan, or --all (not both)".into()));
+    }
+    let request = if all { Request::RescanAll } else { Request::Rescan { domains } };
+    let (batch_id, queued, unknown) = match client.request(request).await? {
+        Response::Queued { batch_id, queued, unknown } => (batch_id, queued, unknown),
+        other => return Err(unexpected(other)),
+    };
+    if json {
+        println!("{}", serde_json::json!({ "batch_id": batch_id, "queued": queued, "unknown": unknown }));
+    } else {
+        println!("queued {queued} scan(s)");
+        for domain in &unknown {
+            eprintln!("unknown domain {domain} (add it with `hunter-tui add {domain}`)");
+        }
+    }
+    if wait && let Some(batch) = &batch_id {
+        wait_for_batch(client, batch).await?;
+    }
+    Ok(if unknown.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
+}
+
+/// Blocks until every member of the batch is scanned and scored; a progress bar on a terminal only.
+pub async fn wait_for_batch(client: &Client, batch_id: &str) -> Result<BatchProgress, CommandError> {
+    let terminal = std::io::stderr().is_terminal();
+    loop {
+        let progress = match client.request(Request::BatchProgress { batch_id: batch_id.into() }).await? {
+            Response::BatchProgress(p) => p,
+            other => return Err(unexpected(other)),
+        };
+        if terminal {
+            eprint!("\r{}", progress_bar(progress, 30));
+        }
+        if progress.done >= progress.total {
+            if terminal {
+                eprintln!();
+            }
+            return Ok(progress);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `[##########----------] 523/1000 scanned`
+pub fn progress_bar(p: BatchProgress, width: usize) -> String {
+    let filled = if p.total == 0 { width } else { (p.done.min(p.total) as usize * width) / p.total as usize };
+    format!("[{}{}] {}/{} scanned", "#".repeat(filled), "-".repeat(width - filled), p.done, p.total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::RejectedRow;
+
+    #[test]
+    fn the_progress_bar_fills_in_proportion() {
+        assert_eq!(progress_bar(BatchProgress { done: 5, total: 10 }, 10), "[#####-----] 5/10 scanned");
+        assert_eq!(progress_bar(BatchProgress { done: 0, total: 0 }, 4), "[####] 0/0 scanned");
+    }
+
+    #[test]
+    fn the_import_report_lists_rejected_rows_with_their_lines() {
+        let report = ImportReport {
+            file_name: "leads.csv".into(),
+            accepted: 2,
+            merged: 1,
+            rejected: 3,
+            rejected_rows: vec![RejectedRow { line: 4, reason: "`gmail.com` is a free-mail provider".into(), raw: "gmail.com".into() }],
+            batch_id: None,
+        };
+        let text = import_report_text(&report);
+        assert!(text.starts_with("leads.csv: 2 accepted, 1 merged (already known), 3 rejected\n"));
+        assert!(text.contains("  line 4: `gmail.com` is a free-mail provider (gmail.com)\n"));
+        assert!(text.ends_with("… and 2 more rejected rows\n"));
+    }
+}
