@@ -36,6 +36,8 @@ pub struct AppState {
     /// Wakes this daemon's scan workers when it queued work itself (others poll).
     pub scan_wake: Arc<tokio::sync::Notify>,
     pub uploads: crate::ipc::uploads::Uploads,
+    /// What counts as a company domain (free-mail list from config).
+    pub domain_rules: crate::intake::DomainRules,
 }
 
 /// Held while the daemon runs: a second daemon on the same state directory is refused.
@@ -137,6 +139,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config, paths, &engine), events.clone()).await?;
     let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
+        domain_rules: crate::intake::DomainRules::new(&config.intake),
         config,
         db: db.handle.clone(),
         scheduler: scheduler.clone(),

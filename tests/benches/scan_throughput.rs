@@ -78,7 +78,8 @@ async fn run(dns: &DnsServer, config: &ScanConfig, domains: u64, label: &str) {
     let server_cpu = (dns.cpu_time() - server_cpu0).as_secs_f64();
     let sent = queries.load(Ordering::Relaxed);
     let received = dns.queries() - server_q0;
-    let failed: u64 = statuses.iter().filter(|(s, _)| **s == ScanStatus::Timeout.as_str() || **s == "servfail").map(|(_, n)| n).sum();
+    let failed: u64 =
+        statuses.iter().filter(|(s, _)| **s == ScanStatus::Timeout.as_str() || **s == "servfail").map(|(_, n)| n).sum();
     println!(
         "scan {label:>7}, {domains:>6} domains: {:>7.0} domains/s  {:>7.0} queries/s  {:>5.2} queries/domain  \
          CPU {:>4.0} % (server {:>3.0} %, scanner+harness {:>4.0} %)  peak RSS {:>4} MB  {:>6.1} s  ({} server-side queries, {failed} failed scans)",

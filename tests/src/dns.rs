@@ -285,10 +285,8 @@ impl State {
         let qname = norm(&query.name().to_ascii());
         let qtype = query.query_type();
         let data = self.snapshot();
-        let behaviour = data
-            .behaviours
-            .get(&(qname.clone(), Some(qtype)))
-            .or_else(|| data.behaviours.get(&(qname.clone(), None)));
+        let behaviour =
+            data.behaviours.get(&(qname.clone(), Some(qtype))).or_else(|| data.behaviours.get(&(qname.clone(), None)));
         let (rcode, answers, authority) = match behaviour {
             Some(Behaviour::Drop) => return None,
             Some(Behaviour::ServFail) => (ResponseCode::ServFail, Vec::new(), Vec::new()),
@@ -434,7 +432,11 @@ fn bind_pair() -> (std::net::UdpSocket, std::net::TcpListener) {
 
 type Late = (tokio::time::Instant, Vec<u8>, SocketAddr);
 
-async fn serve_udp(socket: Arc<tokio::net::UdpSocket>, state: Arc<State>, late: tokio::sync::mpsc::UnboundedSender<Late>) {
+async fn serve_udp(
+    socket: Arc<tokio::net::UdpSocket>,
+    state: Arc<State>,
+    late: tokio::sync::mpsc::UnboundedSender<Late>,
+) {
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((len, peer)) = socket.recv_from(&mut buf).await else { continue };
@@ -528,7 +530,8 @@ impl DnsServer {
             }
             let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
             // Fields after the parenthesised name: state is the 3rd field, utime the 14th, stime the 15th.
-            let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+            let fields: Vec<&str> =
+                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
             ticks += fields.get(11).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
             ticks += fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
         }
@@ -650,8 +653,12 @@ pub mod synthetic {
             "_netblocks3.google.com" => Some(vec![txt(
                 "v=spf1 ip4:172.217.0.0/19 ip4:172.217.32.0/20 ip4:172.217.128.0/19 ip4:172.217.160.0/20 ip4:172.217.192.0/19 ip4:172.253.56.0/21 ip4:172.253.112.0/20 ip4:108.177.96.0/19 ip4:35.191.0.0/16 ip4:130.211.0.0/22 ~all",
             )]),
-            "aspmx.l.google.com" | "alt1.aspmx.l.google.com" | "alt2.aspmx.l.google.com" | "alt3.aspmx.l.google.com"
-            | "alt4.aspmx.l.google.com" | "smtp.google.com" => Some(vec![a(27), aaaa(27)]),
+            "aspmx.l.google.com"
+            | "alt1.aspmx.l.google.com"
+            | "alt2.aspmx.l.google.com"
+            | "alt3.aspmx.l.google.com"
+            | "alt4.aspmx.l.google.com"
+            | "smtp.google.com" => Some(vec![a(27), aaaa(27)]),
             "autodiscover.outlook.com" => Some(vec![cname("autod.ms-acdc-autod.office.com")]),
             _ => None,
         };

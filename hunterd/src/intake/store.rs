@@ -122,69 +122,68 @@ pub async fn import_in(
     .execute(&mut *conn)
     .await?;
 
-    let __t = std::time::Instant::now();
     let produced = stage_rows(conn, source, rules).await?;
-    eprintln!("TIMING staged {:?}", __t.elapsed());
 
     sqlx::query("ANALYZE intake_stage").persistent(false).execute(&mut *conn).await?;
-    eprintln!("TIMING analyzed {:?}", __t.elapsed());
     // One row per domain: the first row's position, and the first non-empty company name.
     sqlx::query(
         "CREATE TEMP TABLE intake_firsts ON COMMIT DROP AS \
-         SELECT DISTINCT ON (domain) domain, company_name, min(seq) OVER (PARTITION BY domain) AS first_seq, \
-                NULL::bigint AS company_id, false AS is_new \
+         SELECT DISTINCT ON (domain) domain, company_name, min(seq) OVER (PARTITION BY domain) AS first_seq \
          FROM intake_stage WHERE domain IS NOT NULL \
          ORDER BY domain, (company_name IS NULL), seq",
     )
     .persistent(false)
     .execute(&mut *conn)
     .await?;
-    eprintln!("TIMING firsts {:?}", __t.elapsed());
-    // An existing company without a name gets this file's name; names already set are never overwritten
-    // by an import. Rows are inserted in domain order so that concurrent imports of overlapping lists
-    // take their row locks in the same order and cannot deadlock.
+    // The company of every domain, and whether this import created it. An existing company without a
+    // name gets this file's name; names already set are never overwritten by an import. Inserts go in
+    // domain order so that concurrent imports of overlapping lists lock rows in the same order and
+    // cannot deadlock.
     sqlx::query(
-        "WITH ins AS ( \
+        "CREATE TEMP TABLE intake_ids ON COMMIT DROP AS \
+         WITH ins AS ( \
            INSERT INTO companies (domain, company_name, source) \
            SELECT domain, company_name, $1 FROM intake_firsts ORDER BY domain \
            ON CONFLICT (domain) DO UPDATE SET company_name = EXCLUDED.company_name, updated_at = now() \
              WHERE companies.company_name IS NULL AND EXCLUDED.company_name IS NOT NULL \
-           RETURNING id, domain, (xmax = 0) AS inserted) \
-         UPDATE intake_firsts f SET company_id = ins.id, is_new = ins.inserted FROM ins WHERE f.domain = ins.domain",
+           RETURNING id, domain, (xmax = 0) AS is_new) \
+         SELECT id, domain, is_new FROM ins",
     )
     .bind(&options.source)
     .persistent(false)
     .execute(&mut *conn)
     .await?;
-    eprintln!("TIMING companies {:?}", __t.elapsed());
     sqlx::query(
-        "UPDATE intake_firsts f SET company_id = c.id FROM companies c \
-         WHERE f.company_id IS NULL AND c.domain = f.domain",
+        "INSERT INTO intake_ids (id, domain, is_new) \
+         SELECT c.id, c.domain, false FROM intake_firsts f JOIN companies c ON c.domain = f.domain \
+         WHERE NOT EXISTS (SELECT 1 FROM intake_ids i WHERE i.domain = f.domain)",
     )
     .persistent(false)
     .execute(&mut *conn)
     .await?;
+    sqlx::query("ANALYZE intake_ids").persistent(false).execute(&mut *conn).await?;
+    // No ORDER BY: sorting a million rows costs seconds, and `line_no` keeps the file order.
     sqlx::query(
         "INSERT INTO intake_rows (company_id, source, batch_id, line_no, raw, outcome, reason) \
-         SELECT f.company_id, $1, $2, s.line_no, s.raw, \
+         SELECT i.id, $1, $2, s.line_no, s.raw, \
                 CASE WHEN s.domain IS NULL THEN 'rejected' \
-                     WHEN f.is_new AND s.seq = f.first_seq THEN 'accepted' ELSE 'merged' END, \
+                     WHEN i.is_new AND s.seq = f.first_seq THEN 'accepted' ELSE 'merged' END, \
                 s.reason \
-         FROM intake_stage s LEFT JOIN intake_firsts f ON f.domain = s.domain ORDER BY s.seq",
+         FROM intake_stage s \
+         LEFT JOIN intake_firsts f ON f.domain = s.domain \
+         LEFT JOIN intake_ids i ON i.domain = s.domain",
     )
     .bind(&options.source)
     .bind(batch_id)
     .persistent(false)
     .execute(&mut *conn)
     .await?;
-    eprintln!("TIMING rows {:?}", __t.elapsed());
-    let accepted: i64 = sqlx::query_scalar("SELECT count(*) FROM intake_firsts WHERE is_new")
+    let accepted: i64 = sqlx::query_scalar("SELECT count(*) FROM intake_ids WHERE is_new")
         .persistent(false)
         .fetch_one(&mut *conn)
         .await?;
-    eprintln!("TIMING end {:?}", __t.elapsed());
     // Several imports may share a transaction.
-    sqlx::query("DROP TABLE intake_stage, intake_firsts").persistent(false).execute(&mut *conn).await?;
+    sqlx::query("DROP TABLE intake_stage, intake_firsts, intake_ids").persistent(false).execute(&mut *conn).await?;
 
     let accepted = accepted as u64;
     let info = produced.info;
@@ -321,9 +320,11 @@ pub fn new_company_ids<'e, E>(executor: E, batch_id: Uuid) -> BoxStream<'e, Resu
 where
     E: sqlx::Executor<'e, Database = Postgres> + 'e,
 {
-    sqlx::query_scalar("SELECT company_id FROM intake_rows WHERE batch_id = $1 AND outcome = 'accepted' ORDER BY id")
-        .bind(batch_id)
-        .fetch(executor)
+    sqlx::query_scalar(
+        "SELECT company_id FROM intake_rows WHERE batch_id = $1 AND outcome = 'accepted' ORDER BY line_no, id",
+    )
+    .bind(batch_id)
+    .fetch(executor)
 }
 
 /// What became of one input of [`add_domains`].
@@ -480,7 +481,7 @@ mod tests {
     async fn stored_rows(pool: &PgPool, batch: Uuid) -> Vec<(i64, String, Option<String>, Option<String>)> {
         sqlx::query_as(
             "SELECT r.line_no, r.outcome, c.domain, r.reason FROM intake_rows r \
-             LEFT JOIN companies c ON c.id = r.company_id WHERE r.batch_id = $1 ORDER BY r.id",
+             LEFT JOIN companies c ON c.id = r.company_id WHERE r.batch_id = $1 ORDER BY r.line_no, r.id",
         )
         .bind(batch)
         .fetch_all(pool)
@@ -586,10 +587,10 @@ mod tests {
         let domains: Vec<String> = sqlx::query_scalar(
             "SELECT domain FROM UNNEST($1::bigint[]) WITH ORDINALITY AS u(id, n) JOIN companies USING (id) ORDER BY n",
         )
-            .bind(&ids)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        .bind(&ids)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
         assert_eq!(domains, ["zeta.com", "alpha.com"]);
     }
 

@@ -4,6 +4,7 @@
 use crate::daemon::AppState;
 use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
+use crate::intake;
 use crate::leads::{self, LeadError};
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
@@ -39,6 +40,7 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             lead_result(leads::set_favorite(&state.db.pool, &domain, favorite).await.map(|()| Response::Ok))
         }
         Request::Rescan { domains } => rescan(state, &domains).await,
+        Request::AddDomains { inputs } => add_domains(state, &inputs).await,
         Request::RescanAll => match queue::enqueue_all_scans(&state.db.pool, USER_PRIORITY).await {
             Ok((batch_id, queued)) => {
                 state.scan_wake.notify_waiters();
@@ -88,12 +90,50 @@ pub fn upload_error(e: UploadError) -> Response {
 }
 
 /// Imports an uploaded file and queues scans for what it brought in.
-pub async fn import(_state: &AppState, received: Received) -> Response {
-    Response::Error(RemoteError {
-        kind: ErrorKind::Unavailable,
-        message: format!("importing {} is not available yet", received.file_name),
-    })
+pub async fn import(state: &AppState, received: Received) -> Response {
+    let options = intake::ImportOptions { source: "import".into(), batch_id: None };
+    let report = match intake::import_file(&state.db.pool, &received.path, &state.domain_rules, &options).await {
+        Ok(report) => report,
+        Err(e) => {
+            let kind = match &e {
+                intake::ImportError::Db(_) | intake::ImportError::Task(_) | intake::ImportError::Cancelled => {
+                    ErrorKind::Unavailable
+                }
+                _ => ErrorKind::InvalidInput,
+            };
+            let message = format!("{}: {e}; nothing was imported", received.file_name);
+            return Response::Error(RemoteError { kind, message });
+        }
+    };
+    let mut response = report.to_protocol(&received.file_name);
+    match queue::track_intake_batch(&state.db.pool, &report.batch_id.to_string(), "import", IMPORT_PRIORITY).await {
+        Ok(_) => state.scan_wake.notify_waiters(),
+        Err(e) => {
+            tracing::warn!("imported {} but could not queue its scans: {e}", received.file_name);
+            response.batch_id = None;
+        }
+    }
+    Response::Imported(Box::new(response))
 }
+
+async fn add_domains(state: &AppState, inputs: &[String]) -> Response {
+    let report = match intake::add_domains(&state.db.pool, inputs, &state.domain_rules, "manual").await {
+        Ok(report) => report,
+        Err(e) => return unavailable(format!("database unavailable: {e}")),
+    };
+    let mut response = report.to_protocol();
+    match queue::track_intake_batch(&state.db.pool, &report.batch_id.to_string(), "add", USER_PRIORITY).await {
+        Ok(_) => state.scan_wake.notify_waiters(),
+        Err(e) => {
+            tracing::warn!("added domains but could not queue their scans: {e}");
+            response.batch_id = None;
+        }
+    }
+    Response::Added(response)
+}
+
+/// Imports are big: they queue behind scans a person asked for one by one.
+const IMPORT_PRIORITY: i16 = 5;
 
 /// Scans a person asked for go before periodic rescans.
 const USER_PRIORITY: i16 = 10;

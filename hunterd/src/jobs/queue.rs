@@ -176,6 +176,42 @@ pub async fn enqueue_all_scans(pool: &PgPool, priority: i16) -> Result<(String, 
     Ok((id, added))
 }
 
+/// Turns an intake batch (an add or an import, whose rows carry `batch_id`) into a scan batch: its
+/// new companies, and known ones never scanned, are the members and get queued. Known, already
+/// scanned companies are not rescanned just because they were imported again.
+pub async fn track_intake_batch(pool: &PgPool, batch_id: &str, kind: &str, priority: i16) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO batches (id, kind) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING")
+        .bind(batch_id)
+        .bind(kind)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO batch_members (batch_id, company_id)
+         SELECT DISTINCT $1::uuid, ir.company_id
+           FROM intake_rows ir LEFT JOIN lead_state ls ON ls.company_id = ir.company_id
+          WHERE ir.batch_id = $1::uuid AND ir.company_id IS NOT NULL
+            AND (ir.outcome = 'accepted' OR (ir.outcome = 'merged' AND ls.scanned_at IS NULL))
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(batch_id)
+    .execute(&mut *tx)
+    .await?;
+    let queued = sqlx::query(
+        "INSERT INTO job_queue (kind, payload, dedup_key, priority)
+         SELECT 'scan', jsonb_build_object('company_id', company_id), company_id::text, $2
+           FROM batch_members WHERE batch_id = $1::uuid
+         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
+    )
+    .bind(batch_id)
+    .bind(priority)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(queued)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 
 /// Selectors tried when the configuration lists none: the reference's list plus the common ones of
 /// Microsoft 365 (selector1/2), Google (google), Mailchimp/Mandrill (k1), and generic hosters.
-pub const DEFAULT_SELECTORS: &[&str] = &["default", "google", "selector1", "selector2", "k1", "s1", "s2", "dkim", "mail"];
+pub const DEFAULT_SELECTORS: &[&str] =
+    &["default", "google", "selector1", "selector2", "k1", "s1", "s2", "dkim", "mail"];
 
 /// A TXT counts as a DKIM key when it says `v=DKIM1`, `k=rsa`, or carries a `p=` tag (the key, empty
 /// when revoked). Tag names and these values are matched case-insensitively.

@@ -32,8 +32,14 @@ const SHARED_CACHE_MAX_TTL: Duration = Duration::from_secs(300);
 /// Negative answers for shared names are kept briefly: a typo'd include should not be hammered.
 const SHARED_CACHE_NEGATIVE_TTL: Duration = Duration::from_secs(60);
 const SHARED_CACHE_CAPACITY: usize = 20_000;
-/// UDP sockets per nameserver (each with its own random source port and reader task).
-const SOCKETS_PER_NAMESERVER: usize = 4;
+/// Queries in flight per UDP socket (each socket has its own source port and reader task), and
+/// the bounds on sockets per nameserver.
+const QUERIES_PER_SOCKET: usize = 64;
+const MIN_SOCKETS: usize = 4;
+const MAX_SOCKETS: usize = 64;
+/// Receive buffer asked for each socket (the kernel caps it at net.core.rmem_max): a burst of
+/// answers must not be dropped while the reader task waits for a core.
+const SOCKET_RECV_BUFFER: usize = 4 << 20;
 /// The EDNS payload size we advertise (the DNS flag day 2020 recommendation).
 const EDNS_PAYLOAD: u16 = 1232;
 /// Largest UDP answer we read; bigger ones are truncated by the server anyway.
@@ -95,6 +101,7 @@ struct Upstream {
     addr: SocketAddr,
     /// Bound on first use, inside the runtime that scans.
     udp: OnceCell<Vec<MuxSocket>>,
+    socket_count: usize,
     next_socket: AtomicUsize,
     tcp: GenericNameServerPool<TokioRuntimeProvider>,
     limiter: Option<RateLimiter>,
@@ -126,6 +133,7 @@ impl Dns {
                 Upstream {
                     addr: *addr,
                     udp: OnceCell::new(),
+                    socket_count: settings.concurrency.div_ceil(QUERIES_PER_SOCKET).clamp(MIN_SOCKETS, MAX_SOCKETS),
                     next_socket: AtomicUsize::new(0),
                     tcp: GenericNameServerPool::from_config(group, opts.clone(), TokioConnectionProvider::default()),
                     limiter: (settings.per_nameserver_qps > 0).then(|| RateLimiter::new(settings.per_nameserver_qps)),
@@ -172,20 +180,32 @@ impl Dns {
     }
 
     /// As [`Dns::query`], through the shared cache: for names many domains point at (SPF include
-    /// targets, provider MX hosts), never for a domain's own records.
+    /// targets, provider MX hosts), never for a domain's own records. Concurrent scans asking the
+    /// same uncached name wait for one query instead of each sending their own.
     pub async fn query_shared(&self, name: &Name, rtype: RecordType, sent: &AtomicU32) -> Result<Answer, Failure> {
         let key = (name.to_ascii().to_ascii_lowercase(), rtype);
-        if let Some(answer) = self.shared.get(&key) {
-            return Ok(answer);
+        loop {
+            match self.shared.lookup(&key) {
+                Lookup::Hit(answer) => return Ok(answer),
+                // The other query's claim always notifies, even when cancelled, so this cannot hang.
+                Lookup::Wait(notified) => notified.await,
+                Lookup::Claimed => {
+                    let guard = Claim { cache: &self.shared, key: Some(key) };
+                    let result = self.query(name, rtype, sent).await;
+                    guard.complete(result.as_ref().ok());
+                    return result;
+                }
+            }
         }
-        let result = self.query(name, rtype, sent).await;
-        if let Ok(answer) = &result {
-            self.shared.put(key, answer.clone());
-        }
-        result
     }
 
-    async fn attempt(&self, upstream: &Upstream, name: &Name, rtype: RecordType, sent: &AtomicU32) -> Result<Answer, Failure> {
+    async fn attempt(
+        &self,
+        upstream: &Upstream,
+        name: &Name,
+        rtype: RecordType,
+        sent: &AtomicU32,
+    ) -> Result<Answer, Failure> {
         let _permit = self.in_flight.acquire().await.map_err(|_| Failure::Other("scanner shut down".into()))?;
         if let Some(limiter) = &upstream.limiter {
             limiter.acquire().await;
@@ -217,7 +237,7 @@ impl Upstream {
         let sockets = self
             .udp
             .get_or_try_init(|| async {
-                (0..SOCKETS_PER_NAMESERVER).map(|_| MuxSocket::bind(self.addr)).collect::<std::io::Result<Vec<_>>>()
+                (0..self.socket_count).map(|_| MuxSocket::bind(self.addr)).collect::<std::io::Result<Vec<_>>>()
             })
             .await
             .map_err(|e| Failure::Other(format!("cannot open a UDP socket to {}: {e}", self.addr)))?;
@@ -287,6 +307,8 @@ impl MuxSocket {
             IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
         let socket = std::net::UdpSocket::bind(local)?;
+        // Best effort: a smaller buffer only means more retries under load.
+        let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &SOCKET_RECV_BUFFER);
         // Connected: the kernel drops datagrams from anyone but the server.
         socket.connect(server)?;
         socket.set_nonblocking(true)?;
@@ -417,38 +439,101 @@ impl RateLimiter {
 
 type CacheKey = (String, RecordType);
 
-/// A TTL-respecting cache, capped at a few minutes and a fixed size; emptied when full.
+enum Lookup {
+    Hit(Answer),
+    /// Someone is asking already: wait for them, then look again.
+    Wait(tokio::sync::futures::OwnedNotified),
+    /// Nobody is: the caller asks and must [`Claim::complete`].
+    Claimed,
+}
+
+/// A TTL-respecting cache capped at a few minutes, in two generations: when the young one is full
+/// the old one is dropped, and hits in the old one move back, so busy names (Google's SPF) survive
+/// a stream of one-off names (each Microsoft 365 tenant's MX host).
 #[derive(Default)]
 struct SharedCache {
-    entries: Mutex<HashMap<CacheKey, (Instant, Answer)>>,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    young: HashMap<CacheKey, (Instant, Answer)>,
+    old: HashMap<CacheKey, (Instant, Answer)>,
+    pending: HashMap<CacheKey, Arc<tokio::sync::Notify>>,
 }
 
 impl SharedCache {
-    fn get(&self, key: &CacheKey) -> Option<Answer> {
-        let entries = self.entries.lock().ok()?;
-        let (expires, answer) = entries.get(key)?;
-        (*expires > Instant::now()).then(|| answer.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
-    fn put(&self, key: CacheKey, answer: Answer) {
-        let ttl = if answer.records.is_empty() {
-            SHARED_CACHE_NEGATIVE_TTL
-        } else {
-            let min_ttl = answer.records.iter().map(Record::ttl).min().unwrap_or(0);
-            Duration::from_secs(u64::from(min_ttl)).min(SHARED_CACHE_MAX_TTL)
-        };
-        if ttl.is_zero() {
-            return;
-        }
-        let Ok(mut entries) = self.entries.lock() else { return };
+    fn lookup(&self, key: &CacheKey) -> Lookup {
         let now = Instant::now();
-        if entries.len() >= SHARED_CACHE_CAPACITY {
-            entries.retain(|_, (expires, _)| *expires > now);
-            if entries.len() >= SHARED_CACHE_CAPACITY {
-                entries.clear();
+        let mut inner = self.lock();
+        if let Some((expires, answer)) = inner.young.get(key)
+            && *expires > now
+        {
+            return Lookup::Hit(answer.clone());
+        }
+        if let Some((expires, answer)) = inner.old.remove(key)
+            && expires > now
+        {
+            inner.young.insert(key.clone(), (expires, answer.clone()));
+            return Lookup::Hit(answer);
+        }
+        if let Some(notify) = inner.pending.get(key) {
+            // Created before the lock is released, so the wake-up cannot be missed.
+            return Lookup::Wait(notify.clone().notified_owned());
+        }
+        inner.pending.insert(key.clone(), Arc::new(tokio::sync::Notify::new()));
+        Lookup::Claimed
+    }
+
+    /// Ends a claim: stores the answer (if any) and wakes whoever waited.
+    fn finish(&self, key: &CacheKey, answer: Option<&Answer>) {
+        let mut inner = self.lock();
+        if let Some(answer) = answer {
+            let ttl = if answer.records.is_empty() {
+                SHARED_CACHE_NEGATIVE_TTL
+            } else {
+                let min_ttl = answer.records.iter().map(Record::ttl).min().unwrap_or(0);
+                Duration::from_secs(u64::from(min_ttl)).min(SHARED_CACHE_MAX_TTL)
+            };
+            if !ttl.is_zero() {
+                if inner.young.len() >= SHARED_CACHE_CAPACITY / 2 {
+                    inner.old = std::mem::take(&mut inner.young);
+                }
+                inner.young.insert(key.clone(), (Instant::now() + ttl, answer.clone()));
             }
         }
-        entries.insert(key, (now + ttl, answer));
+        if let Some(notify) = inner.pending.remove(key) {
+            notify.notify_waiters();
+        }
+    }
+}
+
+/// The right to ask for a shared name; released (waking the waiters) even if the asking is cancelled.
+struct Claim<'a> {
+    cache: &'a SharedCache,
+    key: Option<CacheKey>,
+}
+
+impl Claim<'_> {
+    fn complete(mut self, answer: Option<&Answer>) {
+        if let Some(key) = self.key.take() {
+            self.cache.finish(&key, answer);
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.cache.finish(&key, None);
+        }
     }
 }
 

@@ -268,7 +268,8 @@ async fn resolve_hosts(ctx: &Ctx<'_>, hosts: &[(u16, String)]) -> (Vec<MxHost>, 
     let (mut raw, mut warnings) = (Vec::new(), Vec::new());
     let mut mx = Vec::with_capacity(hosts.len());
     for (i, (preference, host)) in hosts.iter().enumerate() {
-        let mut entry = MxHost { preference: *preference, host: host.clone(), cname_target: None, addresses: Vec::new() };
+        let mut entry =
+            MxHost { preference: *preference, host: host.clone(), cname_target: None, addresses: Vec::new() };
         if let Some((a, aaaa)) = resolved.get(i) {
             for (rtype, answer) in [("A", a), ("AAAA", aaaa)] {
                 match answer {
@@ -290,10 +291,8 @@ async fn resolve_hosts(ctx: &Ctx<'_>, hosts: &[(u16, String)]) -> (Vec<MxHost>, 
         mx.push(entry);
     }
     if hosts.len() > MAX_MX_HOSTS_RESOLVED {
-        warnings.push(format!(
-            "{} MX hosts; addresses looked up for the first {MAX_MX_HOSTS_RESOLVED} only",
-            hosts.len()
-        ));
+        warnings
+            .push(format!("{} MX hosts; addresses looked up for the first {MAX_MX_HOSTS_RESOLVED} only", hosts.len()));
     }
     (mx, raw, warnings)
 }
@@ -339,7 +338,11 @@ async fn lookup_dmarc(ctx: &Ctx<'_>, domain: &str) -> (Option<DmarcRecord>, Vec<
 
 /// `_domainkey.<domain>` is asked first: NXDOMAIN there means no selector below it exists (RFC 8020),
 /// which saves the selector queries for the many domains without DKIM.
-async fn lookup_dkim(ctx: &Ctx<'_>, domain: &str, selectors: &[String]) -> (Vec<DkimSelector>, Vec<RawRecord>, Vec<String>) {
+async fn lookup_dkim(
+    ctx: &Ctx<'_>,
+    domain: &str,
+    selectors: &[String],
+) -> (Vec<DkimSelector>, Vec<RawRecord>, Vec<String>) {
     let (mut found, mut raw, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
     if let Ok(probe) = ctx.query(&format!("_domainkey.{domain}"), RecordType::TXT).await
         && probe.is_nxdomain()
@@ -356,7 +359,11 @@ async fn lookup_dkim(ctx: &Ctx<'_>, domain: &str, selectors: &[String]) -> (Vec<
                 let record = txt_texts(&answer.records).into_iter().find(|t| is_dkim_record(t));
                 if record.is_some() || !chain.is_empty() {
                     raw.extend(raw_records(&answer.records));
-                    found.push(DkimSelector { selector: selector.clone(), record, cname_target: chain.first().cloned() });
+                    found.push(DkimSelector {
+                        selector: selector.clone(),
+                        record,
+                        cname_target: chain.first().cloned(),
+                    });
                 }
             }
             Err(failure) => warnings.push(format!("DKIM lookup of selector {selector} failed ({failure})")),

@@ -131,9 +131,13 @@ pub struct RecordPlan {
 
 pub fn plan(terms: &[SpfTerm]) -> RecordPlan {
     let has_all = terms.iter().any(|t| matches!(t, SpfTerm::All(_)));
-    let redirect =
-        if has_all { None } else { terms.iter().find_map(|t| if let SpfTerm::Redirect(d) = t { Some(d.clone()) } else { None }) };
-    let includes = terms.iter().filter_map(|t| if let SpfTerm::Include(_, d) = t { Some(d.clone()) } else { None }).collect();
+    let redirect = if has_all {
+        None
+    } else {
+        terms.iter().find_map(|t| if let SpfTerm::Redirect(d) = t { Some(d.clone()) } else { None })
+    };
+    let includes =
+        terms.iter().filter_map(|t| if let SpfTerm::Include(_, d) = t { Some(d.clone()) } else { None }).collect();
     let lookups = terms.iter().filter(|t| t.is_lookup_mechanism()).count() as u32 + u32::from(redirect.is_some());
     RecordPlan { lookups, includes, redirect }
 }
@@ -371,7 +375,8 @@ mod tests {
 
     #[test]
     fn domain_specs_are_normalised_and_cidrs_dropped() {
-        let terms = parse_spf("v=spf1 INCLUDE:Spf.Protection.Outlook.COM. a:Mail.Example.com/24 mx/24 mx:mx.example.com//64");
+        let terms =
+            parse_spf("v=spf1 INCLUDE:Spf.Protection.Outlook.COM. a:Mail.Example.com/24 mx/24 mx:mx.example.com//64");
         assert_eq!(
             terms,
             vec![

@@ -3,6 +3,7 @@
 mod config;
 mod embedded;
 mod engine;
+mod intake;
 mod ipc;
 mod lifecycle;
 mod migrations;

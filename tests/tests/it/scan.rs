@@ -8,7 +8,8 @@ use hunterd::config::ScanConfig;
 use hunterd::scan::{DmarcPolicy, ScanResult, ScanStatus, Scanner, SpfStatus};
 use std::time::{Duration, Instant};
 
-const DKIM_KEY: &str = "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYt";
+const DKIM_KEY: &str =
+    "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYt";
 
 /// The providers' side of the internet that customer domains point at.
 fn internet() -> Vec<Zone> {
@@ -154,10 +155,8 @@ async fn a_google_workspace_domain_has_the_google_include_tree_and_dkim() {
 
 #[tokio::test]
 async fn a_yandex_domain_is_read() {
-    let zone = Zone::new("firma.ru")
-        .mx(10, "mx.yandex.net")
-        .txt("v=spf1 redirect=_spf.yandex.net")
-        .dkim("mail", DKIM_KEY);
+    let zone =
+        Zone::new("firma.ru").mx(10, "mx.yandex.net").txt("v=spf1 redirect=_spf.yandex.net").dkim("mail", DKIM_KEY);
     let r = scan(vec![zone], "firma.ru").await;
     assert_eq!(r.mx_hosts(), vec!["mx.yandex.net"]);
     assert_eq!(r.spf.status, SpfStatus::Valid);
@@ -316,9 +315,13 @@ async fn a_txt_servfail_keeps_the_mx_status_and_makes_spf_a_temporary_error() {
 async fn a_silent_nameserver_is_a_timeout_within_the_configured_time() {
     let zone = Zone::new("silent.com").mx(10, "mx.silent.com").behave("@", Behaviour::Drop);
     let dns = DnsServer::start(vec![zone]);
-    let scanner =
-        Scanner::new(&ScanConfig { nameservers: vec![dns.nameserver()], timeout_ms: 150, retries: 1, ..ScanConfig::default() })
-            .unwrap();
+    let scanner = Scanner::new(&ScanConfig {
+        nameservers: vec![dns.nameserver()],
+        timeout_ms: 150,
+        retries: 1,
+        ..ScanConfig::default()
+    })
+    .unwrap();
     let started = Instant::now();
     let r = scanner.scan("silent.com").await;
     assert_eq!(r.status, ScanStatus::Timeout);
@@ -328,10 +331,9 @@ async fn a_silent_nameserver_is_a_timeout_within_the_configured_time() {
 
 #[tokio::test]
 async fn a_multi_string_txt_is_joined_without_a_separator() {
-    let zone = Zone::new("split.com").mx(10, "mx1.hostingprovider.net").txt_strings(
-        "@",
-        &["v=spf1 include:spf.protection.outlook.com", " include:_spf.google.com -all"],
-    );
+    let zone = Zone::new("split.com")
+        .mx(10, "mx1.hostingprovider.net")
+        .txt_strings("@", &["v=spf1 include:spf.protection.outlook.com", " include:_spf.google.com -all"]);
     let r = scan(vec![zone], "split.com").await;
     assert_eq!(r.spf.record.as_deref(), Some("v=spf1 include:spf.protection.outlook.com include:_spf.google.com -all"));
     assert_eq!(r.spf.includes[..2], strings(&["spf.protection.outlook.com", "_spf.google.com"]));
@@ -459,7 +461,8 @@ async fn selectors_are_not_asked_when_domainkey_does_not_exist() {
 
 #[tokio::test]
 async fn configured_dkim_selectors_replace_the_defaults() {
-    let zone = Zone::new("custom.com").mx(10, "mx1.hostingprovider.net").dkim("zmail", DKIM_KEY).dkim("google", DKIM_KEY);
+    let zone =
+        Zone::new("custom.com").mx(10, "mx1.hostingprovider.net").dkim("zmail", DKIM_KEY).dkim("google", DKIM_KEY);
     let dns = DnsServer::start(internet().into_iter().chain([zone]));
     let scanner = Scanner::new(&ScanConfig { dkim_selectors: strings(&["zmail"]), ..config(&dns) }).unwrap();
     let r = scanner.scan("custom.com").await;
@@ -508,7 +511,8 @@ async fn the_per_nameserver_rate_limit_spaces_the_queries() {
 #[tokio::test]
 async fn a_rescan_sees_changed_records() {
     // A domain's own records are never cached: the second scan reports what the domain publishes now.
-    let dns = DnsServer::start(internet().into_iter().chain([Zone::new("moving.com").mx(10, "mx1.hostingprovider.net")]));
+    let dns =
+        DnsServer::start(internet().into_iter().chain([Zone::new("moving.com").mx(10, "mx1.hostingprovider.net")]));
     let scanner = Scanner::new(&config(&dns)).unwrap();
     assert_eq!(scanner.scan("moving.com").await.mx_hosts(), vec!["mx1.hostingprovider.net"]);
     dns.set_zones(
@@ -519,4 +523,29 @@ async fn a_rescan_sees_changed_records() {
     let r = scanner.scan("moving.com").await;
     assert_eq!(r.mx_hosts(), vec!["contoso-com.mail.protection.outlook.com"]);
     assert_eq!(r.spf.includes, strings(&["spf.protection.outlook.com"]));
+}
+
+#[tokio::test]
+async fn concurrent_scans_ask_a_shared_name_once() {
+    let google = |domain: &str| {
+        Zone::new(domain)
+            .mx(1, "aspmx.l.google.com")
+            .mx(5, "alt1.aspmx.l.google.com")
+            .txt("v=spf1 include:_spf.google.com ~all")
+    };
+    // Late answers make sure both scans want the shared names while neither has them yet.
+    let dns = DnsServer::builder()
+        .zones(internet())
+        .zone(google("one.com"))
+        .zone(google("two.com"))
+        .delay(Duration::from_millis(20))
+        .start();
+    let scanner = Scanner::new(&config(&dns)).unwrap();
+    let (one, two) = tokio::join!(scanner.scan("one.com"), scanner.scan("two.com"));
+    assert_eq!(one.spf.includes, two.spf.includes);
+    assert_eq!(one.mx[0].addresses, two.mx[0].addresses);
+    // Each domain's own MX, TXT, _dmarc, _domainkey and autodiscover; the two MX hosts' A and AAAA
+    // and the four SPF records once.
+    assert_eq!(dns.queries(), 5 + 5 + 4 + 4);
+    assert_eq!(u64::from(one.queries + two.queries), dns.queries());
 }
