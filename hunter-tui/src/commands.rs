@@ -50,15 +50,18 @@ pub async fn add(client: &Client, inputs: Vec<String>, wait: bool, json: bool) -
 fn print_add_report(report: &AddReport, json: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({
-            "results": report.results.iter().map(|r| serde_json::json!({
-                "input": r.input,
-                "domain": r.domain,
-                "outcome": outcome_name(r.outcome),
-                "reason": r.reason,
-            })).collect::<Vec<_>>(),
-            "batch_id": report.batch_id,
-        }))?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({
+                "results": report.results.iter().map(|r| serde_json::json!({
+                    "input": r.input,
+                    "domain": r.domain,
+                    "outcome": outcome_name(r.outcome),
+                    "reason": r.reason,
+                })).collect::<Vec<_>>(),
+                "batch_id": report.batch_id,
+            }),
+        )?;
         return writeln!(out);
     }
     for r in &report.results {
@@ -132,16 +135,19 @@ pub fn import_report_text(report: &ImportReport) -> String {
 fn print_import_report(report: &ImportReport, json: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({
-            "file": report.file_name,
-            "accepted": report.accepted,
-            "merged": report.merged,
-            "rejected": report.rejected,
-            "rejected_rows": report.rejected_rows.iter().map(|r| serde_json::json!({
-                "line": r.line, "reason": r.reason, "raw": r.raw,
-            })).collect::<Vec<_>>(),
-            "batch_id": report.batch_id,
-        }))?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({
+                "file": report.file_name,
+                "accepted": report.accepted,
+                "merged": report.merged,
+                "rejected": report.rejected,
+                "rejected_rows": report.rejected_rows.iter().map(|r| serde_json::json!({
+                    "line": r.line, "reason": r.reason, "raw": r.raw,
+                })).collect::<Vec<_>>(),
+                "batch_id": report.batch_id,
+            }),
+        )?;
         return writeln!(out);
     }
     out.write_all(import_report_text(report).as_bytes())
@@ -164,13 +170,17 @@ pub async fn export(
             let (name, descending) = name.strip_prefix('-').map_or((name, false), |n| (n, true));
             let sort = LeadSort::from_name(name).ok_or_else(|| {
                 let names: Vec<&str> = LeadSort::ALL.iter().map(|s| s.name()).collect();
-                CommandError::Usage(format!("unknown sort `{name}`; use one of {} (prefix - to reverse)", names.join(", ")))
+                CommandError::Usage(format!(
+                    "unknown sort `{name}`; use one of {} (prefix - to reverse)",
+                    names.join(", ")
+                ))
             })?;
             (sort, descending)
         }
     };
     let stdout = std::io::stdout().lock();
-    let mut exporter = Exporter::new(if json { ExportFormat::Json } else { ExportFormat::Csv }, std::io::BufWriter::new(stdout))?;
+    let mut exporter =
+        Exporter::new(if json { ExportFormat::Json } else { ExportFormat::Csv }, std::io::BufWriter::new(stdout))?;
     let mut offset = 0u64;
     loop {
         let query = LeadQuery { filter: filter.clone(), sort, descending, offset, limit: MAX_PAGE };
@@ -191,8 +201,14 @@ pub async fn export(
 }
 
 /// `hunter-tui rescan DOMAIN…|--all`.
-pub async fn rescan(client: &Client, domains: Vec<String>, all: bool, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
-    if all == !domains.is_empty() {
+pub async fn rescan(
+    client: &Client,
+    domains: Vec<String>,
+    all: bool,
+    wait: bool,
+    json: bool,
+) -> Result<ExitCode, CommandError> {
+    if all != domains.is_empty() {
         return Err(CommandError::Usage("give domains to rescan, or --all (not both)".into()));
     }
     let request = if all { Request::RescanAll } else { Request::Rescan { domains } };
@@ -259,7 +275,11 @@ mod tests {
             accepted: 2,
             merged: 1,
             rejected: 3,
-            rejected_rows: vec![RejectedRow { line: 4, reason: "`gmail.com` is a free-mail provider".into(), raw: "gmail.com".into() }],
+            rejected_rows: vec![RejectedRow {
+                line: 4,
+                reason: "`gmail.com` is a free-mail provider".into(),
+                raw: "gmail.com".into(),
+            }],
             batch_id: None,
         };
         let text = import_report_text(&report);

@@ -167,7 +167,9 @@ mod tests {
             score: Some(75),
             segment: Some("Existing".into()),
             scan_status: Some("ok".into()),
-            scanned_at: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").ok().map(|t| t.with_timezone(&chrono::Utc)),
+            scanned_at: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc)),
             ..LeadRow::default()
         }
     }

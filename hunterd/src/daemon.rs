@@ -154,7 +154,11 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let worker = ScanWorker {
         pool: db.handle.pool.clone(),
         engine,
-        owner: format!("{}:{}", nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(), std::process::id()),
+        owner: format!(
+            "{}:{}",
+            nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+            std::process::id()
+        ),
         capacity: state.config.scan.concurrency as usize,
         wake: state.scan_wake.clone(),
         events: events.clone(),

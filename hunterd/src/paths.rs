@@ -44,10 +44,9 @@ impl Paths {
             Mode::System => {
                 env_dir("CONFIGURATION_DIRECTORY").unwrap_or_else(|| PathBuf::from("/etc/hunter")).join("hunterd.toml")
             }
-            Mode::User => env_dir("XDG_CONFIG_HOME")
-                .unwrap_or_else(|| home().join(".config"))
-                .join("hunter")
-                .join("hunterd.toml"),
+            Mode::User => {
+                env_dir("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config")).join("hunter").join("hunterd.toml")
+            }
         };
         let state_dir = overrides.state_dir.or_else(|| env_dir("STATE_DIRECTORY")).unwrap_or_else(|| match mode {
             Mode::System => PathBuf::from("/var/lib/hunter"),

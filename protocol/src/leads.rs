@@ -359,7 +359,8 @@ impl LeadFilter {
                 text.push(term);
                 continue;
             };
-            let values: Vec<String> = values.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect();
+            let values: Vec<String> =
+                values.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect();
             if values.is_empty() {
                 return Err(err("give at least one value after `=`"));
             }

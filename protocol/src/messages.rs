@@ -30,26 +30,54 @@ pub enum Request {
     Subscribe,
     Unsubscribe,
     /// Add domains typed by a person; accepted ones are queued for scanning.
-    AddDomains { inputs: Vec<String> },
+    AddDomains {
+        inputs: Vec<String>,
+    },
     /// Start uploading a file to import (the daemon may not be able to read the client's files).
-    ImportBegin { file_name: String },
+    ImportBegin {
+        file_name: String,
+    },
     /// Next piece of the file, at most [`IMPORT_CHUNK`] bytes.
-    ImportChunk { upload_id: u64, data: Vec<u8> },
+    ImportChunk {
+        upload_id: u64,
+        data: Vec<u8>,
+    },
     /// The whole file was sent: import it.
-    ImportFinish { upload_id: u64 },
+    ImportFinish {
+        upload_id: u64,
+    },
     /// How far the scans of an add/import/rescan batch are.
-    BatchProgress { batch_id: String },
+    BatchProgress {
+        batch_id: String,
+    },
     /// Queue rescans of these domains.
-    Rescan { domains: Vec<String> },
+    Rescan {
+        domains: Vec<String>,
+    },
     /// Queue rescans of every lead.
     RescanAll,
     ListLeads(Box<crate::LeadQuery>),
-    LeadDetail { domain: String },
+    LeadDetail {
+        domain: String,
+    },
     /// Recent detected changes across all leads, newest first.
-    Changes { limit: u32 },
-    AddNote { domain: String, author: String, body: String },
-    SetTag { domain: String, tag: String, present: bool },
-    SetFavorite { domain: String, favorite: bool },
+    Changes {
+        limit: u32,
+    },
+    AddNote {
+        domain: String,
+        author: String,
+        body: String,
+    },
+    SetTag {
+        domain: String,
+        tag: String,
+        present: bool,
+    },
+    SetFavorite {
+        domain: String,
+        favorite: bool,
+    },
 }
 
 /// Largest import chunk a client should send (well under the frame limit).

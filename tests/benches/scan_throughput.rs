@@ -82,7 +82,7 @@ async fn run(dns: &DnsServer, config: &ScanConfig, domains: u64, label: &str) {
         statuses.iter().filter(|(s, _)| **s == ScanStatus::Timeout.as_str() || **s == "servfail").map(|(_, n)| n).sum();
     println!(
         "scan {label:>7}, {domains:>6} domains: {:>7.0} domains/s  {:>7.0} queries/s  {:>5.2} queries/domain  \
-         CPU {:>4.0} % (server {:>3.0} %, scanner+harness {:>4.0} %)  peak RSS {:>4} MB  {:>6.1} s  ({} server-side queries, {failed} failed scans)",
+         CPU {:>4.0} % of a core (server {:>3.0} %, scanner+harness {:>4.0} %)  peak RSS {:>4} MB  {:>6.1} s  ({} server-side queries, {failed} failed scans)",
         domains as f64 / elapsed,
         sent as f64 / elapsed,
         sent as f64 / domains as f64,
@@ -93,7 +93,15 @@ async fn run(dns: &DnsServer, config: &ScanConfig, domains: u64, label: &str) {
         elapsed,
         received,
     );
-    println!("    statuses: {statuses:?}");
+    println!(
+        "    statuses: {statuses:?}; load average after: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }
 
 fn main() {

@@ -33,9 +33,7 @@ pub fn binary(name: &str) -> PathBuf {
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        let status = cmd
-            .status()
-            .expect("run cargo build for the binaries under test");
+        let status = cmd.status().expect("run cargo build for the binaries under test");
         assert!(status.success(), "building hunterd and hunter-tui failed");
         // target/debug/deps/<test-binary> → target/debug
         let exe = std::env::current_exe().expect("current exe");

@@ -10,7 +10,9 @@ const ENV_PREFIX: &str = "HUNTER_";
 pub enum ConfigSource {
     File(PathBuf),
     /// No file was found at the default location: defaults plus environment.
-    Defaults { looked_at: PathBuf },
+    Defaults {
+        looked_at: PathBuf,
+    },
 }
 
 impl std::fmt::Display for ConfigSource {
@@ -76,9 +78,10 @@ pub fn load_from(
 
     apply_env(&mut table, env)?;
 
-    let mut config: Config = table
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Invalid { source_desc: source.to_string(), problems: vec![e.to_string()] })?;
+    let mut config: Config = table.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+        source_desc: source.to_string(),
+        problems: vec![e.to_string()],
+    })?;
     resolve_secret_files(&mut config)?;
     let problems = config.validate();
     if !problems.is_empty() {
@@ -121,9 +124,9 @@ fn env_value(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, St
             "false" => toml::Value::Boolean(false),
             _ => return Err(format!("expected `true` or `false`, got `{raw}`")),
         },
-        Some(toml::Value::Integer(_)) => toml::Value::Integer(
-            raw.trim().parse().map_err(|_| format!("expected a whole number, got `{raw}`"))?,
-        ),
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("expected a whole number, got `{raw}`"))?)
+        }
         Some(toml::Value::Array(_)) => toml::Value::Array(
             raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
         ),

@@ -131,7 +131,14 @@ impl EmbeddedCluster {
             return Ok(());
         }
         let data = self.data_dir();
-        let out = self.pg_command("pg_ctl").arg("stop").arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60"]).output().await;
+        let out = self
+            .pg_command("pg_ctl")
+            .arg("stop")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "fast", "-w", "-t", "60"])
+            .output()
+            .await;
         self.check("pg_ctl stop", out)
     }
 
@@ -305,7 +312,8 @@ fn unprivileged_account() -> Result<RunAs, EmbeddedError> {
 
 fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<(), EmbeddedError> {
     std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(io_err("cannot set permissions on", dir))
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err("cannot set permissions on", dir))
 }
 
 fn clear_dir(dir: &Path) -> Result<(), EmbeddedError> {

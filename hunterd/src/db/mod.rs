@@ -60,14 +60,13 @@ impl Database {
                 let cluster = EmbeddedCluster::locate(&paths.embedded_db_dir())?;
                 cluster.start().await?;
                 let location = format!("embedded cluster in {}", cluster.root().display());
-                let pool =
-                    match connect_with_retry(cluster.connect_options(), max, &location, patience).await {
-                        Ok(pool) => pool,
-                        Err(e) => {
-                            let _ = cluster.stop().await;
-                            return Err(e);
-                        }
-                    };
+                let pool = match connect_with_retry(cluster.connect_options(), max, &location, patience).await {
+                    Ok(pool) => pool,
+                    Err(e) => {
+                        let _ = cluster.stop().await;
+                        return Err(e);
+                    }
+                };
                 let handle = DbHandle { pool, mode: DatabaseMode::Embedded, location };
                 Ok(Database { handle, cluster: Some(cluster) })
             }
@@ -104,7 +103,6 @@ impl DbHandle {
             schema_version: schema_version.unwrap_or(0),
         })
     }
-
 }
 
 /// PostgreSQL may still be starting (or restarting): retry for a while before giving up.

@@ -319,13 +319,19 @@ impl<'a> Mapper<'a> {
     fn emit(&mut self, item: Item) -> Result<(), ImportError> {
         let parsed = match item {
             Item::Row(row) => {
-                let Some(layout) = &self.layout else { return Ok(()) };
-                let Some(outcome) = layout.evaluate(&row.cells, self.rules) else { return Ok(()) };
-                ParsedRow {
-                    line: row.line,
-                    outcome,
-                    text: clean(&truncate(&row.cells.join(self.joiner), RAW_TEXT_MAX)),
-                    raw: layout.raw_json(&row.cells),
+                let text = clean(&truncate(&row.cells.join(self.joiner), RAW_TEXT_MAX));
+                match &self.layout {
+                    Some(layout) => {
+                        let Some(outcome) = layout.evaluate(&row.cells, self.rules) else { return Ok(()) };
+                        ParsedRow { line: row.line, outcome, text, raw: layout.raw_json(&row.cells) }
+                    }
+                    // Only reachable if rows arrive after the layout was given up on; never drop them.
+                    None => ParsedRow {
+                        line: row.line,
+                        outcome: RowOutcome::Rejected { reason: "the file's columns could not be recognised".into() },
+                        raw: json!({ "text": text }),
+                        text,
+                    },
                 }
             }
             Item::Malformed { line, reason, raw } => {

@@ -2,9 +2,9 @@
 //! the connection itself.
 
 use crate::daemon::AppState;
+use crate::intake;
 use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
-use crate::intake;
 use crate::leads::{self, LeadError};
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
@@ -50,7 +50,9 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
         },
         Request::BatchProgress { batch_id } => match queue::batch_progress(&state.db.pool, &batch_id).await {
             Ok(Some(progress)) => Response::BatchProgress(progress),
-            Ok(None) => Response::Error(RemoteError { kind: ErrorKind::NotFound, message: format!("no batch {batch_id}") }),
+            Ok(None) => {
+                Response::Error(RemoteError { kind: ErrorKind::NotFound, message: format!("no batch {batch_id}") })
+            }
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
         _ => Response::Error(RemoteError {

@@ -37,7 +37,13 @@ pub async fn enqueue_scans(pool: &PgPool, company_ids: &[i64], priority: i16) ->
 }
 
 /// Claims up to `n` ready items of `kind` for `owner`, leased for `lease`.
-pub async fn claim(pool: &PgPool, kind: &str, owner: &str, n: i64, lease: Duration) -> Result<Vec<QueueItem>, sqlx::Error> {
+pub async fn claim(
+    pool: &PgPool,
+    kind: &str,
+    owner: &str,
+    n: i64,
+    lease: Duration,
+) -> Result<Vec<QueueItem>, sqlx::Error> {
     let rows = sqlx::query(
         "UPDATE job_queue q
             SET state = 'running', leased_by = $2, lease_expires_at = now() + make_interval(secs => $4),

@@ -78,7 +78,11 @@ struct ScheduleRow {
 
 impl Scheduler {
     /// Registers the jobs (creating their rows; an interval change applies from the next run).
-    pub async fn new(pool: PgPool, specs: Vec<JobSpec>, events: broadcast::Sender<Event>) -> Result<Self, SchedulerError> {
+    pub async fn new(
+        pool: PgPool,
+        specs: Vec<JobSpec>,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Self, SchedulerError> {
         for spec in &specs {
             sqlx::query(
                 "INSERT INTO job_schedule (name, interval_secs, next_run_at)
@@ -109,7 +113,12 @@ impl Scheduler {
     /// Every registered job as clients see it.
     pub async fn jobs(&self) -> Result<Vec<JobInfo>, SchedulerError> {
         let rows: Vec<ScheduleRow> = sqlx::query_as("SELECT * FROM job_schedule").fetch_all(&self.inner.pool).await?;
-        Ok(self.inner.specs.iter().filter_map(|spec| rows.iter().find(|r| r.name == spec.name).map(|r| self.info(spec, r))).collect())
+        Ok(self
+            .inner
+            .specs
+            .iter()
+            .filter_map(|spec| rows.iter().find(|r| r.name == spec.name).map(|r| self.info(spec, r)))
+            .collect())
     }
 
     async fn job(&self, name: &str) -> Result<Option<JobInfo>, SchedulerError> {
@@ -118,7 +127,8 @@ impl Scheduler {
 
     /// Runs a job as soon as possible, whatever its schedule.
     pub fn run_now(&self, name: &str) -> Result<(), SchedulerError> {
-        let spec = self.inner.specs.iter().find(|s| s.name == name).ok_or_else(|| SchedulerError::UnknownJob(name.into()))?;
+        let spec =
+            self.inner.specs.iter().find(|s| s.name == name).ok_or_else(|| SchedulerError::UnknownJob(name.into()))?;
         if !spec.enabled {
             return Err(SchedulerError::Disabled(name.into()));
         }
@@ -154,7 +164,9 @@ impl Scheduler {
                 return;
             }
             if tokio::time::timeout_at(deadline, self.inner.idle.notified()).await.is_err() {
-                tracing::warn!("jobs still running at shutdown; their leases will expire and another run will pick them up");
+                tracing::warn!(
+                    "jobs still running at shutdown; their leases will expire and another run will pick them up"
+                );
                 return;
             }
         }
@@ -185,7 +197,11 @@ impl Scheduler {
                 self.inner.running.lock().map(|mut r| r.insert(spec.name)).ok();
                 self.publish(spec.name).await;
                 let this = self.clone();
-                let ctx = JobContext { pool: self.inner.pool.clone(), shutdown: shutdown.clone(), events: self.inner.events.clone() };
+                let ctx = JobContext {
+                    pool: self.inner.pool.clone(),
+                    shutdown: shutdown.clone(),
+                    events: self.inner.events.clone(),
+                };
                 let (name, run) = (spec.name, spec.run.clone());
                 tokio::spawn(async move { this.execute(name, run, ctx).await });
             }

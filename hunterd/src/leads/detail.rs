@@ -1,6 +1,8 @@
 use super::LeadError;
 use super::list::{FROM_ONE, SELECT_ONE, row_from_sql};
-use protocol::{Change, Contribution, DnsRecord, Evidence, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem};
+use protocol::{
+    Change, Contribution, DnsRecord, Evidence, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem,
+};
 use serde::Deserialize;
 use sqlx::{PgPool, Row};
 
@@ -63,7 +65,8 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
             detail.dmarc_record = signals.dmarc.map(|d| d.record);
             detail.warnings = signals.warnings;
         }
-        detail.records = json("raw_records").and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
+        detail.records =
+            json("raw_records").and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
         detail.evidence = json("detection")
             .and_then(|v| serde_json::from_value::<StoredDetection>(v).ok())
             .unwrap_or_default()
@@ -96,20 +99,22 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     .collect::<Result<_, sqlx::Error>>()?;
 
     detail.changes = changes_where(pool, Some(id), 50).await?;
-    detail.notes = sqlx::query("SELECT id, author, body, created_at FROM notes WHERE company_id = $1 ORDER BY created_at DESC, id DESC")
-        .bind(id)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Note {
-                id: r.try_get("id")?,
-                author: r.try_get("author")?,
-                body: r.try_get("body")?,
-                created_at: r.try_get("created_at")?,
-            })
+    detail.notes = sqlx::query(
+        "SELECT id, author, body, created_at FROM notes WHERE company_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Note {
+            id: r.try_get("id")?,
+            author: r.try_get("author")?,
+            body: r.try_get("body")?,
+            created_at: r.try_get("created_at")?,
         })
-        .collect::<Result<_, sqlx::Error>>()?;
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
     Ok(detail)
 }
 

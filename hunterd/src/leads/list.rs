@@ -100,10 +100,7 @@ pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, Le
     qb.push(FROM);
     push_where(&mut qb, &query.filter);
     let direction = if query.descending { "DESC" } else { "ASC" };
-    qb.push(format_args!(
-        "ORDER BY {} {direction} NULLS LAST, c.domain {direction} ",
-        sort_column(query.sort)
-    ));
+    qb.push(format_args!("ORDER BY {} {direction} NULLS LAST, c.domain {direction} ", sort_column(query.sort)));
     qb.push("LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
     let rows = qb.build().fetch_all(pool).await?;
     let rows = rows.iter().map(row_from_sql).collect::<Result<Vec<_>, _>>()?;

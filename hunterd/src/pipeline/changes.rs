@@ -40,7 +40,11 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<FieldChange> {
         ("dmarc_policy", before.dmarc_policy.clone(), after.dmarc_policy.clone()),
         ("dkim", joined_set(&before.dkim_selectors), joined_set(&after.dkim_selectors)),
     ];
-    pairs.into_iter().filter(|(_, from, to)| from != to).map(|(field, from, to)| FieldChange { field, from, to }).collect()
+    pairs
+        .into_iter()
+        .filter(|(_, from, to)| from != to)
+        .map(|(field, from, to)| FieldChange { field, from, to })
+        .collect()
 }
 
 #[cfg(test)]

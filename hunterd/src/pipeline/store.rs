@@ -197,7 +197,9 @@ pub async fn store(
     for change in &detected {
         sqlx::query("INSERT INTO events (company_id, kind, payload) VALUES ($1, 'change', $2)")
             .bind(outcome.company_id)
-            .bind(to_json(&serde_json::json!({ "field": change.field, "from": change.from, "to": change.to, "scan_id": scan_id }))?)
+            .bind(to_json(
+                &serde_json::json!({ "field": change.field, "from": change.from, "to": change.to, "scan_id": scan_id }),
+            )?)
             .execute(&mut *tx)
             .await?;
     }

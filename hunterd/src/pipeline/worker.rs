@@ -148,12 +148,11 @@ async fn report_progress(pool: PgPool, finished: Arc<AtomicU64>, events: broadca
         if done == reported {
             continue;
         }
-        let remaining: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM job_queue WHERE kind = 'scan' AND state IN ('queued', 'running')",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap_or(0);
+        let remaining: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE kind = 'scan' AND state IN ('queued', 'running')")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
         let _ = events.send(Event::Progress {
             job: "scan".into(),
             done,

@@ -220,6 +220,7 @@ impl Dns {
             return answer_of(response);
         }
         // Too big for UDP: the same question over TCP, within what is left of the timeout.
+        sent.fetch_add(1, Ordering::Relaxed);
         let mut options = DnsRequestOptions::default();
         options.use_edns = true;
         options.recursion_desired = true;

@@ -33,7 +33,8 @@ pub enum ScanError {
 }
 
 /// Scans domains' mail DNS. Cheap to clone; clones share the transport, its in-flight limit, rate
-/// limits and cache, so one `Scanner` per process is the intended use.
+/// limits and cache, so one `Scanner` per process is the intended use. Its UDP sockets are opened
+/// by the first scan and served by tasks on that scan's Tokio runtime: scan from one runtime.
 #[derive(Clone)]
 pub struct Scanner {
     inner: Arc<Inner>,

@@ -7,11 +7,8 @@ use std::path::Path;
 
 /// Connects to the cluster the way hunterd does (its private socket; root may enter it).
 async fn cluster_pool(state_dir: &Path) -> sqlx::PgPool {
-    let options = PgConnectOptions::new()
-        .socket(state_dir.join("postgres/run"))
-        .port(5432)
-        .username("hunter")
-        .database("hunter");
+    let options =
+        PgConnectOptions::new().socket(state_dir.join("postgres/run")).port(5432).username("hunter").database("hunter");
     sqlx::PgPool::connect_with(options).await.expect("connect to the embedded cluster")
 }
 

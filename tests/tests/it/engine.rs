@@ -34,7 +34,8 @@ async fn insert_companies(db: &TestDb, domains: &[String]) {
 async fn wait_for_batch(client: &hunter_tui::client::Client, batch_id: &str, patience: Duration) {
     let deadline = Instant::now() + patience;
     loop {
-        let Response::BatchProgress(p) = client.request(Request::BatchProgress { batch_id: batch_id.into() }).await.unwrap()
+        let Response::BatchProgress(p) =
+            client.request(Request::BatchProgress { batch_id: batch_id.into() }).await.unwrap()
         else {
             panic!("not progress")
         };
@@ -155,7 +156,10 @@ async fn server_side_filters_and_paging_apply() {
     assert_eq!((second_page.total, second_page.rows.len()), (3, 1));
     assert_eq!(second_page.rows[0].domain, "fabrikam.com");
 
-    client.request(Request::SetTag { domain: "contoso.com".into(), tag: "Hot-Lead".into(), present: true }).await.unwrap();
+    client
+        .request(Request::SetTag { domain: "contoso.com".into(), tag: "Hot-Lead".into(), present: true })
+        .await
+        .unwrap();
     client.request(Request::SetFavorite { domain: "contoso.com".into(), favorite: true }).await.unwrap();
     assert_eq!(list("tag=hot-lead", 100, 0).await.rows[0].domain, "contoso.com");
     assert_eq!(list("favorite", 100, 0).await.total, 1);
@@ -201,21 +205,24 @@ async fn two_daemons_on_one_database_scan_each_domain_exactly_once() {
     let domains: Vec<String> = (0..2_000).map(synthetic::domain).collect();
     insert_companies(&db, &domains).await;
     let client = a.client().await;
-    let Response::Queued { batch_id: Some(batch), queued, .. } = client.request(Request::RescanAll).await.unwrap() else {
+    let Response::Queued { batch_id: Some(batch), queued, .. } = client.request(Request::RescanAll).await.unwrap()
+    else {
         panic!()
     };
     assert_eq!(queued, 2_000);
     wait_for_batch(&client, &batch, Duration::from_secs(180)).await;
 
     let pool = db.pool().await;
-    let per_company: Vec<i64> =
-        sqlx::query_scalar("SELECT count(s.id) FROM companies c LEFT JOIN scans s ON s.company_id = c.id GROUP BY c.id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let per_company: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(s.id) FROM companies c LEFT JOIN scans s ON s.company_id = c.id GROUP BY c.id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(per_company.len(), 2_000);
     assert!(per_company.iter().all(|n| *n == 1), "some domain was scanned twice or never");
-    let scanners: i64 = sqlx::query_scalar("SELECT count(DISTINCT scanned_by) FROM scans").fetch_one(&pool).await.unwrap();
+    let scanners: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT scanned_by) FROM scans").fetch_one(&pool).await.unwrap();
     assert_eq!(scanners, 2, "both daemons took a share");
     pool.close().await;
     drop(b);

@@ -30,7 +30,18 @@ async fn migrations_are_idempotent() {
     assert_eq!(tables(pool.clone()).await, before);
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
     assert_eq!(applied as usize, hunterd::db::MIGRATOR.iter().count());
-    for table in ["companies", "intake_rows", "scans", "scores", "job_queue", "job_schedule", "events", "notes", "tags", "favorites"] {
+    for table in [
+        "companies",
+        "intake_rows",
+        "scans",
+        "scores",
+        "job_queue",
+        "job_schedule",
+        "events",
+        "notes",
+        "tags",
+        "favorites",
+    ] {
         assert!(before.contains(&table.to_string()), "missing table {table}: {before:?}");
     }
     pool.close().await;
@@ -53,10 +64,16 @@ async fn migrate_reports_an_unreachable_database_clearly() {
     let state = dir.path().join("state");
     let out = hunterd_command(
         &["--config", "/dev/null", "--state-dir", state.to_str().unwrap(), "migrate"],
-        &[("HUNTER_DATABASE__URL", "postgres://nobody:secretpw@127.0.0.1:1/none"), ("HUNTER_DATABASE__CONNECT_TIMEOUT", "1s")],
+        &[
+            ("HUNTER_DATABASE__URL", "postgres://nobody:secretpw@127.0.0.1:1/none"),
+            ("HUNTER_DATABASE__CONNECT_TIMEOUT", "1s"),
+        ],
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot connect to PostgreSQL at postgres://nobody:[redacted]@127.0.0.1:1/none"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL at postgres://nobody:[redacted]@127.0.0.1:1/none"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("secretpw"), "{stderr}");
 }

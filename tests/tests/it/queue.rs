@@ -49,7 +49,13 @@ fn outcome(company_id: i64, provider: &str, mx: &str) -> ScanOutcome {
             warnings: vec![],
         },
         detection: StoredDetection { provider: provider.into(), ..StoredDetection::default() },
-        score: StoredScore { score: 50, segment: "Cold".into(), reason: "r".into(), rules_version: "t".into(), ..StoredScore::default() },
+        score: StoredScore {
+            score: 50,
+            segment: "Cold".into(),
+            reason: "r".into(),
+            rules_version: "t".into(),
+            ..StoredScore::default()
+        },
         registration: None,
         started_at: chrono::Utc::now(),
         duration_ms: 12,
@@ -118,12 +124,19 @@ async fn a_stored_scan_becomes_the_leads_current_state_and_completes_its_job() {
     let ids = companies(&pool, 1).await;
     queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
     let item = queue::claim(&pool, "scan", "me", 1, Duration::from_secs(60)).await.unwrap().remove(0);
-    let changes = store::store(&pool, &outcome(ids[0], "M365", "a.mail.protection.outlook.com"), Some((item.id, "me"))).await.unwrap();
+    let changes = store::store(&pool, &outcome(ids[0], "M365", "a.mail.protection.outlook.com"), Some((item.id, "me")))
+        .await
+        .unwrap();
     assert!(changes.is_empty(), "a first scan is not a change");
     let (provider, score): (String, i32) =
-        sqlx::query_as("SELECT provider, score FROM lead_state WHERE company_id = $1").bind(ids[0]).fetch_one(&pool).await.unwrap();
+        sqlx::query_as("SELECT provider, score FROM lead_state WHERE company_id = $1")
+            .bind(ids[0])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!((provider.as_str(), score), ("M365", 50));
-    let state: String = sqlx::query_scalar("SELECT state FROM job_queue WHERE id = $1").bind(item.id).fetch_one(&pool).await.unwrap();
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM job_queue WHERE id = $1").bind(item.id).fetch_one(&pool).await.unwrap();
     assert_eq!(state, "done");
 }
 
