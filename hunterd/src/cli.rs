@@ -6,6 +6,7 @@ use crate::paths::{PathOverrides, Paths};
 use crate::{daemon, logging};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,14 +14,15 @@ use std::process::ExitCode;
 #[command(name = "hunterd", version, about = "Hunter's daemon: scans, scores and syncs leads; serves hunter-tui")]
 struct Cli {
     /// Config file (default: /etc/hunter/hunterd.toml, or ~/.config/hunter/hunterd.toml for a user).
+    // OsString: an empty variable means "unset", as hunter-tui and protocol::paths read it.
     #[arg(long, env = "HUNTER_CONFIG", global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    config: Option<OsString>,
     /// Socket to serve on (default: /run/hunter/hunterd.sock, or $XDG_RUNTIME_DIR/hunter/hunterd.sock).
     #[arg(long, env = "HUNTER_SOCKET", global = true, value_name = "PATH")]
-    socket: Option<PathBuf>,
+    socket: Option<OsString>,
     /// Where the embedded database, tokens and caches live.
     #[arg(long, env = "HUNTER_STATE_DIR", global = true, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    state_dir: Option<OsString>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -62,7 +64,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::CheckRules { file }) = &cli.command {
         return Ok(crate::score::check_rules_command(file));
     }
-    let paths = Paths::resolve(PathOverrides { config: cli.config, state_dir: cli.state_dir, socket: cli.socket });
+    let path = |v: Option<OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    let paths =
+        Paths::resolve(PathOverrides { config: path(cli.config), state_dir: path(cli.state_dir), socket: path(cli.socket) });
     let (config, source) = config::load(paths.explicit_config.as_deref(), &paths.default_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     match cli.command.unwrap_or(Command::Run) {

@@ -59,7 +59,7 @@ impl Database {
             None => {
                 let cluster = EmbeddedCluster::locate(&paths.embedded_db_dir())?;
                 cluster.start().await?;
-                let location = format!("embedded cluster in {}", cluster.root().display());
+                let location = cluster.root().display().to_string();
                 let pool = match connect_with_retry(cluster.connect_options(), max, &location, patience).await {
                     Ok(pool) => pool,
                     Err(e) => {

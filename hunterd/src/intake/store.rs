@@ -122,7 +122,9 @@ pub async fn import_in(
     .execute(&mut *conn)
     .await?;
 
+    let started = std::time::Instant::now();
     let produced = stage_rows(conn, source, rules).await?;
+    let staged = started.elapsed();
 
     sqlx::query("ANALYZE intake_stage").persistent(false).execute(&mut *conn).await?;
     // One row per domain: the first row's position, and the first non-empty company name.
@@ -187,6 +189,15 @@ pub async fn import_in(
 
     let accepted = accepted as u64;
     let info = produced.info;
+    tracing::info!(
+        batch = %batch_id,
+        accepted,
+        merged = produced.valid.saturating_sub(accepted),
+        rejected = produced.rejected,
+        read_ms = staged.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "import stored (not yet committed)"
+    );
     Ok(ImportReport {
         batch_id,
         format: info.format,
