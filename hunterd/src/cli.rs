@@ -65,8 +65,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(crate::score::check_rules_command(file));
     }
     let path = |v: Option<OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
-    let paths =
-        Paths::resolve(PathOverrides { config: path(cli.config), state_dir: path(cli.state_dir), socket: path(cli.socket) });
+    let paths = Paths::resolve(PathOverrides {
+        config: path(cli.config),
+        state_dir: path(cli.state_dir),
+        socket: path(cli.socket),
+    });
     let (config, source) = config::load(paths.explicit_config.as_deref(), &paths.default_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     match cli.command.unwrap_or(Command::Run) {

@@ -57,7 +57,8 @@ async fn run(size: u64, delay_ms: u64) {
         panic!("rescan not queued")
     };
     loop {
-        let Response::BatchProgress(p) = client.request(Request::BatchProgress { batch_id: batch.clone() }).await.unwrap()
+        let Response::BatchProgress(p) =
+            client.request(Request::BatchProgress { batch_id: batch.clone() }).await.unwrap()
         else {
             panic!("no progress")
         };
