@@ -16,6 +16,7 @@ use protocol::{DaemonStatus, JobInfo, Request, Response};
 
 use crate::app;
 use crate::client::{Client, ClientError};
+use crate::commands::{self, CommandError};
 use crate::output;
 
 /// Name the daemon logs for our connections.
@@ -45,7 +46,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Daemon status: versions, database, features, clients and jobs
     Status {
@@ -57,6 +58,58 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Add domains (URLs and e-mail addresses are fine); exit 2 if some were rejected
+    Add {
+        #[arg(required = true, value_name = "DOMAIN")]
+        domains: Vec<String>,
+        /// Block until every added domain is scanned and scored
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Import a CSV or XLSX file; exit 2 if rows were rejected, 1 if nothing could be imported
+    Import {
+        file: PathBuf,
+        /// Block until every imported domain is scanned and scored
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Write the leads to stdout
+    Export {
+        /// Only leads matching this filter, e.g. "segment=Migration score>=60"
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// Sort column (domain, score, …); prefix with - to reverse
+        #[arg(long, value_name = "COL", allow_hyphen_values = true)]
+        sort: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: ExportFormat,
+    },
+    /// Queue rescans of some domains or of every lead
+    Rescan {
+        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "DOMAIN")]
+        domains: Vec<String>,
+        /// Rescan every lead
+        #[arg(long)]
+        all: bool,
+        /// Block until the rescans are done
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One header line, then one line per lead
+    #[default]
+    Csv,
+    /// One array of objects
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -76,7 +129,7 @@ pub enum CliError {
     Runtime(#[source] io::Error),
     #[error("terminal error: {0}")]
     Terminal(#[source] io::Error),
-    #[error("the interactive UI needs a terminal; in scripts use `hunter-tui status` or `hunter-tui jobs`")]
+    #[error("the interactive UI needs a terminal; in scripts use the subcommands (`hunter-tui --help`)")]
     NotATerminal,
 }
 
@@ -121,6 +174,51 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let answer = runtime.block_on(fetch_jobs(&socket));
             Ok(emit(jobs_report(answer, format)))
         }
+        Some(command) => Ok(runtime.block_on(engine_command(&socket, command))),
+    }
+}
+
+/// `add`, `import`, `export`, `rescan`: one connection, the command's own exit code, and any
+/// failure (daemon away, file unreadable, import refused) as one line on stderr with exit 1.
+async fn engine_command(socket: &Path, command: Command) -> ExitCode {
+    let result = async {
+        let client = Client::connect(socket, CLIENT_NAME).await?;
+        match command {
+            Command::Add { domains, wait, format } => {
+                commands::add(&client, domains, wait, format == Format::Json).await
+            }
+            Command::Import { file, wait, format } => {
+                commands::import(&client, &file, wait, format == Format::Json).await
+            }
+            Command::Export { filter, sort, format } => {
+                commands::export(&client, filter.as_deref(), sort.as_deref(), format == ExportFormat::Json).await
+            }
+            Command::Rescan { domains, all, wait, format } => {
+                commands::rescan(&client, domains, all, wait, format == Format::Json).await
+            }
+            Command::Status { .. } | Command::Jobs { .. } => Ok(ExitCode::SUCCESS),
+        }
+    }
+    .await;
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let (line, code) = command_failure(&err);
+            if let Some(line) = line {
+                let _ = writeln!(io::stderr(), "{line}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The line to print and the exit code for a failed engine command: usage mistakes exit 2 like
+/// clap's, a reader that closed the pipe (`| head`) is not a failure, everything else exits 1.
+pub fn command_failure(err: &CommandError) -> (Option<String>, u8) {
+    match err {
+        CommandError::Write(e) if e.kind() == io::ErrorKind::BrokenPipe => (None, 0),
+        CommandError::Usage(message) => (Some(format!("hunter-tui: {message}")), 2),
+        other => (Some(one_line(&other.to_string())), 1),
     }
 }
 
@@ -261,6 +359,97 @@ mod tests {
     }
 
     #[test]
+    fn add_takes_several_domains_wait_and_json() {
+        assert_eq!(
+            parse(&["add", "contoso.com", "https://www.fabrikam.com/", "--wait", "--format", "json"]).command,
+            Some(Command::Add {
+                domains: vec!["contoso.com".into(), "https://www.fabrikam.com/".into()],
+                wait: true,
+                format: Format::Json
+            })
+        );
+    }
+
+    #[test]
+    fn add_without_a_domain_is_a_usage_error() {
+        let err = Cli::try_parse_from(["hunter-tui", "add"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn import_takes_a_file() {
+        assert_eq!(
+            parse(&["import", "leads.xlsx", "--wait"]).command,
+            Some(Command::Import { file: "leads.xlsx".into(), wait: true, format: Format::Text })
+        );
+    }
+
+    #[test]
+    fn export_takes_a_filter_a_reversed_sort_and_json() {
+        assert_eq!(
+            parse(&["export", "--filter", "segment=Migration score>=60", "--sort", "-score", "--format", "json"])
+                .command,
+            Some(Command::Export {
+                filter: Some("segment=Migration score>=60".into()),
+                sort: Some("-score".into()),
+                format: ExportFormat::Json
+            })
+        );
+        assert_eq!(
+            parse(&["export"]).command,
+            Some(Command::Export { filter: None, sort: None, format: ExportFormat::Csv })
+        );
+    }
+
+    #[test]
+    fn rescan_takes_domains_or_all_but_not_both_nor_neither() {
+        assert_eq!(
+            parse(&["rescan", "--all"]).command,
+            Some(Command::Rescan { domains: vec![], all: true, wait: false, format: Format::Text })
+        );
+        assert!(matches!(parse(&["rescan", "a.com", "b.com"]).command, Some(Command::Rescan { all: false, .. })));
+        for args in [&["hunter-tui", "rescan"][..], &["hunter-tui", "rescan", "a.com", "--all"][..]] {
+            assert_eq!(Cli::try_parse_from(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_command_exits_1_with_its_reason_on_one_line() {
+        let err = CommandError::Client(ClientError::NotRunning { path: SOCKET.into() });
+        let (line, code) = command_failure(&err);
+        assert_eq!(code, 1);
+        assert!(line.unwrap().starts_with("hunterd is not running (no socket at /run/hunter/hunterd.sock)"));
+    }
+
+    #[test]
+    fn a_refused_import_exits_1() {
+        let remote = protocol::RemoteError {
+            kind: protocol::ErrorKind::InvalidInput,
+            message: "empty.csv: the file is empty; nothing was imported".into(),
+        };
+        let (line, code) = command_failure(&CommandError::Client(ClientError::Remote(remote)));
+        assert_eq!((line.as_deref(), code), (Some("empty.csv: the file is empty; nothing was imported"), 1));
+    }
+
+    #[test]
+    fn a_bad_filter_is_a_usage_error_and_a_closed_pipe_is_no_error() {
+        assert_eq!(command_failure(&CommandError::Usage("filter `x=`: …".into())).1, 2);
+        let pipe = CommandError::Write(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(command_failure(&pipe), (None, 0));
+    }
+
+    #[tokio::test]
+    async fn an_engine_command_without_a_daemon_exits_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = engine_command(
+            &dir.path().join("hunterd.sock"),
+            Command::Rescan { domains: vec![], all: true, wait: false, format: Format::Text },
+        )
+        .await;
+        assert_eq!(code, ExitCode::FAILURE);
+    }
+
+    #[test]
     fn colour_is_off_with_the_flag_or_a_non_empty_no_color() {
         assert!(color_enabled(false, None));
         assert!(color_enabled(false, Some(OsString::new())));
@@ -336,6 +525,7 @@ mod tests {
         let status = fixtures::status(vec![fixtures::ok_job()]);
         let daemon = crate::fake_daemon::serve(&path, status.clone(), vec![]);
         assert_eq!(fetch_status(&path).await.unwrap(), status);
-        daemon.await.unwrap();
+        // The fake daemon only finishes when the client hangs up: dropping a client must close it.
+        tokio::time::timeout(Duration::from_secs(5), daemon).await.expect("connection closed").unwrap();
     }
 }

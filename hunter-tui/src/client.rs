@@ -48,6 +48,14 @@ pub struct Client {
     events: Option<mpsc::Receiver<Event>>,
     daemon: Welcome,
     path: PathBuf,
+    /// The reader task holds the socket too; aborting it on drop is what closes the connection.
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl Client {
@@ -82,7 +90,7 @@ impl Client {
         }
         let pending: Pending = Arc::default();
         let (event_tx, event_rx) = mpsc::channel(1024);
-        tokio::spawn(read_loop(stream.clone(), pending.clone(), event_tx));
+        let reader = tokio::spawn(read_loop(stream.clone(), pending.clone(), event_tx)).abort_handle();
         Ok(Client {
             stream,
             write_lock: Mutex::new(()),
@@ -91,6 +99,7 @@ impl Client {
             events: Some(event_rx),
             daemon: welcome,
             path: path.to_path_buf(),
+            reader,
         })
     }
 

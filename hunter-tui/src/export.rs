@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 
 /// The CSV header, in contract order.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 25] = [
     "domain",
     "company",
     "provider",
@@ -28,6 +28,11 @@ pub const COLUMNS: [&str; 20] = [
     "priority_label",
     "scan_status",
     "scanned_at",
+    "ip_country",
+    "ip_asn",
+    "ip_org",
+    "ip_proxy",
+    "infrastructure_summary",
 ];
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -36,7 +41,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
 /// timestamps RFC 3339 UTC.
-pub fn csv_fields(row: &LeadRow) -> [String; 20] {
+pub fn csv_fields(row: &LeadRow) -> [String; 25] {
     [
         row.domain.clone(),
         opt(&row.company),
@@ -58,6 +63,11 @@ pub fn csv_fields(row: &LeadRow) -> [String; 20] {
         opt(&row.priority_label),
         opt(&row.scan_status),
         row.scanned_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+        opt(&row.ip_country),
+        opt(&row.ip_asn),
+        opt(&row.ip_org),
+        opt(&row.ip_proxy),
+        opt(&row.infrastructure_summary),
     ]
 }
 
@@ -84,6 +94,11 @@ pub fn json_object(row: &LeadRow) -> Value {
         "priority_label": row.priority_label,
         "scan_status": row.scan_status,
         "scanned_at": row.scanned_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "ip_country": row.ip_country,
+        "ip_asn": row.ip_asn,
+        "ip_org": row.ip_org,
+        "ip_proxy": row.ip_proxy,
+        "infrastructure_summary": row.infrastructure_summary,
     })
 }
 
@@ -189,7 +204,7 @@ mod tests {
         let text = export(Format::Csv, &[]);
         assert_eq!(
             text.lines().next().unwrap(),
-            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at"
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary"
         );
     }
 
@@ -199,7 +214,29 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z"
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,"
+        );
+    }
+
+    #[test]
+    fn ip_enrichment_columns_come_last_in_the_csv() {
+        let enriched = LeadRow {
+            ip_country: Some("IE".into()),
+            ip_asn: Some(8075),
+            ip_org: Some("Microsoft".into()),
+            ip_proxy: Some(false),
+            infrastructure_summary: Some(
+                "Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals".into(),
+            ),
+            ..row()
+        };
+        let text = export(Format::Csv, &[enriched]);
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.ends_with(
+                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals"
+            ),
+            "{line}"
         );
     }
 

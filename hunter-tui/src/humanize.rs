@@ -61,6 +61,21 @@ pub fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
+/// `100,000`: counts people read at a glance.
+pub fn thousands(n: u64) -> String {
+    let digits: Vec<char> = n.to_string().chars().collect();
+    digits.rchunks(3).rev().map(|group| group.iter().collect::<String>()).collect::<Vec<_>>().join(",")
+}
+
+/// `45s`, `5m`, `3h`, `2d`: the largest unit only, for narrow table cells.
+pub fn short_duration(secs: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    UNITS
+        .iter()
+        .find(|(size, _)| secs >= *size)
+        .map_or_else(|| "0s".into(), |(size, unit)| format!("{}{unit}", secs / size))
+}
+
 /// `on` / `off`.
 pub fn on_off(enabled: bool) -> &'static str {
     if enabled { "on" } else { "off" }
@@ -99,6 +114,22 @@ mod tests {
         assert_eq!(outcome(Some(&failed)), "failed: token expired re-run auth");
         assert_eq!(outcome(None), "never run");
         assert_eq!(outcome(Some(&JobOutcome::Ok { summary: String::new() })), "ok");
+    }
+
+    #[test]
+    fn thousands_are_separated_by_commas() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn short_durations_show_the_largest_unit_only() {
+        assert_eq!(short_duration(0), "0s");
+        assert_eq!(short_duration(7_500), "2h");
+        assert_eq!(short_duration(3 * 86_400 + 5), "3d");
     }
 
     #[test]

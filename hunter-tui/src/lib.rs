@@ -1,7 +1,8 @@
 //! hunter-tui: the interactive terminal client and its scriptable subcommands.
 //!
 //! [`cli`] parses arguments and dispatches; [`output`] formats what subcommands print; [`app`] is
-//! the interactive UI; [`keymap`] is the one table of keys; [`client`] talks to hunterd.
+//! the interactive UI; [`keymap`] is the one table of keys; [`settings`] holds the user's remapped
+//! keys and remembered filter; [`client`] talks to hunterd.
 
 pub mod app;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod export;
 pub mod humanize;
 pub mod keymap;
 pub mod output;
+pub mod settings;
 
 #[cfg(test)]
 mod fake_daemon;

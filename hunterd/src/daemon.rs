@@ -134,6 +134,9 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     systemd::notify_status("applying migrations");
     db.migrate().await?;
     let engine = Arc::new(Engine::from_config(&config, &paths.state_dir)?);
+    if let Some(enrichment) = &engine.enrichment {
+        enrichment.attach_cache(db.handle.pool.clone());
+    }
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
     let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config, paths, &engine), events.clone()).await?;

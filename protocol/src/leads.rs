@@ -139,6 +139,14 @@ pub struct LeadRow {
     pub scanned_at: Option<DateTime<Utc>>,
     pub favorite: bool,
     pub tags: Vec<String>,
+    /// IP enrichment of the first mail server address (when `features.ip_enrichment` is on).
+    pub ip_country: Option<String>,
+    pub ip_asn: Option<u32>,
+    /// Hosting provider, ISP or AS organisation.
+    pub ip_org: Option<String>,
+    pub ip_proxy: Option<bool>,
+    /// e.g. "Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals".
+    pub infrastructure_summary: Option<String>,
 }
 
 /// Everything known about one lead.
@@ -287,6 +295,13 @@ pub struct RejectedRow {
 pub struct BatchProgress {
     pub done: u64,
     pub total: u64,
+}
+
+/// One value of a facet and how many leads have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
 }
 
 /// Why a filter expression could not be read.

@@ -78,6 +78,13 @@ pub enum Request {
         domain: String,
         favorite: bool,
     },
+    /// Distinct values of one facet (a filter key: `segment`, `provider`, `gateway`, `priority`,
+    /// `heat`, `cheat`, `cseg`, `status`, `tag`) among the leads matching `filter` without that
+    /// facet's own constraint, most common first: what a facet picker offers.
+    LeadFacets {
+        facet: String,
+        filter: Box<crate::LeadFilter>,
+    },
 }
 
 /// Largest import chunk a client should send (well under the frame limit).
@@ -98,6 +105,7 @@ pub enum Response {
     Leads(crate::LeadPage),
     Lead(Box<crate::LeadDetail>),
     Changes(Vec<crate::Change>),
+    Facets(Vec<crate::FacetCount>),
 }
 
 /// A request failed; `message` is written for the user and says what to do.

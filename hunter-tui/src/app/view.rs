@@ -1,84 +1,141 @@
 //! Rendering: a pure function of the model. It never reads the clock or the connection, so any
-//! screen can be reproduced exactly in a snapshot test.
+//! screen can be reproduced exactly in a snapshot test. The leads table and the detail view live
+//! in [`view_leads`](super::view_leads) and [`view_detail`](super::view_detail).
 
 use protocol::{JobInfo, JobOutcome, JobState};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span, Text};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Block, BorderType, Cell, Clear, HighlightSpacing, Padding, Paragraph, Row, Table, TableState, Wrap,
 };
 
 use super::model::{App, Daemon, Down, Link, RETRY_SECS, Screen};
+use super::{view_detail, view_leads};
 use crate::humanize;
-use crate::keymap::{self, Action, KEYMAP, Scope};
+use crate::keymap::{Action, Scope};
 use crate::output;
 
 /// Draws the whole screen.
 pub fn view(app: &App, frame: &mut Frame) {
     let theme = Theme { color: app.color };
-    let [body, footer] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(frame.area());
+    let area = frame.area();
     match &app.link {
         Link::Up(daemon) => {
-            let [header, main] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-            render_header(frame, header, app, daemon, theme);
+            let areas = Areas::of(app, area);
+            render_header(frame, areas.header, app, daemon, theme);
             match app.screen {
-                Screen::Leads => render_leads(frame, main, theme),
-                Screen::Sync => render_sync(frame, main, app, theme),
+                Screen::Leads => {
+                    view_leads::render_filter_bar(frame, areas.bar, app, theme);
+                    view_leads::render_leads(frame, areas.main, app, theme);
+                }
+                Screen::Detail => view_detail::render_detail(frame, areas.main, app, theme),
+                Screen::Sync => render_sync(frame, areas.main, app, theme),
+            }
+            view_leads::render_progress(frame, areas.progress, app, theme);
+            render_footer(frame, areas.footer, app, theme);
+            if let Some(menu) = &app.menu {
+                render_menu(frame, areas.main, menu, theme);
             }
         }
-        Link::Connecting => render_unavailable(frame, body, app, None, theme),
-        Link::Down(down) => render_unavailable(frame, body, app, Some(down), theme),
+        Link::Connecting | Link::Down(_) => {
+            let [body, footer] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+            let down = if let Link::Down(down) = &app.link { Some(down) } else { None };
+            render_unavailable(frame, body, app, down, theme);
+            render_footer(frame, footer, app, theme);
+        }
     }
-    render_footer(frame, footer, app, theme);
     if app.help {
-        render_help(frame, frame.area(), theme);
+        render_help(frame, area, app, theme);
     }
+}
+
+/// Where things go on a connected screen. Shared with [`update`](super::update) through
+/// [`leads_table_rows`], so paging asks for exactly the rows the table shows.
+pub(super) struct Areas {
+    pub header: Rect,
+    /// The filter bar (leads view only).
+    pub bar: Rect,
+    pub main: Rect,
+    /// One line of progress bars while something runs.
+    pub progress: Rect,
+    pub footer: Rect,
+}
+
+impl Areas {
+    pub fn of(app: &App, area: Rect) -> Areas {
+        let bar = u16::from(app.screen == Screen::Leads);
+        let progress = u16::from(app.progress.is_active());
+        let [header, bar, main, progress, footer] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(bar),
+            Constraint::Fill(1),
+            Constraint::Length(progress),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        Areas { header, bar, main, progress, footer }
+    }
+}
+
+/// Lead rows the table shows in a terminal of `area`: the main area less borders and header.
+pub fn leads_table_rows(app: &App, area: Rect) -> u16 {
+    Areas::of(app, area).main.height.saturating_sub(3)
+}
+
+/// How far the detail view can scroll at the current terminal size.
+pub fn detail_max_scroll(app: &App) -> u16 {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    view_detail::max_scroll(app, Areas::of(app, area).main, Theme { color: app.color })
 }
 
 /// Styles from the 16 named ANSI colours; with colour off, only bold/reverse/italic remain, so
 /// nothing depends on colour alone.
 #[derive(Debug, Clone, Copy)]
-struct Theme {
-    color: bool,
+pub(super) struct Theme {
+    pub color: bool,
 }
 
 impl Theme {
-    fn fg(self, color: Color) -> Style {
+    pub fn fg(self, color: Color) -> Style {
         if self.color { Style::new().fg(color) } else { Style::new() }
     }
 
-    fn title(self) -> Style {
+    pub fn title(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 
-    fn heading(self) -> Style {
+    pub fn heading(self) -> Style {
         self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
     }
 
-    fn key(self) -> Style {
+    pub fn key(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 
-    fn dim(self) -> Style {
+    pub fn dim(self) -> Style {
         self.fg(Color::DarkGray)
     }
 
-    fn error(self) -> Style {
+    pub fn error(self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 
-    fn ok(self) -> Style {
+    pub fn ok(self) -> Style {
         self.fg(Color::Green)
     }
 
-    fn busy(self) -> Style {
+    pub fn busy(self) -> Style {
         self.fg(Color::Yellow)
     }
 
+    pub fn bold(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
     /// Selection is shown by reversing the row, never by a background colour alone.
-    fn selected(self) -> Style {
+    pub fn selected(self) -> Style {
         Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     }
 }
@@ -98,59 +155,6 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, daemon: &Daemon, them
         Span::styled(app.socket.display().to_string(), theme.dim()),
     ]);
     frame.render_widget(Paragraph::new(line), area);
-}
-
-/// The lead table's columns, in display order, with the width each needs. When the terminal is
-/// too narrow the rightmost ones are dropped rather than squeezed into unreadable slivers.
-const LEAD_COLUMNS: &[(&str, u16)] = &[
-    ("Domain", 14),
-    ("Company", 10),
-    ("Provider", 8),
-    ("Segment", 7),
-    ("Score", 5),
-    ("Priority", 8),
-    ("Comm. seg", 9),
-    ("Heat", 4),
-    ("Referral", 8),
-    ("D365", 4),
-    ("Last scan", 9),
-];
-
-/// How many lead columns fit in `width` (always at least the domain).
-fn lead_columns_that_fit(width: u16) -> usize {
-    let mut used = 0u16;
-    let fitting = LEAD_COLUMNS
-        .iter()
-        .take_while(|(_, w)| {
-            used = used.saturating_add(w + 1);
-            used <= width.saturating_add(1)
-        })
-        .count();
-    fitting.max(1)
-}
-
-fn render_leads(frame: &mut Frame, area: Rect, theme: Theme) {
-    let block = Block::bordered().border_type(BorderType::Rounded).title(Span::styled(" Leads (0) ", theme.title()));
-    let inner = block.inner(area);
-    let shown = &LEAD_COLUMNS[..lead_columns_that_fit(inner.width)];
-    let widths =
-        shown.iter().enumerate().map(|(i, (_, w))| if i == 0 { Constraint::Min(*w) } else { Constraint::Length(*w) });
-    let header = Row::new(shown.iter().map(|(title, _)| Cell::from(*title))).style(theme.heading());
-    let table = Table::new(Vec::<Row>::new(), widths).header(header).block(block);
-    frame.render_widget(table, area);
-
-    let command = |text: &'static str| Span::styled(text, theme.key());
-    let empty = Text::from(vec![
-        Line::from("No leads yet."),
-        Line::from(""),
-        Line::from(vec![Span::raw("From a file:  "), command("hunter-tui import FILE")]),
-        Line::from(vec![Span::raw("One domain:  "), command("hunter-tui add DOMAIN")]),
-        Line::from(""),
-        Line::styled("(both arrive with the scan engine)", theme.dim()),
-    ]);
-    let [_, message] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
-    let message = centered(message, message.width, empty.height() as u16);
-    frame.render_widget(Paragraph::new(empty).alignment(Alignment::Center).wrap(Wrap { trim: true }), message);
 }
 
 /// The sync status view: every job in a table, the selected one in full below it.
@@ -305,29 +309,77 @@ fn full_stop(text: &str) -> String {
     if text.ends_with(['.', '!', '?']) { text.to_string() } else { format!("{text}.") }
 }
 
-/// The bottom line: the latest notice if any, else the keys that work here.
+/// The bottom line: an open prompt, else the latest notice, else the keys that work here.
 fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    if let Some(prompt) = app.prompt.as_ref().filter(|_| app.connected()) {
+        let line = Line::from(vec![
+            Span::styled(format!(" {}: ", prompt.kind.label()), theme.heading()),
+            Span::raw(prompt.input.clone()),
+            Span::styled("█", theme.key()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        let hint = match &prompt.hint {
+            Some(hint) => {
+                Line::styled(format!(" {hint}"), if prompt.hint_is_error { theme.error() } else { theme.dim() })
+            }
+            None => Line::styled(prompt_keys(prompt.kind.completes_paths()), theme.dim()),
+        };
+        if area.y > 0 {
+            let above = Rect { y: area.y - 1, ..area };
+            frame.render_widget(Clear, above);
+            frame.render_widget(Paragraph::new(hint), above);
+        }
+        return;
+    }
     if let Some(notice) = &app.notice {
         let style = if notice.error { theme.error() } else { theme.ok() };
         frame.render_widget(Paragraph::new(Line::styled(format!(" {}", notice.text), style)), area);
         return;
     }
-    let connected = matches!(app.link, Link::Up(_));
-    let scope = if connected { app.screen.scope() } else { Scope::Global };
-    let mut spans = vec![Span::raw(" ")];
-    for binding in keymap::bindings_for(scope) {
-        let Some(hint) = binding.hint else { continue };
-        if !connected && binding.action != Action::Quit && binding.action != Action::ToggleHelp {
-            continue;
+    let connected = app.connected();
+    let scope = if connected && app.menu.is_none() { app.screen.scope() } else { Scope::Global };
+    let mut hints: Vec<[Span; 2]> = Vec::new();
+    if connected && app.menu.is_some() {
+        hints.push(key_hint(app, Action::Open, "choose", theme));
+        hints.push(key_hint(app, Action::Back, "close", theme));
+    } else {
+        for binding in app.keymap.bindings_for(scope) {
+            let Some(hint) = binding.hint else { continue };
+            if binding.keys.is_empty() || (!connected && binding.action != Action::ToggleHelp) {
+                continue;
+            }
+            hints.push([Span::styled(binding.first_key_label(), theme.key()), Span::raw(format!(" {hint}  "))]);
         }
-        spans.push(Span::styled(binding.first_key_label(), theme.key()));
-        spans.push(Span::raw(format!(" {hint}  ")));
+        if !connected {
+            hints.push(key_hint(app, Action::Back, "quit", theme));
+        }
     }
-    let [hints, summary] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(24)]).areas(area);
-    frame.render_widget(Paragraph::new(Line::from(spans)), hints);
+    let [hints_area, summary] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(24)]).areas(area);
+    // Whole hints only: a hint cut in the middle reads as a different key.
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for [key, text] in hints {
+        let width = key.width() + text.width();
+        if used + width > hints_area.width as usize + 2 {
+            break;
+        }
+        used += width;
+        spans.extend([key, text]);
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), hints_area);
     if connected {
         frame.render_widget(Paragraph::new(jobs_summary(app, theme)).right_aligned(), summary);
     }
+}
+
+fn key_hint(app: &App, action: Action, text: &str, theme: Theme) -> [Span<'static>; 2] {
+    [Span::styled(app.keymap.key_for(action), theme.key()), Span::raw(format!(" {text}  "))]
+}
+
+/// What a prompt's keys do (they are not remappable: they edit text).
+fn prompt_keys(paths: bool) -> String {
+    let tab = if paths { " · Tab completes" } else { "" };
+    format!(" Enter accepts · Esc cancels{tab} · Ctrl-U clears · Ctrl-W deletes a word")
 }
 
 /// `3 jobs, 1 failed `: enough to notice trouble without opening the sync view.
@@ -342,27 +394,66 @@ fn jobs_summary(app: &App, theme: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The `?` overlay, generated from [`KEYMAP`] so it always tells the truth.
-fn render_help(frame: &mut Frame, area: Rect, theme: Theme) {
-    let key_width = KEYMAP.iter().map(|b| b.keys_label().chars().count()).max().unwrap_or(0) + 2;
+/// A pick list in the middle of `area`: the selected item reversed, chosen ones ticked.
+fn render_menu(frame: &mut Frame, area: Rect, menu: &super::model::Menu, theme: Theme) {
+    let label_width = menu.items.iter().map(|i| i.label.chars().count()).max().unwrap_or(0);
+    let note_width = menu.items.iter().map(|i| i.note.chars().count()).max().unwrap_or(0);
+    let rows = menu.items.iter().map(|item| {
+        let tick = if item.active { "✓ " } else { "  " };
+        Row::new([
+            Cell::from(format!("{tick}{}", item.label)),
+            Cell::from(Span::styled(item.note.clone(), theme.dim())),
+        ])
+    });
+    let widths = [Constraint::Length(label_width as u16 + 2), Constraint::Fill(1)];
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .title(Span::styled(format!(" {} ", menu.title), theme.title()));
+    let table = Table::new(rows, widths)
+        .block(block)
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("▶ ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let width = (label_width + note_width + 9).max(menu.title.chars().count() + 6);
+    let width = u16::try_from(width).unwrap_or(u16::MAX).min(area.width);
+    let height = u16::try_from(menu.items.len() + 2).unwrap_or(u16::MAX).min(area.height);
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    let mut state = TableState::default().with_selected(Some(menu.selected));
+    frame.render_stateful_widget(table, popup, &mut state);
+}
+
+/// The `?` overlay, generated from the keymap in use so it always tells the truth: the keys that
+/// work everywhere, then those of the current screen.
+fn render_help(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let scopes: Vec<Scope> = match (&app.link, app.screen) {
+        (Link::Up(_), Screen::Detail) => vec![Scope::Global, Scope::Detail],
+        (Link::Up(_), Screen::Sync) => vec![Scope::Global, Scope::Sync],
+        (Link::Up(_), Screen::Leads) => vec![Scope::Global, Scope::Leads],
+        _ => vec![Scope::Global],
+    };
+    let bindings: Vec<(Scope, &crate::keymap::Binding)> =
+        scopes.iter().flat_map(|scope| app.keymap.listed_under(*scope).map(move |b| (*scope, b))).collect();
+    let key_width = bindings.iter().map(|(_, b)| b.keys_label().chars().count()).max().unwrap_or(0) + 2;
     let mut lines = Vec::new();
-    for scope in [Scope::Global, Scope::Sync] {
+    for scope in &scopes {
         if !lines.is_empty() {
             lines.push(Line::from(""));
         }
         lines.push(Line::styled(scope.title(), theme.heading()));
-        for binding in KEYMAP.iter().filter(|b| b.scope == scope) {
+        for (_, binding) in bindings.iter().filter(|(s, _)| s == scope) {
+            let keys = if binding.keys.is_empty() { "(none)".to_string() } else { binding.keys_label() };
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<key_width$}", binding.keys_label()), theme.key()),
+                Span::styled(format!("  {keys:<key_width$}"), theme.key()),
                 Span::raw(binding.description),
             ]));
         }
     }
-    let width = area.width.saturating_sub(4).min(80);
+    let width = area.width.saturating_sub(4).min(90);
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .title(Span::styled(" Keys ", theme.title()))
-        .title_bottom(Line::styled(format!(" {} closes ", close_keys()), theme.dim()).right_aligned());
+        .title_bottom(Line::styled(format!(" {} closes ", close_keys(app)), theme.dim()).right_aligned());
     let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false }).block(block);
     let popup = centered(area, width, fit_height(&paragraph, width, area));
     frame.render_widget(Clear, popup);
@@ -370,29 +461,33 @@ fn render_help(frame: &mut Frame, area: Rect, theme: Theme) {
 }
 
 /// The keys that close the help, as the keymap defines them.
-fn close_keys() -> String {
-    [Action::ToggleHelp, Action::Back].map(keymap::keys_for).join(", ")
+fn close_keys(app: &App) -> String {
+    [Action::ToggleHelp, Action::Back].map(|a| app.keymap.keys_for(a)).join(", ")
 }
 
 /// A `width`×`height` rectangle in the middle of `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
     let [cell] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(row);
     cell
 }
 
 /// Rows a wrapped, bordered paragraph needs at `width`, capped to what `area` has.
-fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
+pub(super) fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
     u16::try_from(paragraph.line_count(width)).unwrap_or(u16::MAX).min(area.height)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::fixtures::{detail, lead};
+    use crate::app::model::{BatchWatch, LeadList, ScanQueue};
     use crate::app::update::{Msg, update};
-    use crate::keymap::{KEYMAP, Key};
+    use crate::keymap::{Key, Keymap};
     use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
+    use crossterm::event::{KeyCode, KeyEvent};
     use insta::assert_snapshot;
+    use protocol::{LeadPage, Request, Response};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
@@ -403,10 +498,30 @@ mod tests {
         App::new(SOCKET.into(), color, fixtures::now())
     }
 
-    fn connected(jobs: Vec<JobInfo>) -> App {
+    fn connected_sized(jobs: Vec<JobInfo>, width: u16, height: u16) -> App {
         let mut app = app(true);
+        app.size = (width, height);
         update(&mut app, Msg::Connected(Box::new(fixtures::status(jobs))));
         app
+    }
+
+    fn connected(jobs: Vec<JobInfo>) -> App {
+        connected_sized(jobs, 100, 24)
+    }
+
+    /// Connected at `width`×`height` with `total` leads and the first page answered.
+    fn with_leads(total: u64, width: u16, height: u16) -> App {
+        let mut app = connected_sized(vec![ok_job()], width, height);
+        answer_page(&mut app, 0, total);
+        app
+    }
+
+    fn answer_page(app: &mut App, page: u64, total: u64) {
+        let query = app.leads.query(page);
+        let start = page * crate::app::model::PAGE_SIZE;
+        let rows = (start..total.min(start + crate::app::model::PAGE_SIZE)).map(lead).collect();
+        let answer = Response::Leads(LeadPage { total, offset: start, rows });
+        update(app, Msg::Answer { request: Request::ListLeads(Box::new(query)), result: Ok(answer) });
     }
 
     fn down(reason: Down) -> App {
@@ -416,8 +531,14 @@ mod tests {
     }
 
     fn press(app: &mut App, action: Action) {
-        let key: Key = KEYMAP.iter().find(|b| b.action == action).expect("bound").keys[0];
-        update(app, Msg::Key(crossterm::event::KeyEvent::new(key.code, key.modifiers)));
+        let key: Key = Keymap::default().bindings.iter().find(|b| b.action == action).expect("bound").keys[0];
+        update(app, Msg::Key(KeyEvent::new(key.code, key.modifiers)));
+    }
+
+    fn type_text(app: &mut App, text: &str) {
+        for c in text.chars() {
+            update(app, Msg::Key(KeyEvent::new(KeyCode::Char(c), crossterm::event::KeyModifiers::NONE)));
+        }
     }
 
     /// The sync view with the failed job selected.
@@ -429,14 +550,32 @@ mod tests {
         app
     }
 
+    /// The detail of lead 0, opened from the list.
+    fn detail_view(width: u16, height: u16) -> App {
+        let mut app = with_leads(3, width, height);
+        press(&mut app, Action::Open);
+        let request = Request::LeadDetail { domain: "lead0.example".into() };
+        update(&mut app, Msg::Answer { request, result: Ok(Response::Lead(Box::new(detail()))) });
+        app
+    }
+
     fn render(app: &App, width: u16, height: u16) -> TestBackend {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
         terminal.draw(|frame| view(app, frame)).expect("draw");
         terminal.backend().clone()
     }
 
+    /// Renders at the size the model believes the terminal has.
+    fn render_app(app: &App) -> TestBackend {
+        render(app, app.size.0, app.size.1)
+    }
+
     fn text(buffer: &Buffer) -> String {
         buffer.content.iter().map(|c| c.symbol()).collect()
+    }
+
+    fn line(buffer: &Buffer, y: u16) -> String {
+        (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>().trim_end().to_string()
     }
 
     /// Every run of cells with a colour or a modifier, one line each: the styles a text snapshot
@@ -475,11 +614,7 @@ mod tests {
         buffer.content.iter().filter(|c| c.fg != Color::Reset || c.bg != Color::Reset).count()
     }
 
-    #[test]
-    fn connected_with_no_leads_shows_the_empty_table_and_how_to_add_leads() {
-        let backend = render(&connected(vec![ok_job(), failed_job()]), 100, 24);
-        assert_snapshot!(backend);
-    }
+    // --- not connected ---
 
     #[test]
     fn daemon_not_running_shows_the_socket_and_how_to_start_it() {
@@ -498,6 +633,197 @@ mod tests {
     fn first_connection_attempt_shows_connecting() {
         assert_snapshot!(render(&app(true), 80, 24));
     }
+
+    #[test]
+    fn narrow_terminal_still_explains_a_missing_daemon() {
+        let backend = render(&down(Down::NotRunning), 60, 20);
+        assert!(text(backend.buffer()).contains("hunterd run"));
+        assert_snapshot!(backend);
+    }
+
+    // --- leads view ---
+
+    #[test]
+    fn leads_view_while_the_first_page_loads() {
+        assert_snapshot!(render_app(&connected(vec![ok_job()])));
+    }
+
+    #[test]
+    fn connected_with_no_leads_shows_the_empty_table_and_how_to_add_leads() {
+        assert_snapshot!(render_app(&with_leads(0, 100, 24)));
+    }
+
+    #[test]
+    fn a_filter_matching_nothing_says_how_to_clear_it() {
+        let mut app = connected_sized(vec![], 100, 24);
+        press(&mut app, Action::Filter);
+        type_text(&mut app, "segment=Migration nothing");
+        update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Enter, crossterm::event::KeyModifiers::NONE)));
+        answer_page(&mut app, 0, 0);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn leads_view_when_the_list_cannot_be_loaded() {
+        let mut app = connected(vec![]);
+        let request = Request::ListLeads(Box::new(app.leads.query(0)));
+        let error = "database unavailable: connection refused; hunterd retries by itself".to_string();
+        update(&mut app, Msg::Answer { request, result: Err(error) });
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn leads_view_with_10k_rows() {
+        let mut app = with_leads(10_000, 160, 40);
+        press(&mut app, Action::Down);
+        press(&mut app, Action::Down);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn rows_of_a_page_still_on_its_way_are_placeholders() {
+        let mut app = with_leads(10_000, 120, 20);
+        press(&mut app, Action::Last);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn narrow_terminal_drops_lead_columns_instead_of_crushing_them() {
+        let backend = render_app(&with_leads(10_000, 60, 20));
+        assert!(!text(backend.buffer()).contains("Referral"));
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn filter_bar_shows_the_filter_sort_and_marks() {
+        let mut app = with_leads(10_000, 120, 16);
+        press(&mut app, Action::Filter);
+        type_text(&mut app, "segment=Migration score>=60 acme");
+        update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Enter, crossterm::event::KeyModifiers::NONE)));
+        answer_page(&mut app, 0, 1_234);
+        press(&mut app, Action::Mark);
+        press(&mut app, Action::Mark);
+        press(&mut app, Action::ReverseSort);
+        answer_page(&mut app, 0, 1_234);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn the_filter_prompt_shows_what_is_wrong_with_the_expression() {
+        let mut app = with_leads(10_000, 100, 12);
+        press(&mut app, Action::Filter);
+        type_text(&mut app, "segmnt=Cold");
+        let due = Msg::FilterDue(app.filter_seq);
+        update(&mut app, due);
+        let backend = render_app(&app);
+        assert!(line(backend.buffer(), 11).starts_with(" Filter: segmnt=Cold█"));
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn the_import_prompt_lists_completions() {
+        let mut app = with_leads(3, 100, 12);
+        press(&mut app, Action::Import);
+        type_text(&mut app, "data/le");
+        let candidates = vec!["data/leads.csv".to_string(), "data/leads.xlsx".to_string()];
+        update(&mut app, Msg::Completed { input: "data/le".into(), candidates });
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn the_sort_menu_ticks_the_current_sort() {
+        let mut app = with_leads(30, 100, 24);
+        press(&mut app, Action::SortMenu);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn progress_bars_show_the_scan_queue_and_followed_batches() {
+        let mut app = with_leads(30, 120, 12);
+        app.progress.scan = Some(ScanQueue { waiting: 250, peak: 1_000 });
+        app.progress.batches.push(BatchWatch {
+            id: "b".into(),
+            label: "import leads.csv".into(),
+            done: 40,
+            total: 100,
+        });
+        let backend = render_app(&app);
+        assert!(line(backend.buffer(), 10).contains("import leads.csv ▕████░░░░░░░░▏ 40/100"));
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn the_selected_lead_is_reversed_and_bold_so_it_shows_without_colour() {
+        let mut app = with_leads(30, 120, 16);
+        app.color = false;
+        press(&mut app, Action::Down);
+        let backend = render_app(&app);
+        let buffer = backend.buffer();
+        let row = (0..buffer.area.height).find(|&y| line(buffer, y).contains("lead1.example")).expect("row");
+        assert!(buffer[(10, row)].modifier.contains(Modifier::REVERSED | Modifier::BOLD));
+    }
+
+    #[test]
+    fn no_colour_mode_uses_no_colour_at_all() {
+        let mut app = with_leads(30, 120, 16);
+        app.color = false;
+        app.leads.marked.insert("lead2.example".into());
+        let backend = render_app(&app);
+        assert_eq!(coloured_cells(backend.buffer()), 0, "{}", styles(backend.buffer()));
+        assert_snapshot!("no_colour_mode_text", backend);
+        assert_snapshot!("no_colour_mode_styles", styles(backend.buffer()));
+    }
+
+    #[test]
+    fn colour_mode_does_use_colour() {
+        // Guards the test above: the same screen with colour on must have coloured cells.
+        let backend = render_app(&with_leads(30, 120, 16));
+        assert!(coloured_cells(backend.buffer()) > 0);
+    }
+
+    // --- detail ---
+
+    #[test]
+    fn detail_view_shows_breakdown_evidence_summary_history_and_notes() {
+        let app = detail_view(110, 80);
+        let backend = render_app(&app);
+        let all = text(backend.buffer());
+        for part in [
+            "Score breakdown",
+            "+40",
+            "total = score",
+            "provider M365",
+            "Sales summary",
+            "Scan history",
+            "Changes",
+            "Call back in May.",
+        ] {
+            assert!(all.contains(part), "detail lacks {part:?}");
+        }
+        assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn detail_view_scrolled_in_a_small_terminal() {
+        let mut app = detail_view(80, 20);
+        for _ in 0..12 {
+            press(&mut app, Action::Down);
+        }
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn detail_view_while_loading_and_when_the_lead_is_gone() {
+        let mut app = with_leads(3, 80, 10);
+        press(&mut app, Action::Open);
+        assert!(text(render_app(&app).buffer()).contains("Loading lead0.example…"));
+        let request = Request::LeadDetail { domain: "lead0.example".into() };
+        let error = "no lead for `lead0.example` (add it with `hunter-tui add lead0.example`)".to_string();
+        update(&mut app, Msg::Answer { request, result: Err(error) });
+        assert_snapshot!(render_app(&app));
+    }
+
+    // --- sync, help, notices ---
 
     #[test]
     fn sync_view_shows_a_failed_jobs_error_in_full() {
@@ -520,44 +846,35 @@ mod tests {
     }
 
     #[test]
-    fn narrow_terminal_drops_lead_columns_instead_of_crushing_them() {
-        let backend = render(&connected(vec![ok_job()]), 60, 20);
-        assert_snapshot!(backend);
-    }
-
-    #[test]
-    fn narrow_terminal_still_explains_a_missing_daemon() {
-        let backend = render(&down(Down::NotRunning), 60, 20);
-        assert!(text(backend.buffer()).contains("hunterd run"));
-        assert_snapshot!(backend);
-    }
-
-    #[test]
-    fn no_colour_mode_uses_no_colour_at_all() {
-        let backend = render(&sync_view_on_failed_job(false), 80, 24);
-        assert_eq!(coloured_cells(backend.buffer()), 0, "{}", styles(backend.buffer()));
-        assert_snapshot!("no_colour_mode_text", backend);
-        assert_snapshot!("no_colour_mode_styles", styles(backend.buffer()));
-    }
-
-    #[test]
-    fn colour_mode_does_use_colour() {
-        // Guards the test above: the same screen with colour on must have coloured cells.
-        let backend = render(&sync_view_on_failed_job(true), 80, 24);
-        assert!(coloured_cells(backend.buffer()) > 0);
-    }
-
-    #[test]
     fn help_overlay_lists_every_binding_in_the_keymap() {
-        let mut app = connected(vec![]);
+        let mut app = with_leads(3, 100, 40);
         press(&mut app, Action::ToggleHelp);
-        let backend = render(&app, 80, 24);
+        let backend = render_app(&app);
         let all = text(backend.buffer());
-        for binding in KEYMAP {
+        for binding in app.keymap.bindings.iter().filter(|b| b.applies_in(Scope::Leads)) {
             assert!(all.contains(binding.description), "help lacks {:?}", binding.description);
             assert!(all.contains(&binding.keys_label()), "help lacks {}", binding.keys_label());
         }
         assert_snapshot!(backend);
+    }
+
+    #[test]
+    fn help_in_the_detail_lists_the_detail_keys_and_not_the_list_keys() {
+        let mut app = detail_view(100, 40);
+        press(&mut app, Action::ToggleHelp);
+        let all = text(render_app(&app).buffer());
+        assert!(all.contains("add a note to the lead"));
+        assert!(!all.contains("export the filtered leads"));
+    }
+
+    #[test]
+    fn the_help_shows_remapped_keys() {
+        let overrides = [("rescan".to_string(), vec!["R".to_string()])].into_iter().collect();
+        let mut app = with_leads(3, 100, 40);
+        app.keymap = std::sync::Arc::new(Keymap::with_overrides(&overrides).0);
+        press(&mut app, Action::ToggleHelp);
+        let all = text(render_app(&app).buffer());
+        assert!(all.contains("R  ") && all.contains("rescan the marked leads"), "{all}");
     }
 
     #[test]
@@ -566,26 +883,51 @@ mod tests {
         let request = protocol::Request::RunJob { name: "rescan".into() };
         update(&mut app, Msg::Answer { request, result: Err("busy".into()) });
         let backend = render(&app, 80, 24);
-        let buffer = backend.buffer();
-        let last_row: String = (0..80).map(|x| buffer[(x, 23)].symbol()).collect();
-        assert_eq!(last_row.trim_end(), " could not run rescan: busy");
+        assert_eq!(line(backend.buffer(), 23), " could not run rescan: busy");
     }
 
     #[test]
     fn tiny_terminals_do_not_panic() {
         let mut help = connected(vec![ok_job()]);
         press(&mut help, Action::ToggleHelp);
-        let screens = [connected(vec![]), sync_view_on_failed_job(true), down(Down::NotRunning), help];
+        let mut menu = with_leads(30, 100, 24);
+        press(&mut menu, Action::SortMenu);
+        let screens = [
+            connected(vec![]),
+            with_leads(10_000, 100, 24),
+            detail_view(100, 24),
+            menu,
+            sync_view_on_failed_job(true),
+            down(Down::NotRunning),
+            help,
+        ];
         for app in &screens {
-            for (w, h) in [(0, 0), (1, 1), (3, 2), (10, 3), (20, 5)] {
-                render(app, w, h);
+            for (w, h) in [(0, 0), (1, 1), (3, 2), (10, 3), (20, 5), (30, 8)] {
+                let mut app = app.clone();
+                app.size = (w, h);
+                render(&app, w, h);
             }
         }
     }
 
     #[test]
-    fn lead_columns_that_fit_keeps_at_least_the_domain() {
-        assert_eq!(lead_columns_that_fit(3), 1);
-        assert_eq!(lead_columns_that_fit(200), LEAD_COLUMNS.len());
+    fn the_table_shows_exactly_the_rows_paging_counts_on() {
+        for height in [10, 24, 41] {
+            let app = with_leads(10_000, 100, height);
+            let backend = render_app(&app);
+            let shown = text(backend.buffer()).matches(".example").count() as u64;
+            assert_eq!(shown, app.visible_rows(), "height {height}");
+        }
+    }
+
+    #[test]
+    fn a_remembered_list_state_shows_in_the_filter_bar() {
+        let mut app = connected_sized(vec![], 100, 10);
+        let state =
+            crate::settings::UiState { filter: "provider=Google".into(), sort: "domain".into(), descending: false };
+        app.leads = LeadList::from_state(&state).0;
+        let backend = render_app(&app);
+        assert!(line(backend.buffer(), 1).starts_with(" Filter provider=Google  (c clears)"));
+        assert!(line(backend.buffer(), 1).ends_with("sort Domain ↑"));
     }
 }

@@ -102,13 +102,27 @@ pub struct RulesConfig {
     pub providers_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnrichmentConfig {
     pub maxmind_city_db: Option<PathBuf>,
     pub maxmind_asn_db: Option<PathBuf>,
     pub ip2location_db: Option<PathBuf>,
     pub ip2proxy_db: Option<PathBuf>,
+    /// A cached lookup older than this is redone even when the source databases did not change.
+    pub cache_ttl: HumanDuration,
+}
+
+impl Default for EnrichmentConfig {
+    fn default() -> Self {
+        EnrichmentConfig {
+            maxmind_city_db: None,
+            maxmind_asn_db: None,
+            ip2location_db: None,
+            ip2proxy_db: None,
+            cache_ttl: HumanDuration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -55,6 +55,9 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             }
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
+        Request::LeadFacets { facet, filter } => {
+            lead_result(leads::facet_values(&state.db.pool, &facet, &filter).await.map(Response::Facets))
+        }
         _ => Response::Error(RemoteError {
             kind: ErrorKind::Unavailable,
             message: "this hunterd does not support that request yet".into(),

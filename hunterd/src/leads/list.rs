@@ -6,6 +6,7 @@ const SELECT_ROW: &str = "SELECT c.domain, c.company_name, ls.provider, ls.gatew
      ls.mx_hosts, ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, \
      ls.commercial_segment, ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, \
      ls.scan_status, ls.scanned_at, (f.company_id IS NOT NULL) AS favorite, \
+     ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
      COALESCE((SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t WHERE t.company_id = c.id), '{}') AS tags ";
 
 const FROM: &str =
@@ -131,6 +132,11 @@ pub(crate) fn row_from_sql(row: &sqlx::postgres::PgRow) -> Result<LeadRow, sqlx:
         scanned_at: row.try_get("scanned_at")?,
         favorite: row.try_get("favorite")?,
         tags: row.try_get("tags")?,
+        ip_country: row.try_get("ip_country")?,
+        ip_asn: row.try_get::<Option<i64>, _>("ip_asn")?.and_then(|a| u32::try_from(a).ok()),
+        ip_org: row.try_get("ip_org")?,
+        ip_proxy: row.try_get("ip_proxy")?,
+        infrastructure_summary: row.try_get("infrastructure_summary")?,
     })
 }
 

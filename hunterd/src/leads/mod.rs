@@ -2,9 +2,11 @@
 //! favourites; the change feed. All filtering and sorting happens in PostgreSQL so 100k leads page fast.
 
 mod detail;
+mod facets;
 mod list;
 
 pub use detail::{add_note, changes, company_id, lead_detail, set_favorite, set_tag};
+pub use facets::facet_values;
 pub use list::list_leads;
 
 #[derive(Debug, thiserror::Error)]

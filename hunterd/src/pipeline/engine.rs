@@ -4,6 +4,7 @@
 
 use super::store::{ScanOutcome, StoredDetection, StoredScore};
 use crate::config::Config;
+use crate::enrich::{EnrichmentReport, EnrichmentService};
 use crate::provider::{self, ProviderTable};
 use crate::scan::{ScanError, Scanner};
 use crate::score::{self, Rules, ScoreInput};
@@ -34,6 +35,8 @@ pub struct Engine {
     pub rules: Rules,
     /// Identifies which rules produced a score (the file, or `embedded`).
     pub rules_version: String,
+    /// IP enrichment of the MX hosts; `None` when `features.ip_enrichment` is off. Never feeds the score.
+    pub enrichment: Option<EnrichmentService>,
 }
 
 impl Engine {
@@ -50,7 +53,11 @@ impl Engine {
             Some(path) => format!("file:{}", path.display()),
             None => format!("embedded:{}", protocol::BUILD_VERSION),
         };
-        Ok(Engine { scanner, whois, providers, rules, rules_version })
+        let enrichment = config.features.ip_enrichment.then(|| EnrichmentService::open(&config.enrichment));
+        if let Some(reason) = enrichment.as_ref().and_then(EnrichmentService::absent_reason) {
+            tracing::warn!("IP enrichment is on but inactive: {reason}");
+        }
+        Ok(Engine { scanner, whois, providers, rules, rules_version, enrichment })
     }
 
     /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome, and a
@@ -85,6 +92,14 @@ impl Engine {
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
         let detection = provider::detect(&scan, &self.providers);
         let outcome = score::score(&ScoreInput::from_scan(&scan, &detection), &self.rules);
+        let enrichment = match &self.enrichment {
+            Some(service) => {
+                let addresses: Vec<std::net::IpAddr> =
+                    scan.mx.iter().flat_map(|m| m.addresses.iter().copied()).collect();
+                service.enrich(&addresses).await
+            }
+            None => EnrichmentReport::absent("IP enrichment is off (features.ip_enrichment)"),
+        };
         let sales = score::sales_summary(
             &score::SalesInput {
                 domain: scan.domain.clone(),
@@ -99,8 +114,8 @@ impl Engine {
                 dmarc_policy: scan.dmarc.as_ref().map(|d| d.policy),
                 dmarc_coverage: scan.dmarc.as_ref().map(|d| d.pct),
                 expires_at,
-                ip_context: None,
-                infrastructure_summary: None,
+                ip_context: enrichment.ip_context(),
+                infrastructure_summary: enrichment.infrastructure_summary.clone(),
                 contact_quality_score: None,
                 today: started_at.date_naive(),
             },
@@ -129,6 +144,7 @@ impl Engine {
             },
             scan,
             registration,
+            enrichment: Some(enrichment),
             started_at,
             duration_ms: i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX),
         }

@@ -45,6 +45,8 @@ pub struct ScanOutcome {
     pub detection: StoredDetection,
     pub score: StoredScore,
     pub registration: Option<Registration>,
+    /// IP enrichment of the MX addresses (or why it is absent); never part of the score.
+    pub enrichment: Option<crate::enrich::EnrichmentReport>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub duration_ms: i32,
 }
@@ -99,8 +101,8 @@ pub async fn store(
     let raw = std::mem::take(&mut signals.raw);
     let scan_id: i64 = sqlx::query_scalar(
         "INSERT INTO scans (company_id, status, raw_records, signals, detection, registration, started_at,
-                            finished_at, duration_ms, scanned_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9) RETURNING id",
+                            finished_at, duration_ms, scanned_by, enrichment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, $10) RETURNING id",
     )
     .bind(outcome.company_id)
     .bind(outcome.scan.status.as_str())
@@ -111,6 +113,7 @@ pub async fn store(
     .bind(outcome.started_at)
     .bind(outcome.duration_ms)
     .bind(job.map(|(_, owner)| owner))
+    .bind(outcome.enrichment.as_ref().map(to_json).transpose()?)
     .fetch_one(&mut *tx)
     .await?;
 
@@ -141,13 +144,15 @@ pub async fn store(
     let d = &outcome.detection;
     let scan = &outcome.scan;
     let mx_hosts: Vec<String> = scan.mx.iter().map(|m| m.host.clone()).collect();
+    let ip = outcome.enrichment.as_ref().and_then(|e| e.primary());
     sqlx::query(
         "INSERT INTO lead_state (company_id, scan_id, score_id, scan_status, scanned_at, provider, gateway,
                                  local_provider, mx_root, tenant_size, mx_hosts, spf, spf_record, spf_includes, dkim,
                                  dkim_selectors, dmarc_policy, dmarc_pct, score, segment, commercial_segment,
-                                 technical_heat, commercial_heat, priority, priority_label, legacy_priority, updated_at)
+                                 technical_heat, commercial_heat, priority, priority_label, legacy_priority, updated_at,
+                                 ip_country, ip_asn, ip_org, ip_proxy, infrastructure_summary)
          VALUES ($1, $2, $3, $4, now(), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                 $22, $23, $24, $25, now())
+                 $22, $23, $24, $25, now(), $26, $27, $28, $29, $30)
          ON CONFLICT (company_id) DO UPDATE SET
             scan_id = EXCLUDED.scan_id, score_id = EXCLUDED.score_id, scan_status = EXCLUDED.scan_status,
             scanned_at = EXCLUDED.scanned_at, provider = EXCLUDED.provider, gateway = EXCLUDED.gateway,
@@ -158,7 +163,9 @@ pub async fn store(
             segment = EXCLUDED.segment, commercial_segment = EXCLUDED.commercial_segment,
             technical_heat = EXCLUDED.technical_heat, commercial_heat = EXCLUDED.commercial_heat,
             priority = EXCLUDED.priority, priority_label = EXCLUDED.priority_label,
-            legacy_priority = EXCLUDED.legacy_priority, updated_at = now()",
+            legacy_priority = EXCLUDED.legacy_priority, updated_at = now(), ip_country = EXCLUDED.ip_country,
+            ip_asn = EXCLUDED.ip_asn, ip_org = EXCLUDED.ip_org, ip_proxy = EXCLUDED.ip_proxy,
+            infrastructure_summary = EXCLUDED.infrastructure_summary",
     )
     .bind(outcome.company_id)
     .bind(scan_id)
@@ -185,6 +192,11 @@ pub async fn store(
     .bind(&s.priority)
     .bind(&s.priority_label)
     .bind(s.legacy_priority)
+    .bind(ip.and_then(|p| p.country.clone()))
+    .bind(ip.and_then(|p| p.asn).map(i64::from))
+    .bind(ip.and_then(|p| p.organisation().map(str::to_string)))
+    .bind(ip.and_then(|p| p.is_proxy))
+    .bind(outcome.enrichment.as_ref().and_then(|e| e.infrastructure_summary.clone()))
     .execute(&mut *tx)
     .await?;
 

@@ -3,9 +3,11 @@
 mod config;
 mod embedded;
 mod engine;
+mod enrichment;
 mod intake;
 mod ipc;
 mod lifecycle;
 mod migrations;
 mod queue;
 mod scan;
+mod tui;

@@ -1,0 +1,297 @@
+//! One lead in full: the score as a bar list of contributions, the signals with their evidence,
+//! the sales summary, registration, scan history, changes, notes and tags. One scrollable page.
+
+use protocol::{Contribution, LeadDetail};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Padding, Paragraph, Wrap};
+
+use super::model::{App, DetailState};
+use super::view::Theme;
+use super::view_leads::provider_text;
+use crate::humanize;
+use crate::keymap::Action;
+
+/// Longest contribution bar, in cells.
+const BAR_WIDTH: usize = 20;
+
+pub fn render_detail(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let Some(state) = &app.detail else { return };
+    let paragraph = paragraph(app, state, theme);
+    frame.render_widget(paragraph.scroll((state.scroll, 0)), area);
+}
+
+fn paragraph<'a>(app: &App, state: &DetailState, theme: Theme) -> Paragraph<'a> {
+    let lines = match (&state.detail, &state.error) {
+        (Some(detail), _) => detail_lines(app, detail, theme),
+        (None, Some(error)) => vec![
+            Line::styled(format!("Could not load {}", state.domain), theme.error()),
+            Line::from(humanize::one_line(error)),
+            Line::from(""),
+            Line::styled(format!("{} goes back to the list.", app.keymap.key_for(Action::Back)), theme.dim()),
+        ],
+        (None, None) => vec![Line::styled(format!("Loading {}…", state.domain), theme.dim())],
+    };
+    let favourite = state.detail.as_ref().is_some_and(|d| d.row.favorite);
+    let title = format!(" {}{} ", state.domain, if favourite { " ★" } else { "" });
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .padding(Padding::horizontal(1))
+        .title(Span::styled(title, theme.title()));
+    Paragraph::new(lines).wrap(Wrap { trim: false }).block(block)
+}
+
+/// How far the page can scroll in `area` so its last line reaches the bottom, no further.
+pub fn max_scroll(app: &App, area: Rect, theme: Theme) -> u16 {
+    let Some(state) = &app.detail else { return 0 };
+    let lines = paragraph(app, state, theme).line_count(area.width);
+    u16::try_from(lines).unwrap_or(u16::MAX).saturating_sub(area.height)
+}
+
+fn heading(text: &str, theme: Theme) -> [Line<'static>; 2] {
+    [Line::from(""), Line::styled(text.to_string(), theme.heading())]
+}
+
+fn field(label: &str, value: String, theme: Theme) -> Line<'static> {
+    Line::from(vec![Span::styled(format!("  {label:<12}"), theme.dim()), Span::raw(value)])
+}
+
+fn or_dash(value: &Option<String>) -> String {
+    value.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| "–".into())
+}
+
+fn when(app: &App, at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{} ({})", at.format("%Y-%m-%d %H:%M"), humanize::relative(at, app.now))
+}
+
+pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let row = &detail.row;
+    let mut lines = Vec::new();
+    let company = row.company.clone().unwrap_or_else(|| "(no company name)".into());
+    lines.push(Line::from(vec![Span::styled(company, theme.bold())]));
+    let score = row.score.map_or_else(|| "–".into(), |s| s.to_string());
+    let priority = match (&row.priority, &row.priority_label) {
+        (Some(p), Some(label)) => format!("{p} {label}"),
+        (p, _) => or_dash(p),
+    };
+    lines.push(Line::from(vec![
+        Span::styled("Score ", theme.dim()),
+        Span::styled(score, theme.bold()),
+        Span::styled("  Segment ", theme.dim()),
+        Span::raw(or_dash(&row.segment)),
+        Span::styled("  Priority ", theme.dim()),
+        Span::raw(priority),
+        Span::styled("  Heat ", theme.dim()),
+        Span::raw(or_dash(&row.technical_heat)),
+        Span::styled("  Commercial ", theme.dim()),
+        Span::raw(format!("{} / {}", or_dash(&row.commercial_segment), or_dash(&row.commercial_heat))),
+    ]));
+    let scanned = row.scanned_at.map_or_else(|| "never scanned".into(), |t| format!("scanned {}", when(app, t)));
+    lines.push(Line::from(vec![
+        Span::styled("Provider ", theme.dim()),
+        Span::raw(provider_text(row).0),
+        Span::styled("  Scan ", theme.dim()),
+        Span::raw(format!("{} · {scanned}", or_dash(&row.scan_status))),
+    ]));
+    let tags = if row.tags.is_empty() { "none".to_string() } else { row.tags.join(", ") };
+    lines.push(Line::from(vec![
+        Span::styled("Tags ", theme.dim()),
+        Span::raw(tags),
+        Span::styled(format!("  ({} adds or removes)", app.keymap.key_for(Action::Tag)), theme.dim()),
+    ]));
+    if let Some(reason) = &detail.reason {
+        lines.push(Line::from(vec![Span::styled("Why ", theme.dim()), Span::raw(reason.clone())]));
+    }
+
+    lines.extend(heading("Score breakdown", theme));
+    lines.extend(breakdown_lines(&detail.breakdown, row.score, theme));
+
+    lines.extend(heading("Signals and evidence", theme));
+    let list = |items: &[String], none: &str| if items.is_empty() { none.to_string() } else { items.join(", ") };
+    lines.push(field("MX", list(&row.mx_hosts, "none"), theme));
+    lines.push(field("SPF", detail.spf_record.clone().unwrap_or_else(|| "none".into()), theme));
+    lines.push(field("DKIM", list(&detail.dkim_selectors, "no selector found"), theme));
+    let dmarc = detail.dmarc_record.clone().unwrap_or_else(|| "none".into());
+    lines.push(field("DMARC", dmarc, theme));
+    if let Some(size) = &detail.tenant_size {
+        lines.push(field("Tenant", size.clone(), theme));
+    }
+    for evidence in &detail.evidence {
+        lines.push(Line::from(vec![
+            Span::raw(format!("  • {}", evidence.claim)),
+            Span::styled(format!("  ← {}", evidence.source), theme.dim()),
+        ]));
+    }
+    for warning in &detail.warnings {
+        lines.push(Line::styled(format!("  ⚠ {warning}"), theme.busy()));
+    }
+    if !detail.records.is_empty() {
+        lines.push(Line::styled("  DNS answers of the latest scan", theme.dim()));
+        for record in &detail.records {
+            lines.push(Line::raw(format!("    {:<6}{}  {}", record.rtype, record.name, record.data)));
+        }
+    }
+
+    if let Some(sales) = &detail.sales_summary {
+        lines.extend(heading("Sales summary", theme));
+        lines.push(Line::styled(format!("  {}", sales.one_liner), theme.bold()));
+        for text in [&sales.segment_explanation, &sales.provider_reasoning] {
+            if !text.is_empty() {
+                lines.push(Line::raw(format!("  {text}")));
+            }
+        }
+        if let Some(level) = &sales.risk_level {
+            let text = sales.risk_text.as_deref().map(|t| format!(": {t}")).unwrap_or_default();
+            lines.push(field("Risk", format!("{level}{text}"), theme));
+        }
+        lines.push(field("Opportunity", format!("{}/10 · urgency {}", sales.opportunity, sales.urgency), theme));
+        if !sales.offer.is_empty() {
+            lines.push(field("Offer", sales.offer.clone(), theme));
+        }
+        if !sales.next_step.is_empty() {
+            lines.push(field("Next step", sales.next_step.clone(), theme));
+        }
+        for (title, items) in [("Talking points", &sales.talking_points), ("Ask", &sales.discovery_questions)] {
+            if !items.is_empty() {
+                lines.push(Line::styled(format!("  {title}"), theme.dim()));
+                lines.extend(items.iter().map(|i| Line::raw(format!("    • {i}"))));
+            }
+        }
+    }
+
+    lines.extend(heading("Registration", theme));
+    match &detail.registration {
+        Some(reg) => {
+            lines.push(field("Registrar", or_dash(&reg.registrar), theme));
+            lines.push(field("Created", or_dash(&reg.created), theme));
+            lines.push(field("Expires", or_dash(&reg.expires), theme));
+            if !reg.nameservers.is_empty() {
+                lines.push(field("NS", reg.nameservers.join(", "), theme));
+            }
+            lines.push(field("Source", reg.source.clone(), theme));
+        }
+        None => lines.push(Line::styled("  not looked up", theme.dim())),
+    }
+
+    lines.extend(heading("Scan history", theme));
+    if detail.scans.is_empty() {
+        lines.push(Line::styled("  no scan yet", theme.dim()));
+    }
+    for scan in &detail.scans {
+        let duration = scan.duration_ms.map(|ms| format!("{:.1} s", f64::from(ms) / 1000.0)).unwrap_or_default();
+        lines.push(Line::raw(format!(
+            "  {}  {:<9} {:<10} {:>4}  {duration}",
+            scan.started_at.format("%Y-%m-%d %H:%M"),
+            scan.status,
+            scan.provider.as_deref().unwrap_or("–"),
+            scan.score.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
+        )));
+    }
+
+    lines.extend(heading("Changes", theme));
+    if detail.changes.is_empty() {
+        lines.push(Line::styled("  nothing changed between scans", theme.dim()));
+    }
+    for change in &detail.changes {
+        lines.push(Line::raw(format!(
+            "  {}  {}: {} → {}",
+            change.at.format("%Y-%m-%d %H:%M"),
+            change.field,
+            change.from.as_deref().unwrap_or("none"),
+            change.to.as_deref().unwrap_or("none"),
+        )));
+    }
+
+    lines.extend(heading("Notes", theme));
+    if detail.notes.is_empty() {
+        lines.push(Line::styled(format!("  none ({} adds one)", app.keymap.key_for(Action::Note)), theme.dim()));
+    }
+    for note in &detail.notes {
+        lines.push(Line::from(vec![Span::styled(
+            format!("  {} · {}", when(app, note.created_at), note.author),
+            theme.dim(),
+        )]));
+        lines.extend(note.body.lines().map(|l| Line::raw(format!("    {l}"))));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        "IP enrichment, Partner Center referrals and Dynamics 365 sync history appear here once those features are on.",
+        theme.dim(),
+    ));
+    lines
+}
+
+/// `+40 ████████████████████  provider  Uses Microsoft 365`, one per contribution, then the sum,
+/// which is the score (or says how the score was clamped from it).
+pub fn breakdown_lines(breakdown: &[Contribution], score: Option<i32>, theme: Theme) -> Vec<Line<'static>> {
+    if breakdown.is_empty() {
+        return vec![Line::styled("  no score yet: the lead has not been scanned", theme.dim())];
+    }
+    let largest = breakdown.iter().map(|c| c.points.unsigned_abs()).max().unwrap_or(1).max(1) as usize;
+    let key_width = breakdown.iter().map(|c| c.key.chars().count()).max().unwrap_or(0);
+    let mut lines: Vec<Line> = breakdown
+        .iter()
+        .map(|c| {
+            let length =
+                (c.points.unsigned_abs() as usize * BAR_WIDTH).div_ceil(largest).max(usize::from(c.points != 0));
+            let (glyph, style) =
+                if c.points < 0 { ("▒", theme.fg(Color::Red)) } else { ("█", theme.fg(Color::Green)) };
+            Line::from(vec![
+                Span::styled(
+                    format!("  {:>+4} ", c.points),
+                    if c.points < 0 { theme.fg(Color::Red) } else { Style::new() },
+                ),
+                Span::styled(format!("{:<BAR_WIDTH$}", glyph.repeat(length)), style),
+                Span::styled(format!("  {:<key_width$}  ", c.key), theme.dim()),
+                Span::raw(c.reason.clone()),
+            ])
+        })
+        .collect();
+    let sum: i32 = breakdown.iter().map(|c| c.points).sum();
+    let total = match score {
+        Some(score) if score != sum => format!("  {sum:>4}  total, clamped to the score {score}"),
+        _ => format!("  {sum:>4}  total = score"),
+    };
+    lines.push(Line::styled(total, theme.bold()));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contribution(key: &str, points: i32) -> Contribution {
+        Contribution { key: key.into(), points, reason: format!("because {key}") }
+    }
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn bars_are_proportional_to_points_and_the_total_is_the_score() {
+        let lines = breakdown_lines(
+            &[contribution("m365", 40), contribution("no_dmarc", -10)],
+            Some(30),
+            Theme { color: false },
+        );
+        let text = text(&lines);
+        assert_eq!(text[0], format!("   +40 {}  m365      because m365", "█".repeat(20)));
+        assert_eq!(text[1], format!("   -10 {}{}  no_dmarc  because no_dmarc", "▒".repeat(5), " ".repeat(15)));
+        assert_eq!(text[2], "    30  total = score");
+    }
+
+    #[test]
+    fn a_clamped_score_says_so() {
+        let lines = breakdown_lines(&[contribution("a", 80), contribution("b", 40)], Some(100), Theme { color: false });
+        assert_eq!(text(&lines)[2], "   120  total, clamped to the score 100");
+    }
+
+    #[test]
+    fn no_breakdown_means_not_scanned_yet() {
+        let lines = breakdown_lines(&[], None, Theme { color: false });
+        assert_eq!(text(&lines), vec!["  no score yet: the lead has not been scanned"]);
+    }
+}

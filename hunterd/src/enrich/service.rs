@@ -1,0 +1,389 @@
+//! The one place lookups go through: merges the configured sources, caches results (memory, then
+//! PostgreSQL), and swaps in new database files when they change on disk.
+
+use super::ip2bin::{BinDb, BinRecord, Product};
+use super::maxmind::{Asn, Geo, MaxMindDb};
+use super::{EnrichmentReport, IP2LOCATION, IP2PROXY, IpEnrichment, MAXMIND_ASN, MAXMIND_CITY, cache};
+use crate::config::EnrichmentConfig;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the configured files are checked for a new edition.
+const POLL_EVERY: Duration = Duration::from_secs(30);
+/// Past this many entries the in-memory cache starts over (PostgreSQL still has them).
+const MEMORY_CAP: usize = 200_000;
+
+/// One configured database, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub name: &'static str,
+    pub path: PathBuf,
+    /// Build/edition when loaded.
+    pub build: Option<String>,
+    /// Why it is not in use, naming the file.
+    pub error: Option<String>,
+}
+
+/// The readers in use at one moment. Replaced as a whole, so a lookup sees one consistent set.
+#[derive(Debug, Default)]
+struct Sources {
+    city: Option<MaxMindDb>,
+    asn: Option<MaxMindDb>,
+    ip2location: Option<BinDb>,
+    ip2proxy: Option<BinDb>,
+    info: Vec<SourceInfo>,
+    /// Modification time and size of each configured file when loaded; a change triggers a reload.
+    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    /// e.g. `maxmind-asn=GeoLite2-ASN@1700000000;ip2proxy=IP2Proxy PX11 2026-11-01`.
+    version: Arc<str>,
+}
+
+impl Sources {
+    fn any(&self) -> bool {
+        self.city.is_some() || self.asn.is_some() || self.ip2location.is_some() || self.ip2proxy.is_some()
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+fn load(config: &EnrichmentConfig) -> Sources {
+    let mut s = Sources::default();
+    let mut version = Vec::new();
+    let entries: [(&'static str, &Option<PathBuf>); 4] = [
+        (MAXMIND_CITY, &config.maxmind_city_db),
+        (MAXMIND_ASN, &config.maxmind_asn_db),
+        (IP2LOCATION, &config.ip2location_db),
+        (IP2PROXY, &config.ip2proxy_db),
+    ];
+    for (name, path) in entries {
+        let Some(path) = path else { continue };
+        s.stamps.push((path.clone(), stamp(path)));
+        let opened: Result<String, String> = if !path.exists() {
+            Err("file not found".into())
+        } else {
+            match name {
+                MAXMIND_CITY => MaxMindDb::open(path).map(|db| (db.build(), s.city = Some(db)).0),
+                MAXMIND_ASN => MaxMindDb::open(path).map(|db| (db.build(), s.asn = Some(db)).0),
+                IP2LOCATION => {
+                    BinDb::open(path, Product::Ip2Location).map(|db| (db.build(), s.ip2location = Some(db)).0)
+                }
+                _ => BinDb::open(path, Product::Ip2Proxy).map(|db| (db.build(), s.ip2proxy = Some(db)).0),
+            }
+        };
+        let info = match opened {
+            Ok(build) => {
+                version.push(format!("{name}={build}"));
+                SourceInfo { name, path: path.clone(), build: Some(build), error: None }
+            }
+            Err(e) => {
+                let error = format!("{name} database {}: corrupt, truncated or unreadable: {e}", path.display());
+                tracing::warn!("IP enrichment: {error}");
+                SourceInfo { name, path: path.clone(), build: None, error: Some(error) }
+            }
+        };
+        s.info.push(info);
+    }
+    s.version = version.join(";").into();
+    s
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    result: Arc<IpEnrichment>,
+    version: Arc<str>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Merges MaxMind, IP2Location and IP2Proxy answers for an address. Never fails: a source that
+/// cannot answer simply leaves its fields empty.
+#[derive(Debug)]
+pub struct EnrichmentService {
+    config: EnrichmentConfig,
+    current: RwLock<Arc<Sources>>,
+    last_check: Mutex<Instant>,
+    poll_every: Duration,
+    ttl: Duration,
+    memory: RwLock<HashMap<IpAddr, Cached>>,
+    pool: OnceLock<PgPool>,
+}
+
+impl EnrichmentService {
+    /// Loads whatever configured files it can; the others are reported by [`Self::sources`].
+    pub fn open(config: &EnrichmentConfig) -> EnrichmentService {
+        let sources = load(config);
+        EnrichmentService {
+            config: config.clone(),
+            current: RwLock::new(Arc::new(sources)),
+            last_check: Mutex::new(Instant::now()),
+            poll_every: POLL_EVERY,
+            ttl: config.cache_ttl.0,
+            memory: RwLock::new(HashMap::new()),
+            pool: OnceLock::new(),
+        }
+    }
+
+    /// How often files are checked for changes (tests shorten it).
+    pub fn with_poll_interval(mut self, every: Duration) -> EnrichmentService {
+        self.poll_every = every;
+        self
+    }
+
+    /// Adds the PostgreSQL cache; before this only the in-memory cache is used.
+    pub fn attach_cache(&self, pool: PgPool) {
+        let _ = self.pool.set(pool);
+    }
+
+    fn sources_now(&self) -> Arc<Sources> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn sources(&self) -> Vec<SourceInfo> {
+        self.sources_now().info.clone()
+    }
+
+    /// Identifies the databases in use; cached results from other versions are not used.
+    pub fn source_version(&self) -> String {
+        self.sources_now().version.to_string()
+    }
+
+    /// Why lookups cannot answer, or `None` when at least one database is loaded.
+    pub fn absent_reason(&self) -> Option<String> {
+        let s = self.sources_now();
+        if s.any() {
+            return None;
+        }
+        let problems: Vec<String> = s.info.iter().filter_map(|i| i.error.clone()).collect();
+        Some(if problems.is_empty() {
+            "no IP enrichment database configured (enrichment.maxmind_city_db, maxmind_asn_db, ip2location_db, ip2proxy_db)".into()
+        } else {
+            format!("no IP enrichment database could be loaded: {}", problems.join("; "))
+        })
+    }
+
+    /// Reloads the databases if any configured file changed since it was loaded. In-flight lookups
+    /// keep the readers they started with. Returns whether a reload happened.
+    pub fn reload_if_changed(&self) -> bool {
+        if let Ok(mut last) = self.last_check.lock() {
+            *last = Instant::now();
+        }
+        let current = self.sources_now();
+        let configured = [
+            &self.config.maxmind_city_db,
+            &self.config.maxmind_asn_db,
+            &self.config.ip2location_db,
+            &self.config.ip2proxy_db,
+        ];
+        let changed = configured
+            .into_iter()
+            .flatten()
+            .any(|p| current.stamps.iter().find(|(q, _)| q == p).map(|(_, st)| *st) != Some(stamp(p)));
+        if !changed {
+            return false;
+        }
+        let fresh = Arc::new(load(&self.config));
+        tracing::info!("IP enrichment databases reloaded: {}", fresh.version);
+        match self.current.write() {
+            Ok(mut g) => *g = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        true
+    }
+
+    fn maybe_reload(&self) {
+        let due = self.last_check.lock().map(|l| l.elapsed() >= self.poll_every).unwrap_or(false);
+        if due {
+            self.reload_if_changed();
+        }
+    }
+
+    /// Asks the databases directly, bypassing every cache.
+    pub fn lookup_uncached(&self, ip: IpAddr) -> IpEnrichment {
+        lookup_in(&self.sources_now(), ip)
+    }
+
+    /// One address: from the memory cache, else PostgreSQL, else the databases (and cached).
+    pub async fn lookup(&self, ip: IpAddr) -> Arc<IpEnrichment> {
+        self.maybe_reload();
+        let sources = self.sources_now();
+        let now = chrono::Utc::now();
+        if let Some(hit) = self.memory.read().ok().and_then(|m| m.get(&ip).cloned())
+            && cache::is_fresh(&hit.version, hit.at, &sources.version, now, self.ttl)
+        {
+            return hit.result;
+        }
+        if let Some(pool) = self.pool.get() {
+            match cache::get(pool, ip).await {
+                Ok(Some(hit))
+                    if cache::is_fresh(&hit.source_version, hit.looked_up_at, &sources.version, now, self.ttl) =>
+                {
+                    let result = Arc::new(hit.result);
+                    self.remember(ip, &result, &sources.version, hit.looked_up_at);
+                    return result;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(%ip, "IP enrichment cache unavailable: {e}"),
+            }
+        }
+        let result = Arc::new(lookup_in(&sources, ip));
+        if let Some(pool) = self.pool.get()
+            && let Err(e) = cache::put(pool, ip, &result, &sources.version).await
+        {
+            tracing::debug!(%ip, "IP enrichment not cached: {e}");
+        }
+        self.remember(ip, &result, &sources.version, now);
+        result
+    }
+
+    fn remember(&self, ip: IpAddr, result: &Arc<IpEnrichment>, version: &Arc<str>, at: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut m) = self.memory.write() {
+            if m.len() >= MEMORY_CAP {
+                m.clear();
+            }
+            m.insert(ip, Cached { result: Arc::clone(result), version: Arc::clone(version), at });
+        }
+    }
+
+    /// The enrichment of a scan's mail-server addresses (duplicates looked up once, order kept).
+    pub async fn enrich(&self, addresses: &[IpAddr]) -> EnrichmentReport {
+        self.maybe_reload();
+        if let Some(reason) = self.absent_reason() {
+            return EnrichmentReport::absent(reason);
+        }
+        let mut ips = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for &ip in addresses {
+            if seen.insert(ip) {
+                ips.push((*self.lookup(ip).await).clone());
+            }
+        }
+        let infrastructure_summary = super::infrastructure_summary(&ips);
+        EnrichmentReport {
+            ips,
+            infrastructure_summary,
+            absent_reason: None,
+            source_version: Some(self.source_version()),
+        }
+    }
+}
+
+fn lookup_in(s: &Sources, ip: IpAddr) -> IpEnrichment {
+    fn quiet<T>(source: &str, ip: IpAddr, r: Result<Option<T>, String>) -> Option<T> {
+        r.unwrap_or_else(|e| {
+            tracing::debug!(%ip, "{source} lookup failed: {e}");
+            None
+        })
+    }
+    let geo = s.city.as_ref().and_then(|db| quiet(MAXMIND_CITY, ip, db.geo(ip)));
+    let asn = s.asn.as_ref().and_then(|db| quiet(MAXMIND_ASN, ip, db.asn(ip)));
+    let loc = s.ip2location.as_ref().and_then(|db| quiet(IP2LOCATION, ip, db.lookup(ip).map_err(|e| e.to_string())));
+    let proxy = s.ip2proxy.as_ref().and_then(|db| quiet(IP2PROXY, ip, db.lookup(ip).map_err(|e| e.to_string())));
+    merge(ip, geo, asn, loc, proxy)
+}
+
+/// Takes each field from the first source that has it: MaxMind, then IP2Location, then IP2Proxy
+/// (proxy flags only from IP2Proxy, usage type from IP2Location first).
+pub(super) fn merge(
+    ip: IpAddr,
+    geo: Option<Geo>,
+    asn: Option<Asn>,
+    loc: Option<BinRecord>,
+    proxy: Option<BinRecord>,
+) -> IpEnrichment {
+    let mut e = IpEnrichment { ip: Some(ip), ..IpEnrichment::default() };
+    let mut set = |field: &str, source: &str, e_field: &mut Option<String>, value: Option<String>| {
+        if e_field.is_none()
+            && let Some(v) = value
+        {
+            *e_field = Some(v);
+            e.sources.insert(field.to_string(), source.to_string());
+        }
+    };
+    let geo = geo.unwrap_or_default();
+    let loc_r = loc.clone().unwrap_or_default();
+    let px = proxy.clone().unwrap_or_default();
+    let (mut country, mut country_name, mut region, mut city) = (None, None, None, None);
+    let (mut as_org, mut isp, mut usage_type, mut proxy_type) = (None, None, None, None);
+    for (source, c, n, r, ci) in [
+        (MAXMIND_CITY, geo.country, geo.country_name, geo.region, geo.city),
+        (
+            IP2LOCATION,
+            loc_r.country_short.clone(),
+            loc_r.country_long.clone(),
+            loc_r.region.clone(),
+            loc_r.city.clone(),
+        ),
+        (IP2PROXY, px.country_short.clone(), px.country_long.clone(), px.region.clone(), px.city.clone()),
+    ] {
+        set("country", source, &mut country, c);
+        set("country_name", source, &mut country_name, n);
+        set("region", source, &mut region, r);
+        set("city", source, &mut city, ci);
+    }
+    let asn = asn.unwrap_or_default();
+    set("as_org", MAXMIND_ASN, &mut as_org, asn.org);
+    set("as_org", IP2LOCATION, &mut as_org, loc_r.as_name.clone());
+    set("as_org", IP2PROXY, &mut as_org, px.as_name.clone());
+    set("isp", IP2LOCATION, &mut isp, loc_r.isp.clone());
+    set("isp", IP2PROXY, &mut isp, px.isp.clone());
+    set("usage_type", IP2LOCATION, &mut usage_type, loc_r.usage_type.clone());
+    set("usage_type", IP2PROXY, &mut usage_type, px.usage_type.clone());
+    set("proxy_type", IP2PROXY, &mut proxy_type, px.proxy_type.clone());
+    let number = [(MAXMIND_ASN, asn.number), (IP2LOCATION, loc_r.asn), (IP2PROXY, px.asn)]
+        .into_iter()
+        .find_map(|(source, n)| n.map(|n| (source, n)));
+    if let Some((source, n)) = number {
+        e.asn = Some(n);
+        e.sources.insert("asn".into(), source.into());
+    }
+    if let Some(level) = proxy.as_ref().and_then(|p| p.is_proxy) {
+        let kind = proxy_type.as_deref();
+        e.is_proxy = Some(level >= 1);
+        e.is_vpn = Some(kind == Some("VPN"));
+        e.is_tor = Some(kind == Some("TOR"));
+        for f in ["is_proxy", "is_vpn", "is_tor"] {
+            e.sources.insert(f.into(), IP2PROXY.into());
+        }
+    }
+    let dc_by_proxy = proxy.as_ref().map(|_| matches!(proxy_type.as_deref(), Some("DCH" | "SES")));
+    let dc_by_usage = usage_type.as_deref().map(|u| u.split('/').any(|c| c == "DCH"));
+    let dc_source = if dc_by_proxy == Some(true) {
+        Some(IP2PROXY)
+    } else if dc_by_usage.is_some() {
+        e.sources.get("usage_type").map(|s| if s == IP2LOCATION { IP2LOCATION } else { IP2PROXY })
+    } else {
+        dc_by_proxy.map(|_| IP2PROXY)
+    };
+    if let Some(source) = dc_source {
+        e.is_data_center = Some(dc_by_proxy == Some(true) || dc_by_usage == Some(true));
+        e.sources.insert("is_data_center".into(), source.into());
+    }
+    if e.is_data_center == Some(true) {
+        let provider = [(IP2PROXY, px.provider.clone()), ("isp", isp.clone()), ("as_org", as_org.clone())]
+            .into_iter()
+            .find_map(|(from, v)| v.map(|v| (from, v)));
+        if let Some((from, v)) = provider {
+            let source = e.sources.get(from).cloned().unwrap_or_else(|| from.to_string());
+            e.hosting_provider = Some(v);
+            e.sources.insert("hosting_provider".into(), source);
+        }
+    }
+    e.country = country;
+    e.country_name = country_name;
+    e.region = region;
+    e.city = city;
+    e.as_org = as_org;
+    e.isp = isp;
+    e.usage_type = usage_type;
+    e.proxy_type = proxy_type;
+    e
+}

@@ -1,0 +1,89 @@
+//! The `infrastructure_summary` sentence: one line a salesperson can read aloud, built only from the
+//! enrichment (so the same lookups always give the same words).
+
+use super::IpEnrichment;
+
+/// How many distinct hosting places a sentence names before it says "and N more".
+const MAX_PLACES: usize = 3;
+
+/// e.g. "Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals".
+/// `None` when nothing is known about any address.
+pub fn infrastructure_summary(ips: &[IpEnrichment]) -> Option<String> {
+    let known: Vec<&IpEnrichment> = ips.iter().filter(|e| !e.is_empty()).collect();
+    if known.is_empty() {
+        return None;
+    }
+    let mut places: Vec<String> = Vec::new();
+    for e in &known {
+        let place = place(e);
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    let extra = places.len().saturating_sub(MAX_PLACES);
+    places.truncate(MAX_PLACES);
+    let mut sentence = format!("Mail servers {}", join(&places));
+    if extra > 0 {
+        sentence.push_str(&format!(" and {extra} more"));
+    }
+    if known.iter().any(|e| e.is_data_center == Some(true)) {
+        sentence.push_str(" (data centre)");
+    }
+    sentence.push_str("; ");
+    sentence.push_str(&proxy_clause(&known));
+    Some(sentence)
+}
+
+/// "hosted by Microsoft (AS8075) in Ireland", with whichever parts are known.
+fn place(e: &IpEnrichment) -> String {
+    let mut s = String::new();
+    match (e.organisation(), e.asn) {
+        (Some(org), Some(asn)) => s.push_str(&format!("hosted by {org} (AS{asn})")),
+        (Some(org), None) => s.push_str(&format!("hosted by {org}")),
+        (None, Some(asn)) => s.push_str(&format!("hosted in AS{asn}")),
+        (None, None) => s.push_str("located"),
+    }
+    if let Some(country) = e.country_name.as_deref().or(e.country.as_deref()) {
+        s.push_str(&format!(" in {country}"));
+    } else if s == "located" {
+        s = "of unknown location".into();
+    }
+    s
+}
+
+fn join(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn proxy_clause(known: &[&IpEnrichment]) -> String {
+    let mut kinds: Vec<String> = Vec::new();
+    let mut flagged = false;
+    for e in known {
+        // A data-centre range is said once as "(data centre)", not as a proxy signal.
+        if e.is_proxy == Some(true) && !matches!(e.proxy_type.as_deref(), Some("DCH" | "SES")) {
+            flagged = true;
+            let kind = if e.is_tor == Some(true) {
+                "TOR".to_string()
+            } else if e.is_vpn == Some(true) {
+                "VPN".to_string()
+            } else {
+                e.proxy_type.clone().unwrap_or_else(|| "proxy".into())
+            };
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+    }
+    if flagged {
+        kinds.sort();
+        format!("proxy/VPN signals: {}", kinds.join(", "))
+    } else if known.iter().any(|e| e.is_proxy.is_some()) {
+        "no proxy/VPN signals".into()
+    } else {
+        "proxy/VPN status unknown".into()
+    }
+}

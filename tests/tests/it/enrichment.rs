@@ -1,0 +1,111 @@
+//! IP enrichment in the engine: a real scan of a domain served by a real DNS server, with and without
+//! `features.ip_enrichment`. Enrichment informs the salesperson and never moves the score.
+
+use hunter_tests::dns::{DnsServer, Zone};
+use hunterd::config::Config;
+use hunterd::enrich::ip2bin::{BinRow, Product, write_bin};
+use hunterd::pipeline::engine::Engine;
+
+fn contoso() -> Zone {
+    Zone::new("contoso.com")
+        .mx(10, "mail.contoso.com")
+        .mx(20, "backup.contoso.com")
+        .a("mail.contoso.com", "5.9.1.1")
+        .aaaa("backup.contoso.com", "2001:db8::25")
+        .txt("v=spf1 ip4:5.9.1.1 -all")
+        .dmarc("v=DMARC1; p=reject")
+}
+
+fn bin(product: Product, db_type: u8, rows: Vec<BinRow>) -> Vec<u8> {
+    write_bin(product, db_type, (26, 11, 1), &rows).unwrap()
+}
+
+fn config(dns: &DnsServer, dir: &std::path::Path, enrichment_on: bool) -> Config {
+    let mut hetzner = BinRow::new("5.9.0.0".parse().unwrap());
+    hetzner.country_short = Some("DE".into());
+    hetzner.country_long = Some("Germany".into());
+    hetzner.isp = Some("Hetzner Online GmbH".into());
+    hetzner.usage_type = Some("DCH".into());
+    hetzner.asn = Some(24940);
+    let mut vpn = BinRow::new("2001:db8::".parse().unwrap());
+    vpn.country_short = Some("NL".into());
+    vpn.proxy_type = Some("VPN".into());
+    let location = dir.join("loc.bin");
+    let proxy = dir.join("proxy.bin");
+    std::fs::write(&location, bin(Product::Ip2Location, 26, vec![hetzner])).unwrap();
+    std::fs::write(&proxy, bin(Product::Ip2Proxy, 11, vec![BinRow::new("0.0.0.0".parse().unwrap()), vpn])).unwrap();
+
+    let mut config = Config::default();
+    config.scan.nameservers = vec![dns.nameserver()];
+    config.scan.timeout_ms = 500;
+    config.scan.retries = 0;
+    config.whois.enabled = false;
+    config.features.ip_enrichment = enrichment_on;
+    config.enrichment.ip2location_db = Some(location);
+    config.enrichment.ip2proxy_db = Some(proxy);
+    config
+}
+
+#[tokio::test]
+async fn the_score_is_identical_with_enrichment_on_and_off() {
+    let dns = DnsServer::start([contoso()]);
+    let dir = tempfile::tempdir().unwrap();
+    let off = Engine::from_config(&config(&dns, dir.path(), false), dir.path()).unwrap();
+    let on = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
+    let without = off.evaluate(1, "contoso.com", None).await;
+    let with = on.evaluate(1, "contoso.com", None).await;
+
+    let report = with.enrichment.as_ref().unwrap();
+    assert_eq!(report.absent_reason, None);
+    assert_eq!(report.ips.len(), 2, "{report:?}");
+    assert_eq!(
+        report.infrastructure_summary.as_deref(),
+        Some(
+            "Mail servers hosted by Hetzner Online GmbH (AS24940) in Germany and located in NL (data centre); proxy/VPN signals: VPN"
+        )
+    );
+    assert!(without.enrichment.as_ref().unwrap().absent_reason.as_deref().unwrap().contains("features.ip_enrichment"));
+
+    let (a, b) = (&without.score, &with.score);
+    assert_eq!((a.score, &a.segment, &a.reason, &a.breakdown), (b.score, &b.segment, &b.reason, &b.breakdown));
+    assert_eq!(
+        (&a.priority, &a.technical_heat, &a.commercial_heat),
+        (&b.priority, &b.technical_heat, &b.commercial_heat)
+    );
+    assert_eq!(a.legacy_priority, b.legacy_priority);
+}
+
+#[tokio::test]
+async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
+    let dns = DnsServer::start([contoso()]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = hunter_tests::TestDb::create().await;
+    let pool = db.pool().await;
+    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+    let company_id: i64 =
+        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let engine = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
+    engine.enrichment.as_ref().unwrap().attach_cache(pool.clone());
+    let outcome = engine.evaluate(company_id, "contoso.com", None).await;
+    hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
+
+    let page = hunterd::leads::list_leads(&pool, &protocol::LeadQuery::default()).await.unwrap();
+    let row = &page.rows[0];
+    assert_eq!(row.ip_country.as_deref(), Some("DE"));
+    assert_eq!(row.ip_asn, Some(24940));
+    assert_eq!(row.ip_org.as_deref(), Some("Hetzner Online GmbH"));
+    assert_eq!(row.ip_proxy, Some(false));
+    assert_eq!(row.infrastructure_summary, outcome.enrichment.as_ref().unwrap().infrastructure_summary);
+    let stored: serde_json::Value = sqlx::query_scalar("SELECT enrichment FROM scans WHERE company_id = $1")
+        .bind(company_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored["ips"][0]["isp"], "Hetzner Online GmbH");
+    let cached: i64 = sqlx::query_scalar("SELECT count(*) FROM ip_enrichment").fetch_one(&pool).await.unwrap();
+    assert_eq!(cached, 2, "both MX addresses are cached");
+    pool.close().await;
+}
