@@ -1,5 +1,6 @@
 //! Workspace-level integration tests: real hunterd processes, real PostgreSQL, real sockets.
 
+mod cli;
 mod config;
 mod embedded;
 mod engine;
