@@ -270,6 +270,7 @@ const LEAD_ACTIONS: &[Scope] = &[Scope::Leads, Scope::Detail];
 const SYNC: &[Scope] = &[Scope::Sync];
 
 /// Every key the TUI understands by default. Order is the order of the help and the hints bar.
+/// Nothing here uses Ctrl-B or Ctrl-A: they are tmux's and screen's prefixes.
 pub const DEFAULTS: &[DefaultBinding] = &[
     DefaultBinding {
         keys: &[Key::ctrl('c')],
@@ -314,14 +315,14 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         hint: None,
     },
     DefaultBinding {
-        keys: &[Key::plain(KeyCode::PageUp), Key::ctrl('b')],
+        keys: &[Key::plain(KeyCode::PageUp), Key::ctrl('u')],
         action: Action::PageUp,
         scopes: GLOBAL,
         description: "one page up",
         hint: None,
     },
     DefaultBinding {
-        keys: &[Key::plain(KeyCode::PageDown), Key::ctrl('f')],
+        keys: &[Key::plain(KeyCode::PageDown), Key::ctrl('d')],
         action: Action::PageDown,
         scopes: GLOBAL,
         description: "one page down",
@@ -674,10 +675,18 @@ mod tests {
     }
 
     #[test]
+    fn no_default_key_is_a_terminal_multiplexer_prefix() {
+        let keymap = Keymap::default();
+        for prefix in [Key::ctrl('b'), Key::ctrl('a')] {
+            assert_eq!(keymap.action_for(&event(&prefix), Scope::Leads), None, "{}", prefix.label());
+        }
+    }
+
+    #[test]
     fn labels_read_like_the_keyboard() {
         let keymap = Keymap::default();
         assert_eq!(keymap.keys_for(Action::Back), "q, Esc");
-        assert_eq!(keymap.keys_for(Action::PageDown), "PgDn, Ctrl-F");
+        assert_eq!(keymap.keys_for(Action::PageDown), "PgDn, Ctrl-D");
         assert_eq!(Key::plain(KeyCode::Up).label(), "↑");
         assert_eq!(keymap.key_for(Action::Mark), "Space");
     }

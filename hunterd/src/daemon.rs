@@ -92,6 +92,8 @@ fn job_specs(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> Vec<jobs::
         jobs::housekeeping::spec(),
         pipeline::rescan::spec(config.scan.rescan_interval.0),
         rdap_bootstrap_spec(config, paths, engine),
+        crate::enrich::freshness::spec(config, engine.clone()),
+        crate::enrich::download::spec(config, engine.clone()),
     ]
 }
 

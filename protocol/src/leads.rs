@@ -174,6 +174,33 @@ pub struct LeadDetail {
     pub notes: Vec<Note>,
 }
 
+/// What the IP enrichment databases say about one mail-server address (issue 5's per-IP view).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpDetail {
+    pub ip: String,
+    /// The MX host the address belongs to, when the scan's records show it.
+    pub mx_host: Option<String>,
+    /// ISO 3166 alpha-2 code.
+    pub country: Option<String>,
+    pub country_name: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub asn: Option<u32>,
+    pub asn_org: Option<String>,
+    pub isp: Option<String>,
+    /// IP2Location usage type, e.g. `DCH`, `ISP/MOB`.
+    pub usage_type: Option<String>,
+    /// `None` when no proxy database answered: unknown is not "no".
+    pub is_proxy: Option<bool>,
+    pub proxy_type: Option<String>,
+    pub is_vpn: Option<bool>,
+    pub is_tor: Option<bool>,
+    pub is_data_center: Option<bool>,
+    pub hosting_provider: Option<String>,
+    /// Field name → the database that answered it (`maxmind-city`, `maxmind-asn`, `ip2location`, `ip2proxy`).
+    pub sources: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contribution {
     pub key: String,

@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p hunter-tests --bench pipeline` (needs PostgreSQL at DATABASE_URL).
 //! `PIPELINE_BENCH_SIZES=10000,100000` and `PIPELINE_BENCH_DELAYS_MS=0,20` change the runs.
+//! `PIPELINE_BENCH_ENRICHMENT=1` also runs each with `features.ip_enrichment` on and all four
+//! databases loaded (small MaxMind City/ASN and IP2Location/IP2Proxy BIN files written here), to
+//! measure what enrichment adds to a full scan (goal: < 5 %).
 
 use hunter_tests::dns::{DnsServer, synthetic};
 use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
@@ -31,7 +34,64 @@ fn process_usage(pid: i32) -> (f64, f64) {
     (cpu / ticks, hwm_kb / 1024.0)
 }
 
-async fn run(size: u64, delay_ms: u64) {
+/// Writes small databases of all four kinds to `dir`; returns the daemon's environment for them.
+fn enrichment_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    use hunterd::enrich::ip2bin::{BinRow, Product, write_bin};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const RANGES: u32 = 10_000;
+    let rows = |product: Product| -> Vec<BinRow> {
+        (0..RANGES)
+            .map(|i| {
+                let mut r = BinRow::new(IpAddr::V4(Ipv4Addr::from(i * (u32::MAX / RANGES))));
+                r.country_short = Some(["DE", "IE", "US", "TR"][i as usize % 4].into());
+                r.isp = Some(format!("ISP {}", i % 500));
+                r.usage_type = Some(["DCH", "COM", "ISP"][i as usize % 3].into());
+                r.asn = Some(64_512 + i % 1000);
+                if product == Product::Ip2Proxy && i % 10 == 0 {
+                    r.proxy_type = Some("VPN".into());
+                }
+                r
+            })
+            .collect()
+    };
+    let mmdb = |kind: &str| -> Vec<u8> {
+        let mut db = maxminddb_writer::Database::default();
+        db.metadata.ip_version = maxminddb_writer::metadata::IpVersion::V6;
+        db.metadata.database_type = kind.into();
+        db.metadata.binary_format_major_version = 2;
+        db.metadata.build_epoch = 1_700_000_000;
+        for n in 0..RANGES {
+            let net = u128::from((n * (u32::MAX / RANGES)) & 0xffff_ff00);
+            let mut value = std::collections::BTreeMap::new();
+            value.insert("autonomous_system_number", serde_json::json!(64_512 + n % 1000));
+            value.insert("country", serde_json::json!({"iso_code": "IE", "names": {"en": "Ireland"}}));
+            let data = db.insert_value(value).unwrap();
+            let at = maxminddb_writer::paths::IpAddrWithMask::new(IpAddr::V6(Ipv6Addr::from(net)), 96 + 24);
+            db.insert_node(at, data);
+        }
+        db.write_to(Vec::new()).unwrap()
+    };
+    let put = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    };
+    vec![
+        ("HUNTER_FEATURES__IP_ENRICHMENT".into(), "true".into()),
+        ("HUNTER_ENRICHMENT__MAXMIND_CITY_DB".into(), put("city.mmdb", mmdb("GeoLite2-City"))),
+        ("HUNTER_ENRICHMENT__MAXMIND_ASN_DB".into(), put("asn.mmdb", mmdb("GeoLite2-ASN"))),
+        (
+            "HUNTER_ENRICHMENT__IP2LOCATION_DB".into(),
+            put("loc.bin", write_bin(Product::Ip2Location, 26, (26, 11, 1), &rows(Product::Ip2Location)).unwrap()),
+        ),
+        (
+            "HUNTER_ENRICHMENT__IP2PROXY_DB".into(),
+            put("proxy.bin", write_bin(Product::Ip2Proxy, 11, (26, 11, 1), &rows(Product::Ip2Proxy)).unwrap()),
+        ),
+    ]
+}
+
+async fn run(size: u64, delay_ms: u64, enrichment: bool) {
     let dns = DnsServer::builder().synthetic().delay(Duration::from_millis(delay_ms)).threads(1).start();
     let db = TestDb::create().await;
     let dir = scratch_dir();
@@ -41,6 +101,9 @@ async fn run(size: u64, delay_ms: u64) {
         ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
         ("RUST_LOG".into(), "warn".into()),
     ];
+    if enrichment {
+        options.extra_env.extend(enrichment_env(dir.path()));
+    }
     let daemon = Daemon::start(&options).await;
     let pool = db.pool().await;
     let domains: Vec<String> = (0..size).map(synthetic::domain).collect();
@@ -71,7 +134,8 @@ async fn run(size: u64, delay_ms: u64) {
     let (cpu_after, rss_mb) = process_usage(daemon.pid());
     let queries = dns.queries() - queries_before;
     println!(
-        "pipeline {size:>7} domains, {delay_ms:>2} ms answers: {:>7.0} domains/s  {:>7.0} DNS queries/s  daemon CPU {:>4.0}%  daemon peak RSS {:>5.1} MiB  ({elapsed:.1} s)",
+        "pipeline {size:>7} domains, {delay_ms:>2} ms answers, enrichment {:<3}: {:>7.0} domains/s  {:>7.0} DNS queries/s  daemon CPU {:>4.0}%  daemon peak RSS {:>5.1} MiB  ({elapsed:.1} s)",
+        if enrichment { "on" } else { "off" },
         size as f64 / elapsed,
         queries as f64 / elapsed,
         (cpu_after - cpu_before) / elapsed * 100.0,
@@ -89,7 +153,10 @@ fn main() {
     rt.block_on(async {
         for delay in list("PIPELINE_BENCH_DELAYS_MS", "0,20") {
             for size in list("PIPELINE_BENCH_SIZES", "10000") {
-                run(size, delay).await;
+                run(size, delay, false).await;
+                if std::env::var("PIPELINE_BENCH_ENRICHMENT").is_ok_and(|v| v == "1") {
+                    run(size, delay, true).await;
+                }
             }
         }
     });

@@ -149,7 +149,6 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
 fn scope(app: &App) -> Scope {
     match app.link {
         Link::Up(_) if !app.help => app.screen.scope(),
-        // Global bindings apply on every screen; Sync has no lead keys, so it stands for "global only".
         _ => Scope::Global,
     }
 }
@@ -809,9 +808,12 @@ fn on_connected(app: &mut App, status: &DaemonStatus) -> Vec<Effect> {
     effects
 }
 
-/// The daemon is away: what we knew about its jobs is stale, so it goes.
+/// The daemon is away: what we knew about its jobs is stale, so it goes, and so do menus and
+/// prompts the "not connected" screen would hide.
 fn go_down(app: &mut App, down: Down) {
     app.link = Link::Down(down);
+    app.menu = None;
+    app.prompt = None;
     app.jobs.clear();
     app.selected_job = 0;
     app.leads.requested.clear();
@@ -1060,7 +1062,14 @@ fn on_imported(app: &mut App, file: String, result: Result<ImportReport, String>
             effects
         }
         Err(e) => {
-            notify(app, format!("import failed: {e}"), true);
+            notify(
+                app,
+                format!(
+                    "import failed: {e}; check the file and try again ({} imports)",
+                    app.keymap.key_for(Action::Import)
+                ),
+                true,
+            );
             vec![]
         }
     }

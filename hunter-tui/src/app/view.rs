@@ -23,7 +23,7 @@ pub fn view(app: &App, frame: &mut Frame) {
     let area = frame.area();
     match &app.link {
         Link::Up(daemon) => {
-            let areas = Areas::of(app, area);
+            let areas = Areas::of(app, area, app.screen);
             render_header(frame, areas.header, app, daemon, theme);
             match app.screen {
                 Screen::Leads => {
@@ -64,8 +64,8 @@ pub(super) struct Areas {
 }
 
 impl Areas {
-    pub fn of(app: &App, area: Rect) -> Areas {
-        let bar = u16::from(app.screen == Screen::Leads);
+    pub fn of(app: &App, area: Rect, screen: Screen) -> Areas {
+        let bar = u16::from(screen == Screen::Leads);
         let progress = u16::from(app.progress.is_active());
         let [header, bar, main, progress, footer] = Layout::vertical([
             Constraint::Length(1),
@@ -80,14 +80,16 @@ impl Areas {
 }
 
 /// Lead rows the table shows in a terminal of `area`: the main area less borders and header.
+/// Computed for the leads view whatever is on screen, so paging in the background (a refresh
+/// while the detail is open) keeps the table's geometry.
 pub fn leads_table_rows(app: &App, area: Rect) -> u16 {
-    Areas::of(app, area).main.height.saturating_sub(3)
+    Areas::of(app, area, Screen::Leads).main.height.saturating_sub(3)
 }
 
 /// How far the detail view can scroll at the current terminal size.
 pub fn detail_max_scroll(app: &App) -> u16 {
     let area = Rect::new(0, 0, app.size.0, app.size.1);
-    view_detail::max_scroll(app, Areas::of(app, area).main, Theme { color: app.color })
+    view_detail::max_scroll(app, Areas::of(app, area, Screen::Detail).main, Theme { color: app.color })
 }
 
 /// Styles from the 16 named ANSI colours; with colour off, only bold/reverse/italic remain, so

@@ -151,6 +151,7 @@ pub fn render_filter_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme)
 pub fn render_leads(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let list = &app.leads;
     let count = match list.total {
+        None if list.error.is_some() => "?".to_string(),
         None => "loading…".to_string(),
         Some(total) if list.filter.is_empty() => humanize::thousands(total),
         Some(total) => format!("{} matching", humanize::thousands(total)),
@@ -194,7 +195,7 @@ pub fn render_leads(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .row_highlight_style(theme.selected())
         .highlight_symbol("▶ ")
         .highlight_spacing(HighlightSpacing::Always);
-    let selected = (list.total.is_some_and(|t| t > 0)).then(|| (list.selected - list.top) as usize);
+    let selected = (list.total.is_some_and(|t| t > 0)).then(|| list.selected.saturating_sub(list.top) as usize);
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
 

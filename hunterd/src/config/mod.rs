@@ -111,6 +111,16 @@ pub struct EnrichmentConfig {
     pub ip2proxy_db: Option<PathBuf>,
     /// A cached lookup older than this is redone even when the source databases did not change.
     pub cache_ttl: HumanDuration,
+    /// The `geoip-databases` job warns when a database was built longer ago than this.
+    pub max_age: HumanDuration,
+    /// MaxMind account for the `geoip-download` job; with the key file set, downloads are on.
+    pub maxmind_account_id: Option<String>,
+    /// File holding the MaxMind license key (a secret: never logged).
+    pub maxmind_license_key_file: Option<PathBuf>,
+    /// Editions to download; `*-ASN` goes to `maxmind_asn_db`, the others to `maxmind_city_db`.
+    pub maxmind_editions: Vec<String>,
+    pub maxmind_download_url: String,
+    pub download_interval: HumanDuration,
 }
 
 impl Default for EnrichmentConfig {
@@ -121,6 +131,12 @@ impl Default for EnrichmentConfig {
             ip2location_db: None,
             ip2proxy_db: None,
             cache_ttl: HumanDuration::from_secs(30 * 24 * 3600),
+            max_age: HumanDuration::from_secs(35 * 24 * 3600),
+            maxmind_account_id: None,
+            maxmind_license_key_file: None,
+            maxmind_editions: vec!["GeoLite2-City".into(), "GeoLite2-ASN".into()],
+            maxmind_download_url: "https://download.maxmind.com".into(),
+            download_interval: HumanDuration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -53,3 +53,42 @@ pub async fn put(pool: &PgPool, ip: IpAddr, result: &IpEnrichment, source_versio
     .await?;
     Ok(())
 }
+
+/// [`get`] for a whole scan's addresses in one round trip.
+pub async fn get_many(pool: &PgPool, ips: &[IpAddr]) -> Result<Vec<(IpAddr, CachedLookup)>, sqlx::Error> {
+    let keys: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+    let rows: Vec<(String, sqlx::types::Json<IpEnrichment>, String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT ip, result, source_version, looked_up_at FROM ip_enrichment WHERE ip = ANY($1)")
+            .bind(&keys)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(ip, result, source_version, looked_up_at)| {
+            Some((ip.parse().ok()?, CachedLookup { result: result.0, source_version, looked_up_at }))
+        })
+        .collect())
+}
+
+/// [`put`] for a whole scan's addresses in one round trip (`entries` must not repeat an address).
+pub async fn put_many(
+    pool: &PgPool,
+    entries: &[(IpAddr, std::sync::Arc<IpEnrichment>)],
+    source_version: &str,
+) -> Result<(), sqlx::Error> {
+    let ips: Vec<String> = entries.iter().map(|(ip, _)| ip.to_string()).collect();
+    let results: Vec<sqlx::types::Json<&IpEnrichment>> =
+        entries.iter().map(|(_, r)| sqlx::types::Json(r.as_ref())).collect();
+    sqlx::query(
+        "INSERT INTO ip_enrichment (ip, result, source_version, looked_up_at)
+         SELECT u.ip, u.result, $3, now() FROM UNNEST($1::text[], $2::jsonb[]) AS u(ip, result)
+         ON CONFLICT (ip) DO UPDATE SET result = EXCLUDED.result, source_version = EXCLUDED.source_version,
+                                        looked_up_at = EXCLUDED.looked_up_at",
+    )
+    .bind(&ips)
+    .bind(&results)
+    .bind(source_version)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -5,12 +5,16 @@
 //! or its files are missing the scan is exactly what it would be without it.
 
 pub mod cache;
+pub mod download;
+pub mod freshness;
 pub mod ip2bin;
 mod maxmind;
 mod service;
 pub mod summary;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;
 
 pub use service::{EnrichmentService, SourceInfo};
 pub use summary::infrastructure_summary;

@@ -254,24 +254,68 @@ impl EnrichmentService {
     }
 
     /// The enrichment of a scan's mail-server addresses (duplicates looked up once, order kept).
+    /// Same answers as [`Self::lookup`] per address, but PostgreSQL is asked once for the whole scan
+    /// (one read, one write) so enrichment adds little to a scan.
     pub async fn enrich(&self, addresses: &[IpAddr]) -> EnrichmentReport {
         self.maybe_reload();
         if let Some(reason) = self.absent_reason() {
             return EnrichmentReport::absent(reason);
         }
-        let mut ips = Vec::new();
+        let sources = self.sources_now();
+        let now = chrono::Utc::now();
+        let mut unique = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for &ip in addresses {
-            if seen.insert(ip) {
-                ips.push((*self.lookup(ip).await).clone());
+        unique.extend(addresses.iter().copied().filter(|ip| seen.insert(*ip)));
+        let mut found: HashMap<IpAddr, Arc<IpEnrichment>> = HashMap::new();
+        if let Ok(memory) = self.memory.read() {
+            for ip in &unique {
+                if let Some(hit) = memory.get(ip)
+                    && cache::is_fresh(&hit.version, hit.at, &sources.version, now, self.ttl)
+                {
+                    found.insert(*ip, Arc::clone(&hit.result));
+                }
             }
         }
+        let missing: Vec<IpAddr> = unique.iter().copied().filter(|ip| !found.contains_key(ip)).collect();
+        if let Some(pool) = self.pool.get()
+            && !missing.is_empty()
+        {
+            match cache::get_many(pool, &missing).await {
+                Ok(hits) => {
+                    for (ip, hit) in hits {
+                        if cache::is_fresh(&hit.source_version, hit.looked_up_at, &sources.version, now, self.ttl) {
+                            let result = Arc::new(hit.result);
+                            self.remember(ip, &result, &sources.version, hit.looked_up_at);
+                            found.insert(ip, result);
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!("IP enrichment cache unavailable: {e}"),
+            }
+        }
+        let fresh: Vec<(IpAddr, Arc<IpEnrichment>)> = missing
+            .into_iter()
+            .filter(|ip| !found.contains_key(ip))
+            .map(|ip| (ip, Arc::new(lookup_in(&sources, ip))))
+            .collect();
+        if let Some(pool) = self.pool.get()
+            && !fresh.is_empty()
+            && let Err(e) = cache::put_many(pool, &fresh, &sources.version).await
+        {
+            tracing::debug!("IP enrichment not cached: {e}");
+        }
+        for (ip, result) in fresh {
+            self.remember(ip, &result, &sources.version, now);
+            found.insert(ip, result);
+        }
+        let ips: Vec<IpEnrichment> =
+            unique.iter().filter_map(|ip| found.get(ip)).map(|r| IpEnrichment::clone(r)).collect();
         let infrastructure_summary = super::infrastructure_summary(&ips);
         EnrichmentReport {
             ips,
             infrastructure_summary,
             absent_reason: None,
-            source_version: Some(self.source_version()),
+            source_version: Some(sources.version.to_string()),
         }
     }
 }

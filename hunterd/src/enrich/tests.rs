@@ -55,7 +55,7 @@ fn network(cidr: &str) -> IpAddrWithMask {
     }
 }
 
-fn mmdb<T: Serialize>(kind: &str, build_epoch: u64, entries: Vec<(&str, T)>) -> Vec<u8> {
+pub(super) fn mmdb<T: Serialize>(kind: &str, build_epoch: u64, entries: Vec<(&str, T)>) -> Vec<u8> {
     let mut db = maxminddb_writer::Database::default();
     db.metadata.ip_version = IpVersion::V6;
     db.metadata.database_type = kind.into();
@@ -81,7 +81,7 @@ fn asn(number: u32, org: &str) -> AsnRec {
     AsnRec { autonomous_system_number: number, autonomous_system_organization: org.into() }
 }
 
-fn city_db() -> Vec<u8> {
+pub(super) fn city_db() -> Vec<u8> {
     mmdb(
         "GeoLite2-City",
         1_700_000_000,
@@ -92,7 +92,7 @@ fn city_db() -> Vec<u8> {
     )
 }
 
-fn asn_db(build: u64) -> Vec<u8> {
+pub(super) fn asn_db(build: u64) -> Vec<u8> {
     mmdb(
         "GeoLite2-ASN",
         build,
@@ -111,7 +111,7 @@ fn row(from: &str, f: impl FnOnce(&mut BinRow)) -> BinRow {
 
 /// DB26 (every field we read), ranges: 5.9.0.0–5.9.255.255 Hetzner data centre in Germany,
 /// 2a01:4f8:: Hetzner over IPv6; everything else "-".
-fn ip2location_db(date: (u8, u8, u8)) -> Vec<u8> {
+pub(super) fn ip2location_db(date: (u8, u8, u8)) -> Vec<u8> {
     let hetzner = |r: &mut BinRow| {
         r.country_short = Some("DE".into());
         r.country_long = Some("Germany".into());
@@ -140,7 +140,7 @@ fn ip2location_db(date: (u8, u8, u8)) -> Vec<u8> {
 
 /// PX11: 198.51.100.0/24 a VPN exit, 203.0.113.0/24 a data-centre range, 5.9.0.0/16 nothing
 /// (country `-` = not a proxy), 2001:db8:: a TOR exit.
-fn ip2proxy_db() -> Vec<u8> {
+pub(super) fn ip2proxy_db() -> Vec<u8> {
     write_bin(
         Product::Ip2Proxy,
         11,
@@ -175,16 +175,16 @@ fn ip2proxy_db() -> Vec<u8> {
     .unwrap()
 }
 
-struct Files {
-    dir: tempfile::TempDir,
+pub(super) struct Files {
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Files {
-    fn new() -> Files {
+    pub(super) fn new() -> Files {
         Files { dir: tempfile::tempdir().unwrap() }
     }
 
-    fn put(&self, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(super) fn put(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         path
@@ -429,7 +429,7 @@ fn a_cached_entry_is_fresh_only_for_the_same_databases_within_the_ttl() {
 }
 
 /// Marks the cached row so a later answer can only have come from the cache.
-async fn tamper(pool: &sqlx::PgPool, address: &str) {
+pub(super) async fn tamper(pool: &sqlx::PgPool, address: &str) {
     sqlx::query("UPDATE ip_enrichment SET result = jsonb_set(result, '{city}', '\"FromCache\"') WHERE ip = $1")
         .bind(address)
         .execute(pool)

@@ -158,8 +158,9 @@ async fn rescan(state: &AppState, domains: &[String]) -> Response {
     }
     let queued = async {
         let batch = queue::create_batch(&state.db.pool, "rescan", &ids).await?;
-        let n = queue::enqueue_scans(&state.db.pool, &ids, USER_PRIORITY).await?;
-        Ok::<_, sqlx::Error>((batch, n))
+        queue::enqueue_scans(&state.db.pool, &ids, USER_PRIORITY).await?;
+        // Ones already waiting in the queue (e.g. from the periodic rescan) count too: they will be scanned.
+        Ok::<_, sqlx::Error>((batch, ids.len() as u64))
     }
     .await;
     match queued {

@@ -161,25 +161,27 @@ pub async fn batch_progress(pool: &PgPool, batch_id: &str) -> Result<Option<Batc
 }
 
 /// Queues a rescan of every company and records them all in a new batch, in SQL (no id list in memory).
+/// Returns the batch and how many companies it holds.
 pub async fn enqueue_all_scans(pool: &PgPool, priority: i16) -> Result<(String, u64), sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO batches (id, kind) VALUES ($1::uuid, 'rescan')").bind(&id).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO batch_members (batch_id, company_id) SELECT $1::uuid, id FROM companies")
+    let members = sqlx::query("INSERT INTO batch_members (batch_id, company_id) SELECT $1::uuid, id FROM companies")
         .bind(&id)
         .execute(&mut *tx)
-        .await?;
-    let added = sqlx::query(
+        .await?
+        .rows_affected();
+    sqlx::query(
         "INSERT INTO job_queue (kind, payload, dedup_key, priority)
          SELECT 'scan', jsonb_build_object('company_id', id), id::text, $1 FROM companies
          ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
     )
     .bind(priority)
     .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .await?;
     tx.commit().await?;
-    Ok((id, added))
+    // Every member will be scanned, whether queued now or already waiting.
+    Ok((id, members))
 }
 
 /// Turns an intake batch (an add or an import, whose rows carry `batch_id`) into a scan batch: its

@@ -1,7 +1,8 @@
 use super::LeadError;
 use super::list::{FROM_ONE, SELECT_ONE, row_from_sql};
+use crate::enrich::{EnrichmentReport, IpEnrichment};
 use protocol::{
-    Change, Contribution, DnsRecord, Evidence, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem,
+    Change, Contribution, DnsRecord, Evidence, IpDetail, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem,
 };
 use serde::Deserialize;
 use sqlx::{PgPool, Row};
@@ -190,4 +191,69 @@ pub async fn set_favorite(pool: &PgPool, domain: &str, favorite: bool) -> Result
     };
     sqlx::query(sql).bind(id).execute(pool).await?;
     Ok(())
+}
+
+/// The per-address view of a scan's stored enrichment (`scans.enrichment`), with each address's MX
+/// host taken from the scan's A/AAAA records, and the note saying why there is none when there is none.
+pub fn ip_details(enrichment: Option<serde_json::Value>, records: &[DnsRecord]) -> (Vec<IpDetail>, Option<String>) {
+    let Some(report) = enrichment.and_then(|v| serde_json::from_value::<EnrichmentReport>(v).ok()) else {
+        return (Vec::new(), Some("not scanned with IP enrichment yet (features.ip_enrichment)".into()));
+    };
+    if let Some(reason) = report.absent_reason {
+        return (Vec::new(), Some(reason));
+    }
+    let details: Vec<IpDetail> = report.ips.into_iter().filter_map(|e| ip_detail(e, records)).collect();
+    let note = details.is_empty().then(|| "the scan found no mail-server address to enrich".to_string());
+    (details, note)
+}
+
+fn ip_detail(e: IpEnrichment, records: &[DnsRecord]) -> Option<IpDetail> {
+    let ip = e.ip?;
+    let mx_host = records
+        .iter()
+        .find(|r| matches!(r.rtype.as_str(), "A" | "AAAA") && r.data.parse::<std::net::IpAddr>().ok() == Some(ip))
+        .map(|r| r.name.trim_end_matches('.').to_string());
+    let sources = e
+        .sources
+        .into_iter()
+        .map(|(field, source)| (if field == "as_org" { "asn_org".into() } else { field }, source))
+        .collect();
+    Some(IpDetail {
+        ip: ip.to_string(),
+        mx_host,
+        country: e.country,
+        country_name: e.country_name,
+        region: e.region,
+        city: e.city,
+        asn: e.asn,
+        asn_org: e.as_org,
+        isp: e.isp,
+        usage_type: e.usage_type,
+        is_proxy: e.is_proxy,
+        proxy_type: e.proxy_type,
+        is_vpn: e.is_vpn,
+        is_tor: e.is_tor,
+        is_data_center: e.is_data_center,
+        hosting_provider: e.hosting_provider,
+        sources,
+    })
+}
+
+/// The per-IP details of a lead's latest scan (see [`ip_details`]).
+pub async fn lead_ip_details(pool: &PgPool, domain: &str) -> Result<(Vec<IpDetail>, Option<String>), LeadError> {
+    let id = company_id(pool, domain).await?;
+    let row = sqlx::query(
+        "SELECT s.enrichment, s.raw_records FROM lead_state ls JOIN scans s ON s.id = ls.scan_id
+          WHERE ls.company_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok((Vec::new(), Some("not scanned yet".into())));
+    };
+    let enrichment: Option<serde_json::Value> = row.try_get("enrichment")?;
+    let records: Option<serde_json::Value> = row.try_get("raw_records")?;
+    let records = records.and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
+    Ok(ip_details(enrichment, &records))
 }

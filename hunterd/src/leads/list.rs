@@ -2,6 +2,18 @@ use super::LeadError;
 use protocol::{LeadFilter, LeadPage, LeadQuery, LeadRow, LeadSort, MAX_PAGE};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
+/// The lead columns without tags: a page is cut first and tags are added to its rows only, so they are
+/// not computed for every row the sort passes over.
+const COLUMNS: &str = "c.id AS page_company_id, c.domain, c.company_name, ls.provider, ls.gateway, \
+     ls.local_provider, ls.mx_hosts, ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, \
+     ls.segment, ls.commercial_segment, ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, \
+     ls.scan_status, ls.scanned_at, (f.company_id IS NOT NULL) AS favorite, \
+     ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary ";
+
+const TAGS_OF_PAGE: &str = "COALESCE((SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t \
+     WHERE t.company_id = page.page_company_id), '{}') AS tags ";
+
+/// One lead with its tags (detail reads).
 const SELECT_ROW: &str = "SELECT c.domain, c.company_name, ls.provider, ls.gateway, ls.local_provider, \
      ls.mx_hosts, ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, \
      ls.commercial_segment, ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, \
@@ -97,12 +109,15 @@ pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, Le
     push_where(&mut count, &query.filter);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
 
-    let mut qb = QueryBuilder::<Postgres>::new(SELECT_ROW);
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let mut qb = QueryBuilder::<Postgres>::new("WITH page AS (SELECT ");
+    qb.push(COLUMNS).push(format_args!(", {} AS sort_key ", sort_column(query.sort)));
     qb.push(FROM);
     push_where(&mut qb, &query.filter);
-    let direction = if query.descending { "DESC" } else { "ASC" };
-    qb.push(format_args!("ORDER BY {} {direction} NULLS LAST, c.domain {direction} ", sort_column(query.sort)));
+    qb.push(format_args!("ORDER BY sort_key {direction} NULLS LAST, c.domain {direction} "));
     qb.push("LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    qb.push(") SELECT page.*, ").push(TAGS_OF_PAGE);
+    qb.push(format_args!("FROM page ORDER BY sort_key {direction} NULLS LAST, domain {direction}"));
     let rows = qb.build().fetch_all(pool).await?;
     let rows = rows.iter().map(row_from_sql).collect::<Result<Vec<_>, _>>()?;
     Ok(LeadPage { total: total.max(0) as u64, offset: query.offset, rows })

@@ -6,7 +6,7 @@ use super::store;
 use crate::jobs::queue::{self, QueueItem};
 use crate::scan::ScanStatus;
 use protocol::Event;
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -42,7 +42,7 @@ impl ScanWorker {
             let items = if free == 0 {
                 Vec::new()
             } else {
-                match queue::claim(&self.pool, "scan", &self.owner, free as i64, LEASE).await {
+                match claim_scans(&self.pool, &self.owner, free as i64).await {
                     Ok(items) => items,
                     Err(e) => {
                         tracing::warn!("could not claim scans: {e}");
@@ -76,38 +76,66 @@ impl ScanWorker {
     }
 }
 
-async fn process(pool: &PgPool, engine: &Engine, owner: &str, item: QueueItem) {
+/// A claimed scan with what it needs to start: the domain and a recent registration lookup.
+struct ClaimedScan {
+    item: QueueItem,
+    domain: Option<String>,
+    known_registration: Option<protocol::Registration>,
+}
+
+/// Claims scans and reads their domains (and a registration lookup from the last 30 days, which
+/// changes slowly) in one round trip.
+async fn claim_scans(pool: &PgPool, owner: &str, n: i64) -> Result<Vec<ClaimedScan>, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH claimed AS (
+            UPDATE job_queue q
+               SET state = 'running', leased_by = $1, lease_expires_at = now() + make_interval(secs => $3),
+                   attempts = q.attempts + 1, updated_at = now()
+             WHERE q.id IN (SELECT id FROM job_queue
+                             WHERE kind = 'scan' AND state = 'queued' AND run_after <= now()
+                             ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING q.id, q.payload, q.attempts, q.max_attempts)
+         SELECT c.id, c.payload, c.attempts, c.max_attempts, co.domain,
+                (SELECT s.registration FROM scans s
+                  WHERE s.company_id = co.id AND s.registration IS NOT NULL
+                    AND s.started_at > now() - interval '30 days'
+                  ORDER BY s.started_at DESC LIMIT 1) AS registration
+           FROM claimed c LEFT JOIN companies co ON co.id = (c.payload->>'company_id')::bigint",
+    )
+    .bind(owner)
+    .bind(n)
+    .bind(LEASE.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ClaimedScan {
+                item: QueueItem {
+                    id: r.try_get("id")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                    max_attempts: r.try_get("max_attempts")?,
+                },
+                domain: r.try_get("domain")?,
+                known_registration: r
+                    .try_get::<Option<serde_json::Value>, _>("registration")?
+                    .and_then(|v| serde_json::from_value(v).ok()),
+            })
+        })
+        .collect()
+}
+
+async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedScan) {
+    let ClaimedScan { item, domain, known_registration: known } = claimed;
     let Some(company_id) = item.payload.get("company_id").and_then(serde_json::Value::as_i64) else {
         let _ = queue::fail(pool, &item, owner, "queue item without a company_id").await;
         return;
-    };
-    let domain: Option<String> = match sqlx::query_scalar("SELECT domain FROM companies WHERE id = $1")
-        .bind(company_id)
-        .fetch_optional(pool)
-        .await
-    {
-        Ok(domain) => domain,
-        Err(e) => {
-            let _ = queue::fail(pool, &item, owner, &format!("database error: {e}")).await;
-            return;
-        }
     };
     let Some(domain) = domain else {
         // The company was deleted after it was queued: nothing to do.
         let _ = queue::complete(pool, &[item.id], owner).await;
         return;
     };
-    // Registration data changes slowly: reuse a lookup from the last 30 days.
-    let known: Option<protocol::Registration> = sqlx::query_scalar::<_, serde_json::Value>(
-        "SELECT registration FROM scans WHERE company_id = $1 AND registration IS NOT NULL
-            AND started_at > now() - interval '30 days' ORDER BY id DESC LIMIT 1",
-    )
-    .bind(company_id)
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten()
-    .and_then(|v| serde_json::from_value(v).ok());
     let outcome = engine.evaluate(company_id, &domain, known).await;
     if is_transient(outcome.scan.status) {
         let attempt = item.payload.get("transient_attempt").and_then(serde_json::Value::as_i64).unwrap_or(0);

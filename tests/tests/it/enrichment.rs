@@ -109,3 +109,97 @@ async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
     assert_eq!(cached, 2, "both MX addresses are cached");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn a_lead_shows_each_mail_server_address_with_its_host_and_sources() {
+    let dns = DnsServer::start([contoso()]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = hunter_tests::TestDb::create().await;
+    let pool = db.pool().await;
+    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+    let company_id: i64 =
+        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let engine = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
+    let outcome = engine.evaluate(company_id, "contoso.com", None).await;
+    hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
+
+    let (ips, note) = hunterd::leads::lead_ip_details(&pool, "contoso.com").await.unwrap();
+
+    assert_eq!(note, None);
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    let mail = &ips[0];
+    assert_eq!((mail.ip.as_str(), mail.mx_host.as_deref()), ("5.9.1.1", Some("mail.contoso.com")));
+    assert_eq!(
+        (mail.country.as_deref(), mail.asn, mail.isp.as_deref()),
+        (Some("DE"), Some(24940), Some("Hetzner Online GmbH"))
+    );
+    assert_eq!((mail.is_data_center, mail.is_proxy), (Some(true), Some(false)));
+    assert_eq!(mail.sources.get("isp").map(String::as_str), Some("ip2location"));
+    let backup = &ips[1];
+    assert_eq!((backup.ip.as_str(), backup.mx_host.as_deref()), ("2001:db8::25", Some("backup.contoso.com")));
+    assert_eq!((backup.is_vpn, backup.proxy_type.as_deref()), (Some(true), Some("VPN")));
+    assert_eq!(backup.sources.get("proxy_type").map(String::as_str), Some("ip2proxy"));
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_lead_scanned_without_enrichment_says_why_it_has_no_ip_details() {
+    let dns = DnsServer::start([contoso()]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = hunter_tests::TestDb::create().await;
+    let pool = db.pool().await;
+    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+    let company_id: i64 =
+        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let engine = Engine::from_config(&config(&dns, dir.path(), false), dir.path()).unwrap();
+    let outcome = engine.evaluate(company_id, "contoso.com", None).await;
+    hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
+
+    let (ips, note) = hunterd::leads::lead_ip_details(&pool, "contoso.com").await.unwrap();
+
+    assert!(ips.is_empty());
+    assert!(note.as_deref().unwrap_or_default().contains("features.ip_enrichment"), "{note:?}");
+    pool.close().await;
+}
+
+/// The sync screen lists every job with its last result: a missing database shows there by name.
+#[tokio::test]
+async fn the_daemon_reports_database_ages_and_a_missing_file_on_the_sync_screen() {
+    use protocol::{JobOutcome, JobState, Request, Response};
+    let db = hunter_tests::TestDb::create().await;
+    let dir = hunter_tests::scratch_dir();
+    let proxy = dir.path().join("proxy.bin");
+    std::fs::write(&proxy, bin(Product::Ip2Proxy, 11, vec![BinRow::new("0.0.0.0".parse().unwrap())])).unwrap();
+    let missing = dir.path().join("missing-asn.mmdb");
+    let mut options = hunter_tests::DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
+    options.extra_env = vec![
+        ("HUNTER_FEATURES__IP_ENRICHMENT".into(), "true".into()),
+        ("HUNTER_ENRICHMENT__IP2PROXY_DB".into(), proxy.display().to_string()),
+        ("HUNTER_ENRICHMENT__MAXMIND_ASN_DB".into(), missing.display().to_string()),
+        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
+    ];
+    let daemon = hunter_tests::Daemon::start(&options).await;
+    let client = daemon.client().await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (databases, download) = loop {
+        let Response::Status(status) = client.request(Request::Status).await.unwrap() else { panic!("not a status") };
+        let job = |name: &str| status.jobs.iter().find(|j| j.name == name).cloned();
+        if let Some(databases) = job("geoip-databases").filter(|j| j.last_result.is_some()) {
+            break (databases, job("geoip-download").expect("the download job is listed"));
+        }
+        assert!(std::time::Instant::now() < deadline, "geoip-databases never ran on start: {:?}", status.jobs);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+
+    let Some(JobOutcome::Failed { error }) = &databases.last_result else { panic!("{databases:?}") };
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+    assert!(error.contains("IP2Proxy PX11 build 2026-11-01"), "{error}");
+    assert_eq!(download.state, JobState::Disabled, "no MaxMind account is configured");
+}

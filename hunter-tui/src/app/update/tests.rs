@@ -778,3 +778,25 @@ fn an_empty_list_refreshes_when_leads_arrive() {
     let effects = update(&mut app, Msg::RefreshDue);
     assert_eq!(page_offsets(&effects), vec![0]);
 }
+
+#[test]
+fn a_failed_import_says_what_to_do() {
+    let mut app = with_leads(3);
+    let error = "cannot read leads.csv: No such file or directory (os error 2)".to_string();
+    update(&mut app, Msg::Imported { file: "leads.csv".into(), result: Err(error) });
+    assert_eq!(
+        notice(&app),
+        "import failed: cannot read leads.csv: No such file or directory (os error 2); check the file and try again (i imports)"
+    );
+}
+
+#[test]
+fn losing_the_daemon_closes_prompts_and_menus_it_would_hide() {
+    let mut app = with_leads(3);
+    press(&mut app, Action::Add);
+    type_text(&mut app, "contoso.com");
+    update(&mut app, Msg::Event(Event::ShuttingDown));
+    assert_eq!((app.prompt.is_none(), app.menu.is_none()), (true, true));
+    press(&mut app, Action::Back);
+    assert!(app.quit, "keys act on the 'not connected' screen, not on a hidden prompt");
+}
