@@ -146,7 +146,7 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
             let text = sales.risk_text.as_deref().map(|t| format!(": {t}")).unwrap_or_default();
             lines.push(field("Risk", format!("{level}{text}"), theme));
         }
-        lines.push(field("Opportunity", format!("{}/10 · urgency {}", sales.opportunity, sales.urgency), theme));
+        lines.push(field("Opportunity", format!("{}/100 · urgency {}", sales.opportunity, sales.urgency), theme));
         if !sales.offer.is_empty() {
             lines.push(field("Offer", sales.offer.clone(), theme));
         }
