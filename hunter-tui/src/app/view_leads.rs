@@ -25,6 +25,8 @@ pub enum Col {
     Priority,
     CommercialSegment,
     Heat,
+    /// Where the mail servers are hosted (IP enrichment), e.g. "Microsoft · IE".
+    Infrastructure,
     Referral,
     D365,
     LastScan,
@@ -40,7 +42,7 @@ struct ColSpec {
 }
 
 /// Display order.
-const COLUMNS: [ColSpec; 11] = [
+const COLUMNS: [ColSpec; 12] = [
     ColSpec { col: Col::Domain, title: "Domain", min: 18, max: 48, sort: Some(LeadSort::Domain) },
     ColSpec { col: Col::Company, title: "Company", min: 14, max: 36, sort: Some(LeadSort::Company) },
     // 15 fits "M365 ⟵ Mimecast".
@@ -56,13 +58,15 @@ const COLUMNS: [ColSpec; 11] = [
         sort: Some(LeadSort::CommercialSegment),
     },
     ColSpec { col: Col::Heat, title: "Heat", min: 4, max: 4, sort: Some(LeadSort::TechnicalHeat) },
+    ColSpec { col: Col::Infrastructure, title: "Infra", min: 12, max: 24, sort: None },
     ColSpec { col: Col::Referral, title: "Referral", min: 11, max: 11, sort: None },
     ColSpec { col: Col::D365, title: "D365", min: 7, max: 7, sort: None },
     ColSpec { col: Col::LastScan, title: "Last scan", min: 9, max: 9, sort: Some(LeadSort::ScannedAt) },
 ];
 
 /// What goes first when the terminal is too narrow: least useful for triage first.
-const DROP_ORDER: [Col; 10] = [
+const DROP_ORDER: [Col; 11] = [
+    Col::Infrastructure,
     Col::Referral,
     Col::D365,
     Col::CommercialSegment,
@@ -107,6 +111,18 @@ pub fn lead_columns(width: u16) -> Vec<(Col, u16)> {
         }
     }
     widths
+}
+
+/// `Microsoft · IE`, with `⚠` when a proxy/VPN signal was seen; `None` without enrichment data.
+pub fn infrastructure_label(row: &LeadRow) -> Option<(String, bool)> {
+    let proxy = row.ip_proxy == Some(true);
+    let label = match (&row.ip_org, &row.ip_country) {
+        (Some(org), Some(country)) => format!("{org} · {country}"),
+        (Some(org), None) => org.clone(),
+        (None, Some(country)) => country.clone(),
+        (None, None) => return None,
+    };
+    Some((if proxy { format!("⚠ {label}") } else { label }, proxy))
 }
 
 fn spec(col: Col) -> &'static ColSpec {
@@ -295,6 +311,11 @@ fn lead_cell<'a>(app: &App, row: &LeadRow, col: Col, width: u16, theme: Theme) -
             fit(row.technical_heat.as_deref().unwrap_or(""), width),
             heat_style(row.technical_heat.as_deref(), theme),
         ),
+        Col::Infrastructure => match infrastructure_label(row) {
+            Some((label, proxy)) if proxy => Span::styled(fit(&label, width), theme.busy()),
+            Some((label, _)) => Span::raw(fit(&label, width)),
+            None => Span::raw(""),
+        },
         // Partner Center referrals arrive with their own feature; nothing to show yet.
         Col::Referral => Span::raw(""),
         // Not pushed to Dynamics 365 (the push arrives with its own feature).
@@ -405,22 +426,33 @@ mod tests {
 
     #[test]
     fn a_wide_terminal_shows_every_column_and_gives_the_room_to_the_text_columns() {
-        let columns = lead_columns(158);
+        let columns = lead_columns(180);
         assert_eq!(columns.len(), COLUMNS.len());
         let width = |col| columns.iter().find(|(c, _)| *c == col).map(|(_, w)| *w).unwrap();
         assert!(width(Col::Domain) >= 28 && width(Col::Provider) >= 22 && width(Col::Company) >= 22, "{columns:?}");
         let used: u16 = ROW_PREFIX + columns.iter().map(|(_, w)| w).sum::<u16>() + columns.len() as u16 - 1;
-        assert!(used <= 158);
+        assert!(used <= 180);
     }
 
     #[test]
-    fn narrow_terminals_drop_referral_and_d365_first_and_keep_domain_and_score_last() {
-        assert_eq!(titles(118).len(), COLUMNS.len() - 1);
+    fn narrow_terminals_drop_infrastructure_referral_and_d365_first_and_keep_domain_and_score_last() {
+        assert_eq!(titles(130).len(), COLUMNS.len() - 1);
+        assert!(!titles(130).contains(&"Infra"));
+        assert_eq!(titles(118).len(), COLUMNS.len() - 2);
         assert!(!titles(118).contains(&"Referral"));
         assert_eq!(titles(98), vec!["Domain", "Company", "Provider", "Segment", "Score", "Prio", "Heat", "Last scan"]);
         assert_eq!(titles(58), vec!["Domain", "Provider", "Segment", "Score"]);
         assert_eq!(titles(30), vec!["Domain", "Score"]);
         assert_eq!(titles(5), vec!["Domain"]);
+    }
+
+    #[test]
+    fn the_infrastructure_column_shows_host_and_country_and_flags_proxies() {
+        let row = LeadRow { ip_org: Some("Microsoft".into()), ip_country: Some("IE".into()), ..LeadRow::default() };
+        assert_eq!(infrastructure_label(&row), Some(("Microsoft · IE".into(), false)));
+        let proxied = LeadRow { ip_country: Some("NL".into()), ip_proxy: Some(true), ..LeadRow::default() };
+        assert_eq!(infrastructure_label(&proxied), Some(("⚠ NL".into(), true)));
+        assert_eq!(infrastructure_label(&LeadRow::default()), None);
     }
 
     #[test]
