@@ -166,6 +166,10 @@ pub struct LeadDetail {
     pub evidence: Vec<Evidence>,
     pub sales_summary: Option<SalesSummary>,
     pub registration: Option<Registration>,
+    /// What the IP enrichment databases say about each mail-server address of the latest scan.
+    pub ip_details: Vec<IpDetail>,
+    /// Why `ip_details` is empty, when it is (flag off, no database, no address…).
+    pub enrichment_note: Option<String>,
     /// The DNS answers of the latest scan.
     pub records: Vec<DnsRecord>,
     pub warnings: Vec<String>,

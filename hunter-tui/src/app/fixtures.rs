@@ -2,7 +2,8 @@
 
 use chrono::Duration;
 use protocol::{
-    Change, Contribution, DnsRecord, Evidence, LeadDetail, LeadRow, Note, Registration, SalesSummary, ScanHistoryItem,
+    Change, Contribution, DnsRecord, Evidence, IpDetail, LeadDetail, LeadRow, Note, Registration, SalesSummary,
+    ScanHistoryItem,
 };
 
 use crate::output::fixtures::now;
@@ -77,6 +78,18 @@ pub fn detail() -> LeadDetail {
             nameservers: vec!["ns1.example.net".into(), "ns2.example.net".into()],
             source: "rdap".into(),
         }),
+        ip_details: vec![IpDetail {
+            ip: "195.130.217.1".into(),
+            mx_host: Some("eu-smtp-inbound-1.mimecast.com".into()),
+            country: Some("GB".into()),
+            city: Some("London".into()),
+            asn: Some(30031),
+            asn_org: Some("Mimecast Services Limited".into()),
+            usage_type: Some("DCH".into()),
+            is_proxy: Some(false),
+            ..IpDetail::default()
+        }],
+        enrichment_note: None,
         records: vec![DnsRecord {
             name: "lead0.example".into(),
             rtype: "MX".into(),

@@ -1,7 +1,7 @@
 //! One lead in full: the score as a bar list of contributions, the signals with their evidence,
 //! the sales summary, registration, scan history, changes, notes and tags. One scrollable page.
 
-use protocol::{Contribution, LeadDetail};
+use protocol::{Contribution, IpDetail, LeadDetail};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -175,6 +175,22 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
         None => lines.push(Line::styled("  not looked up", theme.dim())),
     }
 
+    lines.extend(heading("Infrastructure", theme));
+    if let Some(summary) = &detail.row.infrastructure_summary {
+        lines.push(Line::raw(format!("  {summary}")));
+    }
+    for ip in &detail.ip_details {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<16}", ip.ip), theme.bold()),
+            Span::styled(ip.mx_host.as_deref().map(|h| format!(" {h}")).unwrap_or_default(), theme.dim()),
+        ]));
+        lines.push(Line::raw(format!("    {}", ip_facts(ip))));
+    }
+    if detail.ip_details.is_empty() {
+        let note = detail.enrichment_note.as_deref().unwrap_or("no IP enrichment data");
+        lines.push(Line::styled(format!("  {note}"), theme.dim()));
+    }
+
     lines.extend(heading("Scan history", theme));
     if detail.scans.is_empty() {
         lines.push(Line::styled("  no scan yet", theme.dim()));
@@ -225,6 +241,40 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
 
 /// `+40 ████████████████████  provider  Uses Microsoft 365`, one per contribution, then the sum,
 /// which is the score (or says how the score was clamped from it).
+/// `GB London · AS30031 Mimecast Services Limited · DCH · no proxy/VPN` for one address.
+pub fn ip_facts(ip: &IpDetail) -> String {
+    let place = [ip.country.as_deref(), ip.region.as_deref(), ip.city.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let network = match (ip.asn, ip.asn_org.as_deref().or(ip.isp.as_deref())) {
+        (Some(asn), Some(org)) => format!("AS{asn} {org}"),
+        (Some(asn), None) => format!("AS{asn}"),
+        (None, Some(org)) => org.to_string(),
+        (None, None) => String::new(),
+    };
+    let proxy = match (ip.is_proxy, ip.proxy_type.as_deref()) {
+        (Some(true), Some(kind)) => format!("proxy ({kind})"),
+        (Some(true), None) => "proxy".to_string(),
+        (Some(false), _) => "no proxy/VPN".to_string(),
+        (None, _) => String::new(),
+    };
+    let mut parts: Vec<String> = [place, network].into_iter().filter(|p| !p.is_empty()).collect();
+    parts.extend(ip.hosting_provider.iter().map(|h| format!("hosted by {h}")));
+    parts.extend(ip.usage_type.iter().cloned());
+    if ip.is_tor == Some(true) {
+        parts.push("TOR".into());
+    }
+    if ip.is_vpn == Some(true) {
+        parts.push("VPN".into());
+    }
+    if !proxy.is_empty() {
+        parts.push(proxy);
+    }
+    if parts.is_empty() { "nothing known".into() } else { parts.join(" · ") }
+}
+
 pub fn breakdown_lines(breakdown: &[Contribution], score: Option<i32>, theme: Theme) -> Vec<Line<'static>> {
     if breakdown.is_empty() {
         return vec![Line::styled("  no score yet: the lead has not been scanned", theme.dim())];

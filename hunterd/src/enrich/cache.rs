@@ -70,7 +70,9 @@ pub async fn get_many(pool: &PgPool, ips: &[IpAddr]) -> Result<Vec<(IpAddr, Cach
         .collect())
 }
 
-/// [`put`] for a whole scan's addresses in one round trip (`entries` must not repeat an address).
+/// [`put`] for a whole scan's addresses in one statement (`entries` must not repeat an address).
+/// Committed without waiting for the WAL flush: the cache can be rebuilt from the databases, so a
+/// row lost in a crash costs one lookup, while waiting would cost every scan an fsync.
 pub async fn put_many(
     pool: &PgPool,
     entries: &[(IpAddr, std::sync::Arc<IpEnrichment>)],
@@ -79,6 +81,8 @@ pub async fn put_many(
     let ips: Vec<String> = entries.iter().map(|(ip, _)| ip.to_string()).collect();
     let results: Vec<sqlx::types::Json<&IpEnrichment>> =
         entries.iter().map(|(_, r)| sqlx::types::Json(r.as_ref())).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
     sqlx::query(
         "INSERT INTO ip_enrichment (ip, result, source_version, looked_up_at)
          SELECT u.ip, u.result, $3, now() FROM UNNEST($1::text[], $2::jsonb[]) AS u(ip, result)
@@ -88,7 +92,7 @@ pub async fn put_many(
     .bind(&ips)
     .bind(&results)
     .bind(source_version)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }

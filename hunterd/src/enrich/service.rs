@@ -36,8 +36,8 @@ struct Sources {
     ip2location: Option<BinDb>,
     ip2proxy: Option<BinDb>,
     info: Vec<SourceInfo>,
-    /// Modification time and size of each configured file when loaded; a change triggers a reload.
-    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    /// Modification time, size and inode of each configured file when loaded; a change triggers a reload.
+    stamps: Vec<(PathBuf, Option<Stamp>)>,
     /// e.g. `maxmind-asn=GeoLite2-ASN@1700000000;ip2proxy=IP2Proxy PX11 2026-11-01`.
     version: Arc<str>,
 }
@@ -48,9 +48,14 @@ impl Sources {
     }
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// Modification time, size and inode of a file. The inode matters: a file renamed into place (how
+/// updaters install a new edition) is a new inode even when time and size match the old one.
+type Stamp = (SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 fn load(config: &EnrichmentConfig) -> Sources {

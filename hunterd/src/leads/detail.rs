@@ -45,7 +45,7 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
 
     if let Some(state) = sqlx::query(
         "SELECT ls.mx_root, ls.tenant_size, ls.spf_record, ls.dkim_selectors,
-                s.signals, s.raw_records, s.detection, s.registration,
+                s.signals, s.raw_records, s.detection, s.registration, s.enrichment,
                 sc.reason, sc.breakdown, sc.sales_summary
            FROM lead_state ls
            LEFT JOIN scans s ON s.id = ls.scan_id
@@ -73,6 +73,7 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
             .unwrap_or_default()
             .evidence;
         detail.registration = json("registration").and_then(|v| serde_json::from_value::<Registration>(v).ok());
+        (detail.ip_details, detail.enrichment_note) = ip_details(json("enrichment"), &detail.records);
         detail.breakdown =
             json("breakdown").and_then(|v| serde_json::from_value::<Vec<Contribution>>(v).ok()).unwrap_or_default();
         detail.sales_summary = json("sales_summary").and_then(|v| serde_json::from_value::<SalesSummary>(v).ok());

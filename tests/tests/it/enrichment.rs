@@ -142,6 +142,11 @@ async fn a_lead_shows_each_mail_server_address_with_its_host_and_sources() {
     assert_eq!((backup.ip.as_str(), backup.mx_host.as_deref()), ("2001:db8::25", Some("backup.contoso.com")));
     assert_eq!((backup.is_vpn, backup.proxy_type.as_deref()), (Some(true), Some("VPN")));
     assert_eq!(backup.sources.get("proxy_type").map(String::as_str), Some("ip2proxy"));
+    // The lead detail clients get carries the same per-IP view.
+    let detail = hunterd::leads::lead_detail(&pool, "contoso.com").await.unwrap();
+    assert_eq!(detail.ip_details, ips);
+    assert_eq!(detail.enrichment_note, None);
+    assert!(detail.row.infrastructure_summary.is_some());
     pool.close().await;
 }
 
@@ -165,6 +170,8 @@ async fn a_lead_scanned_without_enrichment_says_why_it_has_no_ip_details() {
 
     assert!(ips.is_empty());
     assert!(note.as_deref().unwrap_or_default().contains("features.ip_enrichment"), "{note:?}");
+    let detail = hunterd::leads::lead_detail(&pool, "contoso.com").await.unwrap();
+    assert_eq!(detail.enrichment_note, note, "the TUI says why enrichment is absent");
     pool.close().await;
 }
 
