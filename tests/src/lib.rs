@@ -280,9 +280,9 @@ pub fn stop_embedded_cluster(state_dir: &Path) {
     }
 }
 
-/// Runs a hunterd one-shot command (migrate, check-config, …) and captures its output.
-pub fn hunterd_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(binary("hunterd"));
+/// Runs a workspace binary with arguments (no stdin, no inherited `HUNTER_*` settings) and captures its output.
+fn run_binary(name: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(binary(name));
     cmd.args(args).stdin(Stdio::null());
     for (k, _) in std::env::vars() {
         if k.starts_with("HUNTER_") {
@@ -292,20 +292,50 @@ pub fn hunterd_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Out
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run hunterd")
+    cmd.output().unwrap_or_else(|e| panic!("run {name}: {e}"))
+}
+
+/// Runs a hunterd one-shot command (migrate, check-config, …) and captures its output.
+pub fn hunterd_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    run_binary("hunterd", args, env)
 }
 
 /// Runs hunter-tui with arguments and captures its output.
 pub fn tui_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(binary("hunter-tui"));
-    cmd.args(args).stdin(Stdio::null());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HUNTER_") {
-            cmd.env_remove(k);
+    run_binary("hunter-tui", args, env)
+}
+
+/// Settings that make a test daemon scan against `dns` only: short timeouts, no retries, no WHOIS.
+pub fn scan_env(dns: &dns::DnsServer) -> Vec<(String, String)> {
+    vec![
+        ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
+        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
+        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
+        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
+    ]
+}
+
+impl Daemon {
+    /// A daemon on `db` in `dir` that scans against the test DNS server `dns`.
+    pub async fn start_scanning(db: &TestDb, dir: &Path, dns: &dns::DnsServer) -> Daemon {
+        let mut options = DaemonOptions::in_dir(dir, Some(db.url.clone()));
+        options.extra_env = scan_env(dns);
+        Daemon::start(&options).await
+    }
+}
+
+/// Polls a batch until every member is scanned, failing the test after `patience`.
+pub async fn wait_for_batch(client: &Client, batch_id: &str, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let request = protocol::Request::BatchProgress { batch_id: batch_id.into() };
+        let Ok(protocol::Response::BatchProgress(p)) = client.request(request).await else {
+            panic!("no progress for batch {batch_id}")
+        };
+        if p.done == p.total {
+            return;
         }
+        assert!(Instant::now() < deadline, "batch not done in {patience:?}: {}/{}", p.done, p.total);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run hunter-tui")
 }

@@ -5,7 +5,7 @@
 //! when it can be read twice, else its first MiB) and delimiter (its first 64 KiB), then streamed.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use super::ImportError;
 use super::columns::{ColumnUse, Layout, LayoutError, Row, RowOutcome, SAMPLE_ROWS, clean};
 use super::delimited::{Record, Records, sniff_delimiter, truncate};
 use super::domain::DomainRules;
-use super::encoding::{DecodeReader, Sniffed, sniff};
+use super::encoding::{DecodeReader, Sniffed, read_full, sniff};
 use super::sheet::{SheetKind, read_first_sheet};
 
 /// How much of a non-seekable input is looked at to guess its encoding.
@@ -102,7 +102,7 @@ pub fn read_rows(
         ImportSource::Path(path) => {
             let mut file = File::open(&path).map_err(|e| ImportError::Open { path: path.clone(), source: e })?;
             let mut magic = [0u8; 8];
-            let n = read_up_to(&mut file, &mut magic)?;
+            let n = read_full(&mut file, &mut magic)?;
             file.seek(SeekFrom::Start(0))?;
             match sheet_kind(&magic[..n], Some(&path)) {
                 Some(kind) => read_sheet(BufReader::new(file), kind, rules, on_row),
@@ -115,7 +115,7 @@ pub fn read_rows(
         }
         ImportSource::Reader { mut reader, name } => {
             let mut prefix = vec![0u8; ENCODING_PREFIX];
-            let n = read_up_to(&mut reader, &mut prefix)?;
+            let n = read_full(&mut reader, &mut prefix)?;
             prefix.truncate(n);
             match sheet_kind(&prefix, name.as_deref().map(Path::new)) {
                 Some(kind) => {
@@ -130,19 +130,6 @@ pub fn read_rows(
             }
         }
     }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The spreadsheet kind the leading bytes announce, if any.
@@ -175,7 +162,7 @@ fn read_text(
     };
     let mut decoded = DecodeReader::new(input, encoding);
     let mut sample = vec![0u8; DELIMITER_SAMPLE];
-    let n = read_up_to(&mut decoded, &mut sample)?;
+    let n = read_full(&mut decoded, &mut sample)?;
     sample.truncate(n);
     // Only whole lines count: a cut one would skew the counts.
     let whole_lines = if n < DELIMITER_SAMPLE { n } else { sample.iter().rposition(|&b| b == b'\n').unwrap_or(n) };

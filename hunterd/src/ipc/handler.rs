@@ -144,15 +144,10 @@ const IMPORT_PRIORITY: i16 = 5;
 const USER_PRIORITY: i16 = 10;
 
 async fn rescan(state: &AppState, domains: &[String]) -> Response {
-    let mut ids = Vec::new();
-    let mut unknown = Vec::new();
-    for domain in domains {
-        match leads::company_id(&state.db.pool, domain).await {
-            Ok(id) => ids.push(id),
-            Err(LeadError::NotFound(d)) => unknown.push(d),
-            Err(e) => return lead_error(e),
-        }
-    }
+    let (ids, unknown) = match leads::company_ids(&state.db.pool, domains).await {
+        Ok(found) => found,
+        Err(e) => return lead_error(e),
+    };
     if ids.is_empty() {
         return Response::Queued { batch_id: None, queued: 0, unknown };
     }

@@ -7,9 +7,34 @@ use protocol::{
 use serde::Deserialize;
 use sqlx::{PgPool, Row};
 
+/// How a domain typed in a request is matched against stored ones.
+fn lookup_key(domain: &str) -> String {
+    domain.trim().trim_end_matches('.').to_lowercase()
+}
+
+/// The company ids behind many domains in one query, and the domains that are unknown (in input order).
+pub async fn company_ids(pool: &PgPool, domains: &[String]) -> Result<(Vec<i64>, Vec<String>), LeadError> {
+    let keys: Vec<String> = domains.iter().map(|d| lookup_key(d)).collect();
+    let found: std::collections::HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT domain, id FROM companies WHERE domain = ANY($1)")
+            .bind(&keys)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let (mut ids, mut unknown) = (Vec::new(), Vec::new());
+    for key in keys {
+        match found.get(&key) {
+            Some(id) => ids.push(*id),
+            None => unknown.push(key),
+        }
+    }
+    Ok((ids, unknown))
+}
+
 /// The company id behind a domain, or a "not found" that tells the user how to add it.
 pub async fn company_id(pool: &PgPool, domain: &str) -> Result<i64, LeadError> {
-    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    let domain = lookup_key(domain);
     sqlx::query_scalar("SELECT id FROM companies WHERE domain = $1")
         .bind(&domain)
         .fetch_optional(pool)

@@ -5,7 +5,9 @@ mod detail;
 mod facets;
 mod list;
 
-pub use detail::{add_note, changes, company_id, ip_details, lead_detail, lead_ip_details, set_favorite, set_tag};
+pub use detail::{
+    add_note, changes, company_id, company_ids, ip_details, lead_detail, lead_ip_details, set_favorite, set_tag,
+};
 pub use facets::facet_values;
 pub use list::list_leads;
 

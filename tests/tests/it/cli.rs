@@ -1,18 +1,7 @@
 //! hunter-tui's scriptable subcommands against a real daemon: exit codes and output contracts.
 
 use hunter_tests::dns::{DnsServer, Zone};
-use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir, tui_command};
-
-async fn daemon_with_dns(db: &TestDb, dir: &std::path::Path, dns: &DnsServer) -> Daemon {
-    let mut options = DaemonOptions::in_dir(dir, Some(db.url.clone()));
-    options.extra_env = vec![
-        ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
-        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
-        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
-        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
-    ];
-    Daemon::start(&options).await
-}
+use hunter_tests::{Daemon, TestDb, scratch_dir, tui_command};
 
 fn run(daemon: &Daemon, args: &[&str]) -> std::process::Output {
     let socket = daemon.options.socket.to_str().unwrap().to_string();
@@ -30,7 +19,7 @@ async fn add_wait_then_export_gives_the_contract_csv() {
         .dmarc("v=DMARC1; p=reject")]);
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
 
     let added = run(&daemon, &["add", "--wait", "contoso.com", "gmail.com"]);
     assert_eq!(added.status.code(), Some(2), "some input was rejected: {}", String::from_utf8_lossy(&added.stderr));
@@ -61,7 +50,7 @@ async fn import_reports_rejected_rows_and_exits_2() {
     let dns = DnsServer::start([Zone::new("contoso.com").mx(0, "contoso-com.mail.protection.outlook.com")]);
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let file = dir.path().join("leads.csv");
     std::fs::write(&file, "domain\ncontoso.com\ncom.tr\n").unwrap();
     let out = run(&daemon, &["import", "--wait", file.to_str().unwrap()]);

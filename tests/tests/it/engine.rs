@@ -2,24 +2,9 @@
 //! answers lead queries; two daemons share one queue.
 
 use hunter_tests::dns::{DnsServer, Zone, synthetic};
-use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
+use hunter_tests::{Daemon, TestDb, scratch_dir, wait_for_batch};
 use protocol::{LeadFilter, LeadQuery, LeadSort, Request, Response};
-use std::time::{Duration, Instant};
-
-fn engine_env(dns: &DnsServer) -> Vec<(String, String)> {
-    vec![
-        ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
-        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
-        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
-        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
-    ]
-}
-
-async fn start(db: &TestDb, dir: &std::path::Path, dns: &DnsServer) -> Daemon {
-    let mut options = DaemonOptions::in_dir(dir, Some(db.url.clone()));
-    options.extra_env = engine_env(dns);
-    Daemon::start(&options).await
-}
+use std::time::Duration;
 
 async fn insert_companies(db: &TestDb, domains: &[String]) {
     let pool = db.pool().await;
@@ -29,22 +14,6 @@ async fn insert_companies(db: &TestDb, domains: &[String]) {
         .await
         .unwrap();
     pool.close().await;
-}
-
-async fn wait_for_batch(client: &hunter_tui::client::Client, batch_id: &str, patience: Duration) {
-    let deadline = Instant::now() + patience;
-    loop {
-        let Response::BatchProgress(p) =
-            client.request(Request::BatchProgress { batch_id: batch_id.into() }).await.unwrap()
-        else {
-            panic!("not progress")
-        };
-        if p.done == p.total {
-            return;
-        }
-        assert!(Instant::now() < deadline, "batch not done in {patience:?}: {}/{}", p.done, p.total);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn m365_full() -> Zone {
@@ -76,7 +45,7 @@ async fn scanned_leads_are_scored_and_listed_with_their_breakdown() {
     let dns = DnsServer::start([m365_full(), google(), no_mx()]);
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = start(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let domains = vec!["contoso.com".to_string(), "fabrikam.com".to_string(), "nomail.example".to_string()];
     insert_companies(&db, &domains).await;
     let client = daemon.client().await;
@@ -122,7 +91,7 @@ async fn server_side_filters_and_paging_apply() {
     let dns = DnsServer::start([m365_full(), google(), no_mx()]);
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = start(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let domains = vec!["contoso.com".to_string(), "fabrikam.com".to_string(), "nomail.example".to_string()];
     insert_companies(&db, &domains).await;
     let client = daemon.client().await;
@@ -170,7 +139,7 @@ async fn a_rescan_after_a_dns_change_records_the_change() {
     let dns = DnsServer::start([m365_full()]);
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = start(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     insert_companies(&db, &["contoso.com".to_string()]).await;
     let client = daemon.client().await;
     let rescan = || async {
@@ -200,8 +169,8 @@ async fn two_daemons_on_one_database_scan_each_domain_exactly_once() {
     let dns = DnsServer::builder().synthetic().threads(1).start();
     let db = TestDb::create().await;
     let (dir_a, dir_b) = (scratch_dir(), scratch_dir());
-    let a = start(&db, dir_a.path(), &dns).await;
-    let b = start(&db, dir_b.path(), &dns).await;
+    let a = Daemon::start_scanning(&db, dir_a.path(), &dns).await;
+    let b = Daemon::start_scanning(&db, dir_b.path(), &dns).await;
     let domains: Vec<String> = (0..2_000).map(synthetic::domain).collect();
     insert_companies(&db, &domains).await;
     let client = a.client().await;

@@ -1,36 +1,9 @@
 //! Adding and importing domains through a real daemon, then following their scans.
 
 use hunter_tests::dns::{DnsServer, Zone};
-use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
+use hunter_tests::{Daemon, TestDb, scratch_dir, wait_for_batch};
 use protocol::{IntakeOutcome, Request, Response};
-use std::time::{Duration, Instant};
-
-async fn daemon_with_dns(db: &TestDb, dir: &std::path::Path, dns: &DnsServer) -> Daemon {
-    let mut options = DaemonOptions::in_dir(dir, Some(db.url.clone()));
-    options.extra_env = vec![
-        ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
-        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
-        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
-        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
-    ];
-    Daemon::start(&options).await
-}
-
-async fn wait_done(client: &hunter_tui::client::Client, batch: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let Response::BatchProgress(p) =
-            client.request(Request::BatchProgress { batch_id: batch.into() }).await.unwrap()
-        else {
-            panic!()
-        };
-        if p.done == p.total {
-            return;
-        }
-        assert!(Instant::now() < deadline, "batch stuck at {}/{}", p.done, p.total);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use std::time::Duration;
 
 fn zones() -> Vec<Zone> {
     vec![
@@ -46,7 +19,7 @@ async fn added_domains_are_normalised_validated_and_scanned() {
     let dns = DnsServer::start(zones());
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let client = daemon.client().await;
     let inputs = vec![
         "https://www.Contoso.com/about".to_string(),
@@ -63,7 +36,7 @@ async fn added_domains_are_normalised_validated_and_scanned() {
     assert!(report.results[2].reason.as_deref().unwrap_or_default().contains("free"), "{:?}", report.results[2]);
     assert_eq!(outcomes[3], (IntakeOutcome::Merged, Some("contoso.com")));
 
-    wait_done(&client, report.batch_id.as_deref().expect("a batch to follow")).await;
+    wait_for_batch(&client, report.batch_id.as_deref().expect("a batch to follow"), Duration::from_secs(30)).await;
     let Response::Leads(page) = client.request(Request::ListLeads(Box::default())).await.unwrap() else { panic!() };
     assert_eq!(page.total, 2);
     assert!(page.rows.iter().all(|r| r.scan_status.as_deref() == Some("ok")), "{:?}", page.rows);
@@ -74,7 +47,7 @@ async fn an_uploaded_csv_is_imported_with_row_precise_rejections_and_scanned() {
     let dns = DnsServer::start(zones());
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let client = daemon.client().await;
     let csv = dir.path().join("leads.csv");
     std::fs::write(&csv, "Company;Website\nContoso;https://contoso.com\nNobody;not a domain\nFabrikam;www.fabrikam.com\nContoso again;contoso.com\n").unwrap();
@@ -82,7 +55,7 @@ async fn an_uploaded_csv_is_imported_with_row_precise_rejections_and_scanned() {
     assert_eq!((report.accepted, report.merged, report.rejected), (2, 1, 1), "{report:?}");
     assert_eq!(report.rejected_rows[0].line, 3);
     assert_eq!(report.file_name, "leads.csv");
-    wait_done(&client, report.batch_id.as_deref().unwrap()).await;
+    wait_for_batch(&client, report.batch_id.as_deref().unwrap(), Duration::from_secs(30)).await;
     let Response::Leads(page) = client.request(Request::ListLeads(Box::default())).await.unwrap() else { panic!() };
     let companies: Vec<Option<&str>> = page.rows.iter().map(|r| r.company.as_deref()).collect();
     assert!(companies.contains(&Some("Contoso")), "{companies:?}");
@@ -94,7 +67,7 @@ async fn a_broken_upload_stores_nothing_and_says_why() {
     let dns = DnsServer::start(zones());
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let client = daemon.client().await;
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();

@@ -4,8 +4,7 @@
 //! sorting, rescans and failures).
 
 use hunter_tests::dns::{DnsServer, Zone};
-use hunter_tests::{Daemon, DaemonOptions, TestDb, binary, scratch_dir, tui_command};
-use std::path::Path;
+use hunter_tests::{Daemon, TestDb, binary, scratch_dir, tui_command};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -21,17 +20,6 @@ fn zones() -> Vec<Zone> {
             .txt("v=spf1 include:spf.protection.outlook.com include:_netblocks.mimecast.com -all"),
         Zone::new("adatum.com").mx(10, "mail.adatum.com").a("mail", "192.0.2.10").txt("v=spf1 mx -all"),
     ]
-}
-
-async fn daemon_with_dns(db: &TestDb, dir: &Path, dns: &DnsServer) -> Daemon {
-    let mut options = DaemonOptions::in_dir(dir, Some(db.url.clone()));
-    options.extra_env = vec![
-        ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
-        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
-        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
-        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
-    ];
-    Daemon::start(&options).await
 }
 
 /// A private tmux server (its own socket name) running one program in a fixed-size window.
@@ -132,7 +120,7 @@ async fn a_salesperson_adds_imports_filters_opens_and_marks_leads_in_the_tui() {
     let dns = DnsServer::start(zones());
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let csv = dir.path().join("leads.csv");
@@ -237,7 +225,7 @@ async fn import_reports_rejected_rows_with_exit_2_and_an_unreadable_file_with_ex
     let dns = DnsServer::start(zones());
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let env = socket_env(&daemon);
     let csv = dir.path().join("leads.csv");
     std::fs::write(&csv, "domain\nfabrikam.com\nyahoo.com\n").unwrap();
@@ -259,7 +247,7 @@ async fn export_filters_and_sorts_on_the_daemon_and_rescan_waits() {
     let dns = DnsServer::start(zones());
     let db = TestDb::create().await;
     let dir = scratch_dir();
-    let daemon = daemon_with_dns(&db, dir.path(), &dns).await;
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
     let env = socket_env(&daemon);
     let added = run(&["add", "contoso.com", "fabrikam.com", "northwind.com", "--wait"], &env);
     assert_eq!(added.status.code(), Some(0), "{added:?}");
