@@ -137,7 +137,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     db.migrate().await?;
     let engine = Arc::new(Engine::from_config(&config, &paths.state_dir)?);
     if let Some(enrichment) = &engine.enrichment {
-        enrichment.attach_cache(db.handle.pool.clone());
+        enrichment.attach_cache(db.handle.pool.clone()).await;
     }
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -158,7 +158,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
     let worker = ScanWorker {
         pool: db.handle.pool.clone(),
-        engine,
+        engine: engine.clone(),
         owner: format!(
             "{}:{}",
             nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
@@ -191,6 +191,9 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = scheduler_task.await;
     let _ = worker_task.await;
     scheduler.drain(DRAIN_PATIENCE).await;
+    if let Some(enrichment) = &engine.enrichment {
+        enrichment.flush_cache().await;
+    }
     Ok(())
 }
 

@@ -182,8 +182,11 @@ pub struct LeadDetail {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpDetail {
     pub ip: String,
-    /// The MX host the address belongs to, when the scan's records show it.
-    pub mx_host: Option<String>,
+    /// What the address is to the company: `mail`, `domain`, `www` (one or more).
+    pub roles: Vec<String>,
+    /// The name the address belongs to: its MX host (when the scan's records show it), the domain,
+    /// or `www.<domain>`.
+    pub host: Option<String>,
     /// ISO 3166 alpha-2 code.
     pub country: Option<String>,
     pub country_name: Option<String>,

@@ -80,7 +80,8 @@ pub fn detail() -> LeadDetail {
         }),
         ip_details: vec![IpDetail {
             ip: "195.130.217.1".into(),
-            mx_host: Some("eu-smtp-inbound-1.mimecast.com".into()),
+            roles: vec!["mail".into()],
+            host: Some("eu-smtp-inbound-1.mimecast.com".into()),
             country: Some("GB".into()),
             city: Some("London".into()),
             asn: Some(30031),

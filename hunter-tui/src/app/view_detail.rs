@@ -182,7 +182,7 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
     for ip in &detail.ip_details {
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<16}", ip.ip), theme.bold()),
-            Span::styled(ip.mx_host.as_deref().map(|h| format!(" {h}")).unwrap_or_default(), theme.dim()),
+            Span::styled(ip_label(ip), theme.dim()),
         ]));
         lines.push(Line::raw(format!("    {}", ip_facts(ip))));
     }
@@ -241,6 +241,15 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
 
 /// `+40 ████████████████████  provider  Uses Microsoft 365`, one per contribution, then the sum,
 /// which is the score (or says how the score was clamped from it).
+/// ` mx1.example.com (mail)`: the address's name and what it is to the company.
+fn ip_label(ip: &IpDetail) -> String {
+    let roles = if ip.roles.is_empty() { String::new() } else { format!(" ({})", ip.roles.join(", ")) };
+    match &ip.host {
+        Some(host) => format!(" {host}{roles}"),
+        None => roles,
+    }
+}
+
 /// `GB London · AS30031 Mimecast Services Limited · DCH · no proxy/VPN` for one address.
 pub fn ip_facts(ip: &IpDetail) -> String {
     let place = [ip.country.as_deref(), ip.region.as_deref(), ip.city.as_deref()]

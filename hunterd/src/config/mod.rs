@@ -109,6 +109,9 @@ pub struct EnrichmentConfig {
     pub maxmind_asn_db: Option<PathBuf>,
     pub ip2location_db: Option<PathBuf>,
     pub ip2proxy_db: Option<PathBuf>,
+    /// Whose addresses a scan enriches: `mail` (the MX hosts'), `domain` (the apex's), `www`. The
+    /// last two cost four more DNS queries per scan, so they are opt-in.
+    pub targets: Vec<crate::enrich::AddressRole>,
     /// A cached lookup older than this is redone even when the source databases did not change.
     pub cache_ttl: HumanDuration,
     /// The `geoip-databases` job warns when a database was built longer ago than this.
@@ -130,6 +133,7 @@ impl Default for EnrichmentConfig {
             maxmind_asn_db: None,
             ip2location_db: None,
             ip2proxy_db: None,
+            targets: vec![crate::enrich::AddressRole::Mail],
             cache_ttl: HumanDuration::from_secs(30 * 24 * 3600),
             max_age: HumanDuration::from_secs(35 * 24 * 3600),
             maxmind_account_id: None,

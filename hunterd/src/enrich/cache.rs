@@ -54,23 +54,34 @@ pub async fn put(pool: &PgPool, ip: IpAddr, result: &IpEnrichment, source_versio
     Ok(())
 }
 
-/// [`get`] for a whole scan's addresses in one round trip.
-pub async fn get_many(pool: &PgPool, ips: &[IpAddr]) -> Result<Vec<(IpAddr, CachedLookup)>, sqlx::Error> {
-    let keys: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
-    let rows: Vec<(String, sqlx::types::Json<IpEnrichment>, String, DateTime<Utc>)> =
-        sqlx::query_as("SELECT ip, result, source_version, looked_up_at FROM ip_enrichment WHERE ip = ANY($1)")
-            .bind(&keys)
-            .fetch_all(pool)
-            .await?;
+/// Entries made by the databases `version` and younger than `ttl`, newest first, at most `limit`:
+/// what the memory cache starts with.
+pub async fn load_fresh(
+    pool: &PgPool,
+    version: &str,
+    ttl: Duration,
+    limit: usize,
+) -> Result<Vec<(IpAddr, CachedLookup)>, sqlx::Error> {
+    let rows: Vec<(String, sqlx::types::Json<IpEnrichment>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT ip, result, looked_up_at FROM ip_enrichment
+          WHERE source_version = $1 AND looked_up_at > now() - make_interval(secs => $2)
+          ORDER BY looked_up_at DESC LIMIT $3",
+    )
+    .bind(version)
+    .bind(ttl.as_secs_f64())
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(ip, result, source_version, looked_up_at)| {
+        .filter_map(|(ip, result, looked_up_at)| {
+            let source_version = version.to_string();
             Some((ip.parse().ok()?, CachedLookup { result: result.0, source_version, looked_up_at }))
         })
         .collect())
 }
 
-/// [`put`] for a whole scan's addresses in one statement (`entries` must not repeat an address).
+/// The batch write of new results (`entries` must not repeat an address).
 /// Committed without waiting for the WAL flush: the cache can be rebuilt from the databases, so a
 /// row lost in a crash costs one lookup, while waiting would cost every scan an fsync.
 pub async fn put_many(

@@ -4,6 +4,12 @@
 //! license key), checked against `?suffix=tar.gz.sha256`, the `.mmdb` inside opened once to prove it
 //! reads, then written next to the configured file and renamed over it, so a reader never sees half a
 //! file and a bad download never replaces a good one. The service then reloads it.
+//!
+//! Like `geoipupdate`, a run that finds nothing new downloads nothing: after an install, a sidecar
+//! `<file>.sha256` next to the target records the archive's digest and the installed `.mmdb`'s. The
+//! next run fetches only the `.sha256` URL, and skips the archive when it still matches and the target
+//! still hashes to what was installed (a file replaced by hand or damaged is downloaded again). A
+//! missing or unreadable sidecar just means "download".
 
 use super::EnrichmentService;
 use crate::config::EnrichmentConfig;
@@ -160,35 +166,118 @@ async fn get(
     Ok(response.bytes().await.map_err(|e| fetch(e.without_url().to_string()))?.to_vec())
 }
 
-/// Downloads, verifies and installs one edition; returns the installed database's build string.
+/// What a run did for one edition; both carry the database's build (`database_type@build_epoch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new archive was downloaded, verified and installed.
+    Installed(String),
+    /// The remote checksum and the file on disk still match the last install; nothing was downloaded.
+    UpToDate(String),
+}
+
+/// The record of the last install, kept next to the target so a later run can skip the download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallRecord {
+    /// SHA-256 of the archive, as MaxMind's `.sha256` gave it.
+    pub archive: String,
+    /// SHA-256 of the `.mmdb` bytes written to the target.
+    pub mmdb: String,
+}
+
+impl InstallRecord {
+    /// The sidecar for `target`: its file name plus `.sha256`, in the same directory.
+    pub fn path_for(target: &Path) -> PathBuf {
+        let mut path = target.as_os_str().to_owned();
+        path.push(".sha256");
+        PathBuf::from(path)
+    }
+
+    pub fn to_text(&self) -> String {
+        format!("archive {}\nmmdb {}\n", self.archive, self.mmdb)
+    }
+
+    /// `None` for anything but one `archive` and one `mmdb` line, each with a bare SHA-256.
+    pub fn parse(text: &str) -> Option<InstallRecord> {
+        let (mut archive, mut mmdb) = (None, None);
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (key, value) = line.split_once(' ')?;
+            let hex = parse_sha256(value).filter(|hex| hex.len() == value.trim().len())?;
+            let slot = match key {
+                "archive" => &mut archive,
+                "mmdb" => &mut mmdb,
+                _ => return None,
+            };
+            if slot.replace(hex).is_some() {
+                return None;
+            }
+        }
+        Some(InstallRecord { archive: archive?, mmdb: mmdb? })
+    }
+
+    /// The record next to `target`, if there is a readable, well-formed one.
+    pub fn load(target: &Path) -> Option<InstallRecord> {
+        InstallRecord::parse(&std::fs::read_to_string(InstallRecord::path_for(target)).ok()?)
+    }
+}
+
+fn build_of(mmdb: &[u8]) -> Result<String, maxminddb::MaxMindDbError> {
+    let reader = maxminddb::Reader::from_source(mmdb)?;
+    Ok(format!("{}@{}", reader.metadata().database_type, reader.metadata().build_epoch))
+}
+
+/// The installed build, when the last install came from the archive with digest `expected` and the
+/// target still holds exactly what was installed then; `None` means "download".
+fn unchanged_build(target: &Path, expected: &str) -> Option<String> {
+    let record = InstallRecord::load(target)?;
+    if record.archive != expected {
+        return None;
+    }
+    let current = std::fs::read(target).ok()?;
+    if sha256_hex(&current) != record.mmdb {
+        return None;
+    }
+    build_of(&current).ok()
+}
+
+/// Downloads, verifies and installs one edition, unless the last install is still current.
 pub async fn install_edition(
     client: &reqwest::Client,
     credentials: &Credentials,
     base_url: &str,
     edition: &str,
     target: &Path,
-) -> Result<String, DownloadError> {
+) -> Result<Outcome, DownloadError> {
     let (archive_url, sha_url) = urls(base_url, edition);
     let archive_err =
         |reason: String| DownloadError::Archive { edition: edition.into(), reason, path: target.to_path_buf() };
     let sha_body = get(client, credentials, edition, &sha_url).await?;
     let expected = parse_sha256(&String::from_utf8_lossy(&sha_body))
         .ok_or_else(|| archive_err(format!("{sha_url} did not return a SHA-256 digest")))?;
+    if let Some(build) = unchanged_build(target, &expected) {
+        return Ok(Outcome::UpToDate(build));
+    }
     let archive = get(client, credentials, edition, &archive_url).await?;
     let actual = sha256_hex(&archive);
     if actual != expected {
         return Err(DownloadError::Checksum { edition: edition.into(), expected, actual, path: target.to_path_buf() });
     }
     let mmdb = extract_mmdb(&archive).map_err(archive_err)?;
-    let reader = maxminddb::Reader::from_source(mmdb.as_slice())
-        .map_err(|e| archive_err(format!("the .mmdb inside does not open: {e}")))?;
-    let build = format!("{}@{}", reader.metadata().database_type, reader.metadata().build_epoch);
+    let build = build_of(&mmdb).map_err(|e| archive_err(format!("the .mmdb inside does not open: {e}")))?;
     write_atomically(target, &mmdb).map_err(|e| DownloadError::Write {
         edition: edition.into(),
         path: target.to_path_buf(),
         reason: e.to_string(),
     })?;
-    Ok(build)
+    // Losing the record only costs one extra download next time, so it does not fail the install.
+    let record = InstallRecord { archive: expected, mmdb: sha256_hex(&mmdb) };
+    let sidecar = InstallRecord::path_for(target);
+    if let Err(e) = write_atomically(&sidecar, record.to_text().as_bytes()) {
+        tracing::warn!(
+            "{edition} installed, but cannot write {}: {e}; the next run downloads it again",
+            sidecar.display()
+        );
+    }
+    Ok(Outcome::Installed(build))
 }
 
 /// The job body: every configured edition, each on its own (one failing does not stop the others).
@@ -203,7 +292,10 @@ pub async fn run(config: &EnrichmentConfig, service: Option<&EnrichmentService>)
         let installed = match target_for(edition, config) {
             Ok(target) => install_edition(&client, &credentials, &config.maxmind_download_url, edition, &target)
                 .await
-                .map(|build| format!("{edition} installed ({build}) at {}", target.display())),
+                .map(|outcome| match outcome {
+                    Outcome::Installed(build) => format!("{edition} installed ({build}) at {}", target.display()),
+                    Outcome::UpToDate(build) => format!("{edition} up to date ({build}) at {}", target.display()),
+                }),
             Err(e) => Err(e),
         };
         match installed {

@@ -1,5 +1,6 @@
-//! IP enrichment (engine.md §8, issue 5): what kind of infrastructure a company's mail servers run on,
-//! from optional MaxMind, IP2Location and IP2Proxy files merged by one [`EnrichmentService`].
+//! IP enrichment (engine.md §8, issue 5): what kind of infrastructure a company's mail servers (and,
+//! when configured, its domain and `www` addresses) run on, from optional MaxMind, IP2Location and
+//! IP2Proxy files merged by one [`EnrichmentService`].
 //!
 //! Enrichment is information for the salesperson only: it never feeds the score, and when it is off
 //! or its files are missing the scan is exactly what it would be without it.
@@ -29,10 +30,41 @@ pub const MAXMIND_ASN: &str = "maxmind-asn";
 pub const IP2LOCATION: &str = "ip2location";
 pub const IP2PROXY: &str = "ip2proxy";
 
+/// What an address is to the company: why it was enriched (`enrichment.targets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressRole {
+    /// An address of one of the MX hosts.
+    Mail,
+    /// An address of the domain itself (its apex A/AAAA).
+    Domain,
+    /// An address of `www.<domain>`.
+    Www,
+}
+
+impl AddressRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressRole::Mail => "mail",
+            AddressRole::Domain => "domain",
+            AddressRole::Www => "www",
+        }
+    }
+
+    /// The domain and `www` addresses are where the website lives.
+    pub fn is_web(self) -> bool {
+        matches!(self, AddressRole::Domain | AddressRole::Www)
+    }
+}
+
 /// Everything known about one address. Each field is kept with the source that answered it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpEnrichment {
     pub ip: Option<IpAddr>,
+    /// What the address is to the company, in a scan's report. Empty in the cache (a lookup does not
+    /// depend on it) and in reports stored before roles existed, when every address was a mail server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<AddressRole>,
     /// ISO 3166 alpha-2 code.
     pub country: Option<String>,
     /// English country name, for sentences.
@@ -62,6 +94,15 @@ impl IpEnrichment {
         self.sources.is_empty()
     }
 
+    /// Mail-server addresses are the ones the product is about; see [`Self::roles`].
+    pub fn serves_mail(&self) -> bool {
+        self.roles.is_empty() || self.roles.contains(&AddressRole::Mail)
+    }
+
+    pub fn serves_web(&self) -> bool {
+        self.roles.iter().any(|r| r.is_web())
+    }
+
     /// The organisation a salesperson would name: hosting provider, else ISP, else AS organisation.
     pub fn organisation(&self) -> Option<&str> {
         self.hosting_provider.as_deref().or(self.isp.as_deref()).or(self.as_org.as_deref())
@@ -71,7 +112,8 @@ impl IpEnrichment {
 /// The enrichment of one scan, as stored with it (`scans.enrichment`) and shown to the user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrichmentReport {
-    /// One entry per MX address, in MX preference order.
+    /// One entry per address: the MX hosts' in MX preference order, then the domain's, then `www`'s
+    /// (an address with several roles appears once, with all of them).
     pub ips: Vec<IpEnrichment>,
     pub infrastructure_summary: Option<String>,
     /// Why there is no enrichment (flag off, no database loaded, …); `None` when it ran.
@@ -85,9 +127,12 @@ impl EnrichmentReport {
         EnrichmentReport { absent_reason: Some(reason.into()), ..EnrichmentReport::default() }
     }
 
-    /// The first address anything is known about: the lead's headline values.
+    /// The lead's headline values: the first mail-server address anything is known about, else
+    /// (no mail server resolved or known) the first other address, as the reference falls back to
+    /// the domain's own address.
     pub fn primary(&self) -> Option<&IpEnrichment> {
-        self.ips.iter().find(|e| !e.is_empty())
+        let known = || self.ips.iter().filter(|e| !e.is_empty());
+        known().find(|e| e.serves_mail()).or_else(|| known().next())
     }
 
     /// What the sales summary's `ip_context` takes.

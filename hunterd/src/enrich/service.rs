@@ -1,9 +1,15 @@
 //! The one place lookups go through: merges the configured sources, caches results (memory, then
 //! PostgreSQL), and swaps in new database files when they change on disk.
+//!
+//! Scans must not get slower for it (issue 5: < 5% of scan time), so the scan path never waits for
+//! PostgreSQL: the memory cache is loaded from the PostgreSQL cache when it is attached, a miss is
+//! answered by the memory-mapped databases (a few microseconds, far less than a round trip), and new
+//! results are written back to PostgreSQL in batches by a background task. A lookup is deterministic
+//! for a given database build, so an entry another daemon wrote meanwhile would say the same.
 
 use super::ip2bin::{BinDb, BinRecord, Product};
 use super::maxmind::{Asn, Geo, MaxMindDb};
-use super::{EnrichmentReport, IP2LOCATION, IP2PROXY, IpEnrichment, MAXMIND_ASN, MAXMIND_CITY, cache};
+use super::{AddressRole, EnrichmentReport, IP2LOCATION, IP2PROXY, IpEnrichment, MAXMIND_ASN, MAXMIND_CITY, cache};
 use crate::config::EnrichmentConfig;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -14,8 +20,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often the configured files are checked for a new edition.
 const POLL_EVERY: Duration = Duration::from_secs(30);
-/// Past this many entries the in-memory cache starts over (PostgreSQL still has them).
-const MEMORY_CAP: usize = 200_000;
+/// Past this many entries the in-memory cache starts over (PostgreSQL still has them). An entry is
+/// about 1 KiB, so this bounds the cache near 50 MiB.
+const MEMORY_CAP: usize = 50_000;
+/// New results wait at most this long, or until this many are waiting, before being written.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
+const WRITE_BATCH: usize = 1_000;
 
 /// One configured database, for status displays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +127,15 @@ pub struct EnrichmentService {
     ttl: Duration,
     memory: RwLock<HashMap<IpAddr, Cached>>,
     pool: OnceLock<PgPool>,
+    /// Results not yet written to PostgreSQL (see the module docs).
+    unwritten: Arc<Mutex<Unwritten>>,
+    written: Arc<tokio::sync::Notify>,
+}
+
+/// New lookups waiting to be written, per database version (a reload may happen in between).
+#[derive(Debug, Default)]
+struct Unwritten {
+    entries: HashMap<IpAddr, (Arc<IpEnrichment>, Arc<str>)>,
 }
 
 impl EnrichmentService {
@@ -131,6 +150,8 @@ impl EnrichmentService {
             ttl: config.cache_ttl.0,
             memory: RwLock::new(HashMap::new()),
             pool: OnceLock::new(),
+            unwritten: Arc::new(Mutex::new(Unwritten::default())),
+            written: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -140,9 +161,34 @@ impl EnrichmentService {
         self
     }
 
-    /// Adds the PostgreSQL cache; before this only the in-memory cache is used.
-    pub fn attach_cache(&self, pool: PgPool) {
-        let _ = self.pool.set(pool);
+    /// Adds the PostgreSQL cache: loads its entries for the current databases into memory, and starts
+    /// the task that writes new results back. Before this only the in-memory cache is used. Must be
+    /// called on a Tokio runtime.
+    pub async fn attach_cache(&self, pool: PgPool) {
+        if self.pool.set(pool.clone()).is_err() {
+            return;
+        }
+        let sources = self.sources_now();
+        if sources.any() {
+            match cache::load_fresh(&pool, &sources.version, self.ttl, MEMORY_CAP).await {
+                Ok(entries) => {
+                    let loaded = entries.len();
+                    for (ip, hit) in entries {
+                        self.remember(ip, &Arc::new(hit.result), &sources.version, hit.looked_up_at);
+                    }
+                    tracing::debug!("IP enrichment: {loaded} cached lookups loaded");
+                }
+                Err(e) => tracing::warn!("IP enrichment cache not loaded (lookups still work): {e}"),
+            }
+        }
+        tokio::spawn(write_behind(pool, Arc::downgrade(&self.unwritten), Arc::clone(&self.written)));
+    }
+
+    /// Writes every result not yet in PostgreSQL now (tests, and before a shutdown).
+    pub async fn flush_cache(&self) {
+        if let Some(pool) = self.pool.get() {
+            write_unwritten(pool, &self.unwritten).await;
+        }
     }
 
     fn sources_now(&self) -> Arc<Sources> {
@@ -216,15 +262,14 @@ impl EnrichmentService {
         lookup_in(&self.sources_now(), ip)
     }
 
-    /// One address: from the memory cache, else PostgreSQL, else the databases (and cached).
+    /// One address: from the memory cache, else PostgreSQL, else the databases (and cached). For
+    /// one-off lookups; scans use [`Self::enrich`], which never waits for PostgreSQL.
     pub async fn lookup(&self, ip: IpAddr) -> Arc<IpEnrichment> {
         self.maybe_reload();
         let sources = self.sources_now();
         let now = chrono::Utc::now();
-        if let Some(hit) = self.memory.read().ok().and_then(|m| m.get(&ip).cloned())
-            && cache::is_fresh(&hit.version, hit.at, &sources.version, now, self.ttl)
-        {
-            return hit.result;
+        if let Some(hit) = self.remembered(ip, &sources.version, now) {
+            return hit;
         }
         if let Some(pool) = self.pool.get() {
             match cache::get(pool, ip).await {
@@ -249,6 +294,12 @@ impl EnrichmentService {
         result
     }
 
+    fn remembered(&self, ip: IpAddr, version: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Arc<IpEnrichment>> {
+        let memory = self.memory.read().ok()?;
+        let hit = memory.get(&ip)?;
+        cache::is_fresh(&hit.version, hit.at, version, now, self.ttl).then(|| Arc::clone(&hit.result))
+    }
+
     fn remember(&self, ip: IpAddr, result: &Arc<IpEnrichment>, version: &Arc<str>, at: chrono::DateTime<chrono::Utc>) {
         if let Ok(mut m) = self.memory.write() {
             if m.len() >= MEMORY_CAP {
@@ -258,69 +309,81 @@ impl EnrichmentService {
         }
     }
 
-    /// The enrichment of a scan's mail-server addresses (duplicates looked up once, order kept).
-    /// Same answers as [`Self::lookup`] per address, but PostgreSQL is asked once for the whole scan
-    /// (one read, one write) so enrichment adds little to a scan.
-    pub async fn enrich(&self, addresses: &[IpAddr]) -> EnrichmentReport {
+    /// The enrichment of a scan's addresses, each with its role (an address given several times is
+    /// looked up once and listed once with all its roles, in order of first appearance). Same answers
+    /// as [`Self::lookup`], without waiting for PostgreSQL (see the module docs).
+    pub async fn enrich(&self, addresses: &[(IpAddr, AddressRole)]) -> EnrichmentReport {
         self.maybe_reload();
         if let Some(reason) = self.absent_reason() {
             return EnrichmentReport::absent(reason);
         }
         let sources = self.sources_now();
         let now = chrono::Utc::now();
-        let mut unique = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        unique.extend(addresses.iter().copied().filter(|ip| seen.insert(*ip)));
-        let mut found: HashMap<IpAddr, Arc<IpEnrichment>> = HashMap::new();
-        if let Ok(memory) = self.memory.read() {
-            for ip in &unique {
-                if let Some(hit) = memory.get(ip)
-                    && cache::is_fresh(&hit.version, hit.at, &sources.version, now, self.ttl)
-                {
-                    found.insert(*ip, Arc::clone(&hit.result));
-                }
+        let mut order: Vec<(IpAddr, Vec<AddressRole>)> = Vec::new();
+        for (ip, role) in addresses {
+            match order.iter_mut().find(|(seen, _)| seen == ip) {
+                Some((_, roles)) if !roles.contains(role) => roles.push(*role),
+                Some(_) => {}
+                None => order.push((*ip, vec![*role])),
             }
         }
-        let missing: Vec<IpAddr> = unique.iter().copied().filter(|ip| !found.contains_key(ip)).collect();
-        if let Some(pool) = self.pool.get()
-            && !missing.is_empty()
-        {
-            match cache::get_many(pool, &missing).await {
-                Ok(hits) => {
-                    for (ip, hit) in hits {
-                        if cache::is_fresh(&hit.source_version, hit.looked_up_at, &sources.version, now, self.ttl) {
-                            let result = Arc::new(hit.result);
-                            self.remember(ip, &result, &sources.version, hit.looked_up_at);
-                            found.insert(ip, result);
-                        }
-                    }
+        let mut ips = Vec::with_capacity(order.len());
+        let mut fresh = Vec::new();
+        for (ip, roles) in order {
+            let result = match self.remembered(ip, &sources.version, now) {
+                Some(hit) => hit,
+                None => {
+                    let result = Arc::new(lookup_in(&sources, ip));
+                    self.remember(ip, &result, &sources.version, now);
+                    fresh.push((ip, Arc::clone(&result)));
+                    result
                 }
-                Err(e) => tracing::debug!("IP enrichment cache unavailable: {e}"),
+            };
+            ips.push(IpEnrichment { roles, ..IpEnrichment::clone(&result) });
+        }
+        if !fresh.is_empty()
+            && self.pool.get().is_some()
+            && let Ok(mut unwritten) = self.unwritten.lock()
+        {
+            for (ip, result) in fresh {
+                unwritten.entries.insert(ip, (result, Arc::clone(&sources.version)));
+            }
+            if unwritten.entries.len() >= WRITE_BATCH {
+                self.written.notify_one();
             }
         }
-        let fresh: Vec<(IpAddr, Arc<IpEnrichment>)> = missing
-            .into_iter()
-            .filter(|ip| !found.contains_key(ip))
-            .map(|ip| (ip, Arc::new(lookup_in(&sources, ip))))
-            .collect();
-        if let Some(pool) = self.pool.get()
-            && !fresh.is_empty()
-            && let Err(e) = cache::put_many(pool, &fresh, &sources.version).await
-        {
-            tracing::debug!("IP enrichment not cached: {e}");
-        }
-        for (ip, result) in fresh {
-            self.remember(ip, &result, &sources.version, now);
-            found.insert(ip, result);
-        }
-        let ips: Vec<IpEnrichment> =
-            unique.iter().filter_map(|ip| found.get(ip)).map(|r| IpEnrichment::clone(r)).collect();
         let infrastructure_summary = super::infrastructure_summary(&ips);
         EnrichmentReport {
             ips,
             infrastructure_summary,
             absent_reason: None,
             source_version: Some(sources.version.to_string()),
+        }
+    }
+}
+
+/// Writes new results to PostgreSQL every [`WRITE_EVERY`], or sooner when a batch is full, until the
+/// service is dropped (call [`EnrichmentService::flush_cache`] first to keep the last second's).
+async fn write_behind(pool: PgPool, unwritten: std::sync::Weak<Mutex<Unwritten>>, full: Arc<tokio::sync::Notify>) {
+    loop {
+        let _ = tokio::time::timeout(WRITE_EVERY, full.notified()).await;
+        let Some(unwritten) = unwritten.upgrade() else { return };
+        write_unwritten(&pool, &unwritten).await;
+    }
+}
+
+async fn write_unwritten(pool: &PgPool, unwritten: &Mutex<Unwritten>) {
+    let entries = match unwritten.lock() {
+        Ok(mut u) => std::mem::take(&mut u.entries),
+        Err(_) => return,
+    };
+    let mut by_version: HashMap<Arc<str>, Vec<(IpAddr, Arc<IpEnrichment>)>> = HashMap::new();
+    for (ip, (result, version)) in entries {
+        by_version.entry(version).or_default().push((ip, result));
+    }
+    for (version, batch) in by_version {
+        if let Err(e) = cache::put_many(pool, &batch, &version).await {
+            tracing::debug!("IP enrichment: {} lookups not cached: {e}", batch.len());
         }
     }
 }

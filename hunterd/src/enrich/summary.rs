@@ -6,32 +6,57 @@ use super::IpEnrichment;
 /// How many distinct hosting places a sentence names before it says "and N more".
 const MAX_PLACES: usize = 3;
 
-/// e.g. "Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals".
-/// `None` when nothing is known about any address.
+/// e.g. "Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals", with a website
+/// clause when the domain or `www` addresses were enriched too ("…; website hosted by Cloudflare
+/// (AS13335) in United States; …", or "Mail servers and website hosted by …" when they are the same
+/// places). `None` when nothing is known about any address.
 pub fn infrastructure_summary(ips: &[IpEnrichment]) -> Option<String> {
     let known: Vec<&IpEnrichment> = ips.iter().filter(|e| !e.is_empty()).collect();
     if known.is_empty() {
         return None;
     }
+    let mail: Vec<&IpEnrichment> = known.iter().copied().filter(|e| e.serves_mail()).collect();
+    let web: Vec<&IpEnrichment> = known.iter().copied().filter(|e| e.serves_web()).collect();
+    let (mail_places, web_places) = (places(&mail), places(&web));
+    let mut clauses: Vec<String> = Vec::new();
+    if !mail.is_empty() && mail_places == web_places {
+        clauses.push(format!("Mail servers and website {}", describe(&mail_places, &known)));
+    } else {
+        if !mail.is_empty() {
+            clauses.push(format!("Mail servers {}", describe(&mail_places, &mail)));
+        }
+        if !web.is_empty() {
+            let subject = if clauses.is_empty() { "Website" } else { "website" };
+            clauses.push(format!("{subject} {}", describe(&web_places, &web)));
+        }
+    }
+    clauses.push(proxy_clause(&known));
+    Some(clauses.join("; "))
+}
+
+/// Distinct hosting places, in order of first appearance.
+fn places(ips: &[&IpEnrichment]) -> Vec<String> {
     let mut places: Vec<String> = Vec::new();
-    for e in &known {
+    for e in ips {
         let place = place(e);
         if !places.contains(&place) {
             places.push(place);
         }
     }
+    places
+}
+
+/// "hosted by A and B and 2 more (data centre)".
+fn describe(places: &[String], ips: &[&IpEnrichment]) -> String {
     let extra = places.len().saturating_sub(MAX_PLACES);
-    places.truncate(MAX_PLACES);
-    let mut sentence = format!("Mail servers {}", join(&places));
+    let mut text = join(&places[..places.len().min(MAX_PLACES)]);
     if extra > 0 {
-        sentence.push_str(&format!(" and {extra} more"));
+        text.push_str(&format!(" and {extra} more"));
     }
-    if known.iter().any(|e| e.is_data_center == Some(true)) {
-        sentence.push_str(" (data centre)");
+    if ips.iter().any(|e| e.is_data_center == Some(true)) {
+        text.push_str(" (data centre)");
     }
-    sentence.push_str("; ");
-    sentence.push_str(&proxy_clause(&known));
-    Some(sentence)
+    text
 }
 
 /// "hosted by Microsoft (AS8075) in Ireland", with whichever parts are known.

@@ -12,6 +12,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Addresses of mail servers, as a scan hands them over.
+pub(super) fn mail(ips: &[IpAddr]) -> Vec<(IpAddr, AddressRole)> {
+    ips.iter().map(|ip| (*ip, AddressRole::Mail)).collect()
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -341,6 +346,122 @@ fn several_hosting_places_are_all_named_in_order() {
     );
 }
 
+/// A known address with a role, for the sentence tests.
+fn at(org: &str, country: &str, roles: &[AddressRole]) -> IpEnrichment {
+    let mut e = IpEnrichment {
+        as_org: Some(org.into()),
+        country_name: Some(country.into()),
+        is_proxy: Some(false),
+        roles: roles.to_vec(),
+        ..IpEnrichment::default()
+    };
+    e.sources.insert("as_org".into(), MAXMIND_ASN.into());
+    e
+}
+
+#[test]
+fn the_website_gets_its_own_clause_when_it_is_hosted_elsewhere() {
+    let ips =
+        [at("Microsoft", "Ireland", &[AddressRole::Mail]), at("Cloudflare", "United States", &[AddressRole::Www])];
+    assert_eq!(
+        infrastructure_summary(&ips).as_deref(),
+        Some(
+            "Mail servers hosted by Microsoft in Ireland; website hosted by Cloudflare in United States; no proxy/VPN signals"
+        )
+    );
+}
+
+#[test]
+fn mail_and_website_in_the_same_places_are_named_once() {
+    let ips = [
+        at("Hetzner", "Germany", &[AddressRole::Mail, AddressRole::Domain]),
+        at("Hetzner", "Germany", &[AddressRole::Www]),
+    ];
+    assert_eq!(
+        infrastructure_summary(&ips).as_deref(),
+        Some("Mail servers and website hosted by Hetzner in Germany; no proxy/VPN signals")
+    );
+}
+
+#[test]
+fn a_domain_without_known_mail_servers_is_described_by_its_website() {
+    let ips = [at("OVH", "France", &[AddressRole::Domain])];
+    assert_eq!(infrastructure_summary(&ips).as_deref(), Some("Website hosted by OVH in France; no proxy/VPN signals"));
+}
+
+#[test]
+fn the_headline_address_is_a_mail_server_even_when_the_website_comes_first() {
+    let report = EnrichmentReport {
+        ips: vec![at("OVH", "France", &[AddressRole::Domain]), at("Microsoft", "Ireland", &[AddressRole::Mail])],
+        ..EnrichmentReport::default()
+    };
+    assert_eq!(report.primary().and_then(|e| e.as_org.as_deref()), Some("Microsoft"));
+    let web_only =
+        EnrichmentReport { ips: vec![at("OVH", "France", &[AddressRole::Www])], ..EnrichmentReport::default() };
+    assert_eq!(web_only.primary().and_then(|e| e.as_org.as_deref()), Some("OVH"), "the website stands in");
+}
+
+#[test]
+fn a_report_stored_before_roles_existed_reads_as_mail_servers() {
+    let old = serde_json::json!({ "ip": "5.9.1.1", "as_org": "Hetzner", "sources": { "as_org": "maxmind-asn" } });
+    let e: IpEnrichment = serde_json::from_value(old).unwrap();
+    assert!(e.serves_mail() && !e.serves_web());
+}
+
+#[tokio::test]
+async fn an_address_with_several_roles_is_looked_up_once_and_listed_with_all_of_them() {
+    let files = Files::new();
+    let service = EnrichmentService::open(&files.all());
+    let (mx, web) = (ip("52.101.10.5"), ip("5.9.1.1"));
+    let report = service
+        .enrich(&[(mx, AddressRole::Mail), (web, AddressRole::Domain), (mx, AddressRole::Www), (web, AddressRole::Www)])
+        .await;
+    let listed: Vec<(Option<IpAddr>, Vec<AddressRole>)> = report.ips.iter().map(|e| (e.ip, e.roles.clone())).collect();
+    assert_eq!(
+        listed,
+        [
+            (Some(mx), vec![AddressRole::Mail, AddressRole::Www]),
+            (Some(web), vec![AddressRole::Domain, AddressRole::Www])
+        ]
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn scans_are_answered_from_the_cache_loaded_at_start_without_asking_postgresql(pool: sqlx::PgPool) {
+    let files = Files::new();
+    let config = files.all();
+    let first = EnrichmentService::open(&config);
+    first.attach_cache(pool.clone()).await;
+    first.enrich(&mail(&[ip("52.101.10.5")])).await;
+    first.flush_cache().await;
+    tamper(&pool, "52.101.10.5").await;
+    let second = EnrichmentService::open(&config);
+    second.attach_cache(pool.clone()).await;
+    // PostgreSQL goes away: the scan path still answers, from what was loaded.
+    pool.close().await;
+    let report = second.enrich(&mail(&[ip("52.101.10.5"), ip("5.9.1.1")])).await;
+    let cities: Vec<Option<&str>> = report.ips.iter().map(|e| e.city.as_deref()).collect();
+    assert_eq!(cities[0], Some("FromCache"), "the loaded cache answered");
+    assert_eq!(report.ips[1].isp.as_deref(), Some("Hetzner Online GmbH"), "a miss is looked up in the files");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn new_lookups_reach_postgresql_without_an_explicit_flush(pool: sqlx::PgPool) {
+    let files = Files::new();
+    let service = EnrichmentService::open(&files.all());
+    service.attach_cache(pool.clone()).await;
+    service.enrich(&mail(&[ip("52.101.10.5"), ip("5.9.1.1")])).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let cached: i64 = sqlx::query_scalar("SELECT count(*) FROM ip_enrichment").fetch_one(&pool).await.unwrap();
+        if cached == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "written behind within a few seconds, found {cached}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn assert_names_file(error: &str, path: &Path) {
     assert!(error.contains(&path.display().to_string()), "{error}");
 }
@@ -382,14 +503,14 @@ fn an_ip2proxy_file_given_as_ip2location_is_refused() {
 #[tokio::test]
 async fn missing_files_make_enrichment_absent_with_a_reason() {
     let config = EnrichmentConfig { maxmind_city_db: Some("/nonexistent/city.mmdb".into()), ..Default::default() };
-    let report = EnrichmentService::open(&config).enrich(&[ip("52.101.10.5")]).await;
+    let report = EnrichmentService::open(&config).enrich(&mail(&[ip("52.101.10.5")])).await;
     assert!(report.ips.is_empty());
     assert!(report.absent_reason.as_deref().unwrap().contains("/nonexistent/city.mmdb"));
 }
 
 #[tokio::test]
 async fn no_configured_files_make_enrichment_absent_with_a_reason() {
-    let report = EnrichmentService::open(&EnrichmentConfig::default()).enrich(&[ip("52.101.10.5")]).await;
+    let report = EnrichmentService::open(&EnrichmentConfig::default()).enrich(&mail(&[ip("52.101.10.5")])).await;
     assert!(report.absent_reason.as_deref().unwrap().contains("no IP enrichment database configured"));
 }
 
@@ -398,8 +519,8 @@ async fn the_same_inputs_give_the_same_report() {
     let files = Files::new();
     let config = files.all();
     let addresses = [ip("52.101.10.5"), ip("5.9.1.1"), ip("52.101.10.5")];
-    let a = EnrichmentService::open(&config).enrich(&addresses).await;
-    let b = EnrichmentService::open(&config).enrich(&addresses).await;
+    let a = EnrichmentService::open(&config).enrich(&mail(&addresses)).await;
+    let b = EnrichmentService::open(&config).enrich(&mail(&addresses)).await;
     assert_eq!(a, b);
     assert_eq!(a.ips.len(), 2, "duplicate addresses are looked up once");
 }
@@ -442,11 +563,11 @@ async fn a_second_lookup_is_answered_from_postgresql(pool: sqlx::PgPool) {
     let files = Files::new();
     let config = files.all();
     let first = EnrichmentService::open(&config);
-    first.attach_cache(pool.clone());
+    first.attach_cache(pool.clone()).await;
     assert_eq!(first.lookup(ip("52.101.10.5")).await.city.as_deref(), Some("Dublin"));
     tamper(&pool, "52.101.10.5").await;
     let second = EnrichmentService::open(&config);
-    second.attach_cache(pool.clone());
+    second.attach_cache(pool.clone()).await;
     assert_eq!(second.lookup(ip("52.101.10.5")).await.city.as_deref(), Some("FromCache"));
 }
 
@@ -455,12 +576,12 @@ async fn a_new_database_build_bypasses_the_cache(pool: sqlx::PgPool) {
     let files = Files::new();
     let config = files.all();
     let first = EnrichmentService::open(&config);
-    first.attach_cache(pool.clone());
+    first.attach_cache(pool.clone()).await;
     first.lookup(ip("52.101.10.5")).await;
     tamper(&pool, "52.101.10.5").await;
     files.put("asn.mmdb", &asn_db(1_800_000_000));
     let second = EnrichmentService::open(&config);
-    second.attach_cache(pool.clone());
+    second.attach_cache(pool.clone()).await;
     assert_eq!(second.lookup(ip("52.101.10.5")).await.city.as_deref(), Some("Dublin"));
     let version: String = sqlx::query_scalar("SELECT source_version FROM ip_enrichment WHERE ip = '52.101.10.5'")
         .fetch_one(&pool)
@@ -474,12 +595,12 @@ async fn an_entry_older_than_the_ttl_is_looked_up_again(pool: sqlx::PgPool) {
     let files = Files::new();
     let config = EnrichmentConfig { cache_ttl: HumanDuration::from_secs(60), ..files.all() };
     let first = EnrichmentService::open(&config);
-    first.attach_cache(pool.clone());
+    first.attach_cache(pool.clone()).await;
     first.lookup(ip("52.101.10.5")).await;
     tamper(&pool, "52.101.10.5").await;
     sqlx::query("UPDATE ip_enrichment SET looked_up_at = now() - interval '2 minutes'").execute(&pool).await.unwrap();
     let second = EnrichmentService::open(&config);
-    second.attach_cache(pool.clone());
+    second.attach_cache(pool.clone()).await;
     assert_eq!(second.lookup(ip("52.101.10.5")).await.city.as_deref(), Some("Dublin"));
 }
 

@@ -208,8 +208,13 @@ async fn a_downloaded_edition_is_verified_installed_and_reloaded() {
     assert!(summary.contains(&format!("GeoLite2-ASN installed (GeoLite2-ASN@{})", epoch(2026, 11, 20))), "{summary}");
     assert_eq!(std::fs::read(config.maxmind_asn_db.as_ref().unwrap()).unwrap(), new_db);
     assert!(service.source_version().contains(&epoch(2026, 11, 20).to_string()), "{}", service.source_version());
-    let leftovers: Vec<_> = std::fs::read_dir(files.dir.path()).unwrap().filter_map(|e| e.ok()).collect();
-    assert_eq!(leftovers.len(), 2, "no temporary file is left behind: {leftovers:?}");
+    let mut leftovers: Vec<_> = std::fs::read_dir(files.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    leftovers.sort();
+    assert_eq!(leftovers, ["asn.mmdb", "asn.mmdb.sha256", "maxmind.key"], "no temporary file is left behind");
 }
 
 #[tokio::test]
@@ -254,6 +259,122 @@ async fn an_archive_without_a_database_is_rejected() {
     assert_eq!(std::fs::read(config.maxmind_asn_db.as_ref().unwrap()).unwrap(), before);
 }
 
+/// How many times the archive itself (not its `.sha256`) was fetched.
+async fn archive_downloads(server: &MockServer) -> usize {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.query() == Some("suffix=tar.gz")).count()
+}
+
+/// A fake serving `db` as GeoLite2-ASN with its correct checksum.
+async fn serving(db: &[u8]) -> (MockServer, String) {
+    let archive = tarball("GeoLite2-ASN", db);
+    let checksum = download::sha256_hex(&archive);
+    (maxmind("GeoLite2-ASN", &archive, &checksum).await, checksum)
+}
+
+#[tokio::test]
+async fn a_second_run_with_an_unchanged_checksum_does_not_download_again() {
+    let new_db = asn_db(epoch(2026, 11, 20));
+    let (server, _) = serving(&new_db).await;
+    let files = Files::new();
+    let config = download_config(&files, &server, KEY);
+    let target = config.maxmind_asn_db.clone().unwrap();
+    download::run(&config, None).await.unwrap();
+
+    let summary = download::run(&config, None).await.unwrap();
+
+    let build = format!("GeoLite2-ASN@{}", epoch(2026, 11, 20));
+    assert_eq!(summary, format!("GeoLite2-ASN up to date ({build}) at {}", target.display()));
+    assert_eq!(archive_downloads(&server).await, 1, "only the first run fetched the archive");
+    assert_eq!(std::fs::read(&target).unwrap(), new_db);
+}
+
+#[tokio::test]
+async fn a_changed_remote_checksum_downloads_and_installs_the_new_edition() {
+    let (first, _) = serving(&asn_db(epoch(2026, 11, 20))).await;
+    let files = Files::new();
+    let config = download_config(&files, &first, KEY);
+    download::run(&config, None).await.unwrap();
+    let newer_db = asn_db(epoch(2026, 11, 27));
+    let (second, checksum) = serving(&newer_db).await;
+    let config = EnrichmentConfig { maxmind_download_url: second.uri(), ..config };
+
+    let summary = download::run(&config, None).await.unwrap();
+
+    assert!(summary.contains(&format!("GeoLite2-ASN installed (GeoLite2-ASN@{})", epoch(2026, 11, 27))), "{summary}");
+    let target = config.maxmind_asn_db.as_ref().unwrap();
+    assert_eq!(std::fs::read(target).unwrap(), newer_db);
+    assert_eq!(download::InstallRecord::load(target).map(|r| r.archive), Some(checksum), "the record follows");
+}
+
+#[tokio::test]
+async fn a_target_changed_by_hand_is_downloaded_again_despite_an_unchanged_checksum() {
+    let new_db = asn_db(epoch(2026, 11, 20));
+    let (server, _) = serving(&new_db).await;
+    let files = Files::new();
+    let config = download_config(&files, &server, KEY);
+    let target = config.maxmind_asn_db.clone().unwrap();
+    download::run(&config, None).await.unwrap();
+    std::fs::write(&target, asn_db(epoch(2026, 10, 1))).unwrap();
+
+    let summary = download::run(&config, None).await.unwrap();
+
+    assert!(summary.contains("GeoLite2-ASN installed"), "{summary}");
+    assert_eq!(archive_downloads(&server).await, 2);
+    assert_eq!(std::fs::read(&target).unwrap(), new_db);
+}
+
+#[tokio::test]
+async fn a_garbled_record_leads_to_a_download_not_an_error() {
+    let new_db = asn_db(epoch(2026, 11, 20));
+    let (server, checksum) = serving(&new_db).await;
+    let files = Files::new();
+    let config = download_config(&files, &server, KEY);
+    let target = config.maxmind_asn_db.clone().unwrap();
+    download::run(&config, None).await.unwrap();
+    std::fs::write(download::InstallRecord::path_for(&target), b"archive not-a-digest\n\xff\x00").unwrap();
+
+    let summary = download::run(&config, None).await.unwrap();
+
+    assert!(summary.contains("GeoLite2-ASN installed"), "{summary}");
+    assert_eq!(archive_downloads(&server).await, 2);
+    assert_eq!(download::InstallRecord::load(&target).map(|r| r.archive), Some(checksum), "the record is rewritten");
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_written_does_not_fail_the_install() {
+    let new_db = asn_db(epoch(2026, 11, 20));
+    let (server, _) = serving(&new_db).await;
+    let files = Files::new();
+    let config = download_config(&files, &server, KEY);
+    let target = config.maxmind_asn_db.clone().unwrap();
+    // A directory where the record goes: renaming a file over it fails.
+    std::fs::create_dir(download::InstallRecord::path_for(&target)).unwrap();
+
+    let summary = download::run(&config, None).await.unwrap();
+
+    assert!(summary.contains("GeoLite2-ASN installed"), "{summary}");
+    assert_eq!(std::fs::read(&target).unwrap(), new_db);
+    let again = download::run(&config, None).await.unwrap();
+    assert!(again.contains("GeoLite2-ASN installed"), "without a record the next run downloads: {again}");
+}
+
+#[test]
+fn an_install_record_reads_back_what_it_wrote_and_nothing_else() {
+    let record = download::InstallRecord { archive: "a".repeat(64), mmdb: "b".repeat(64) };
+    assert_eq!(download::InstallRecord::parse(&record.to_text()), Some(record.clone()));
+    for garbled in [
+        "".to_string(),
+        format!("archive {}\n", "a".repeat(64)),
+        format!("archive {}\nmmdb {}\n", "a".repeat(63), "b".repeat(64)),
+        format!("archive {}\nmmdb {} extra\n", "a".repeat(64), "b".repeat(64)),
+        format!("{}mmdb {}\n", record.to_text(), "c".repeat(64)),
+        format!("{}size 12\n", record.to_text()),
+    ] {
+        assert_eq!(download::InstallRecord::parse(&garbled), None, "{garbled:?}");
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_scan_caches_each_address_once_and_a_later_scan_reads_them_back(pool: sqlx::PgPool) {
     let files = Files::new();
@@ -265,16 +386,17 @@ async fn a_scan_caches_each_address_once_and_a_later_scan_reads_them_back(pool: 
     let (dublin, v6, unknown) =
         ("52.101.10.5".parse().unwrap(), "2a01:111::1".parse().unwrap(), "192.0.2.1".parse().unwrap());
     let first = EnrichmentService::open(&config);
-    first.attach_cache(pool.clone());
-    let report = first.enrich(&[dublin, v6, dublin, unknown]).await;
+    first.attach_cache(pool.clone()).await;
+    let report = first.enrich(&super::tests::mail(&[dublin, v6, dublin, unknown])).await;
     assert_eq!(report.ips.len(), 3, "duplicates are looked up once");
+    first.flush_cache().await;
     let cached: i64 = sqlx::query_scalar("SELECT count(*) FROM ip_enrichment").fetch_one(&pool).await.unwrap();
     assert_eq!(cached, 3);
 
     super::tests::tamper(&pool, "52.101.10.5").await;
     let second = EnrichmentService::open(&config);
-    second.attach_cache(pool.clone());
-    let again = second.enrich(&[v6, dublin]).await;
+    second.attach_cache(pool.clone()).await;
+    let again = second.enrich(&super::tests::mail(&[v6, dublin])).await;
     let cities: Vec<Option<&str>> = again.ips.iter().map(|e| e.city.as_deref()).collect();
     assert_eq!(cities, [Some("Dublin"), Some("FromCache")], "order kept; the cached row answered");
 }

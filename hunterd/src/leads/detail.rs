@@ -1,6 +1,6 @@
 use super::LeadError;
 use super::list::{FROM_ONE, SELECT_ONE, row_from_sql};
-use crate::enrich::{EnrichmentReport, IpEnrichment};
+use crate::enrich::{AddressRole, EnrichmentReport, IpEnrichment};
 use protocol::{
     Change, Contribution, DnsRecord, Evidence, IpDetail, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem,
 };
@@ -98,7 +98,8 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
             .unwrap_or_default()
             .evidence;
         detail.registration = json("registration").and_then(|v| serde_json::from_value::<Registration>(v).ok());
-        (detail.ip_details, detail.enrichment_note) = ip_details(json("enrichment"), &detail.records);
+        (detail.ip_details, detail.enrichment_note) =
+            ip_details(json("enrichment"), &detail.records, &detail.row.domain);
         detail.breakdown =
             json("breakdown").and_then(|v| serde_json::from_value::<Vec<Contribution>>(v).ok()).unwrap_or_default();
         detail.sales_summary = json("sales_summary").and_then(|v| serde_json::from_value::<SalesSummary>(v).ok());
@@ -219,26 +220,44 @@ pub async fn set_favorite(pool: &PgPool, domain: &str, favorite: bool) -> Result
     Ok(())
 }
 
-/// The per-address view of a scan's stored enrichment (`scans.enrichment`), with each address's MX
-/// host taken from the scan's A/AAAA records, and the note saying why there is none when there is none.
-pub fn ip_details(enrichment: Option<serde_json::Value>, records: &[DnsRecord]) -> (Vec<IpDetail>, Option<String>) {
+/// The per-address view of a scan's stored enrichment (`scans.enrichment`), with each mail address's
+/// MX host taken from the scan's A/AAAA records, and the note saying why there is none when there is none.
+pub fn ip_details(
+    enrichment: Option<serde_json::Value>,
+    records: &[DnsRecord],
+    domain: &str,
+) -> (Vec<IpDetail>, Option<String>) {
     let Some(report) = enrichment.and_then(|v| serde_json::from_value::<EnrichmentReport>(v).ok()) else {
         return (Vec::new(), Some("not scanned with IP enrichment yet (features.ip_enrichment)".into()));
     };
     if let Some(reason) = report.absent_reason {
         return (Vec::new(), Some(reason));
     }
-    let details: Vec<IpDetail> = report.ips.into_iter().filter_map(|e| ip_detail(e, records)).collect();
-    let note = details.is_empty().then(|| "the scan found no mail-server address to enrich".to_string());
+    let details: Vec<IpDetail> = report.ips.into_iter().filter_map(|e| ip_detail(e, records, domain)).collect();
+    let note = details.is_empty().then(|| "the scan found no address to enrich (enrichment.targets)".to_string());
     (details, note)
 }
 
-fn ip_detail(e: IpEnrichment, records: &[DnsRecord]) -> Option<IpDetail> {
+fn ip_detail(e: IpEnrichment, records: &[DnsRecord], domain: &str) -> Option<IpDetail> {
     let ip = e.ip?;
-    let mx_host = records
-        .iter()
-        .find(|r| matches!(r.rtype.as_str(), "A" | "AAAA") && r.data.parse::<std::net::IpAddr>().ok() == Some(ip))
-        .map(|r| r.name.trim_end_matches('.').to_string());
+    let mx_host = || {
+        records
+            .iter()
+            .find(|r| matches!(r.rtype.as_str(), "A" | "AAAA") && r.data.parse::<std::net::IpAddr>().ok() == Some(ip))
+            .map(|r| r.name.trim_end_matches('.').to_string())
+    };
+    let host = if e.serves_mail() {
+        mx_host()
+    } else if e.roles.contains(&AddressRole::Domain) {
+        Some(domain.to_string())
+    } else {
+        Some(format!("www.{domain}"))
+    };
+    let roles = if e.roles.is_empty() {
+        vec![AddressRole::Mail.as_str().to_string()]
+    } else {
+        e.roles.iter().map(|r| r.as_str().to_string()).collect()
+    };
     let sources = e
         .sources
         .into_iter()
@@ -246,7 +265,8 @@ fn ip_detail(e: IpEnrichment, records: &[DnsRecord]) -> Option<IpDetail> {
         .collect();
     Some(IpDetail {
         ip: ip.to_string(),
-        mx_host,
+        roles,
+        host,
         country: e.country,
         country_name: e.country_name,
         region: e.region,
@@ -281,5 +301,5 @@ pub async fn lead_ip_details(pool: &PgPool, domain: &str) -> Result<(Vec<IpDetai
     let enrichment: Option<serde_json::Value> = row.try_get("enrichment")?;
     let records: Option<serde_json::Value> = row.try_get("raw_records")?;
     let records = records.and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
-    Ok(ip_details(enrichment, &records))
+    Ok(ip_details(enrichment, &records, &lookup_key(domain)))
 }

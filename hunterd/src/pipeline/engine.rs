@@ -4,12 +4,13 @@
 
 use super::store::{ScanOutcome, StoredDetection, StoredScore};
 use crate::config::Config;
-use crate::enrich::{EnrichmentReport, EnrichmentService};
+use crate::enrich::{AddressRole, EnrichmentReport, EnrichmentService};
 use crate::provider::{self, ProviderTable};
 use crate::scan::{ScanError, Scanner};
 use crate::score::{self, Rules, ScoreInput};
 use crate::whois::{RegistrationSource, WhoisClient, WhoisConfig};
 use protocol::Registration;
+use std::net::IpAddr;
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub struct Engine {
     pub rules_version: String,
     /// IP enrichment of the MX hosts; `None` when `features.ip_enrichment` is off. Never feeds the score.
     pub enrichment: Option<EnrichmentService>,
+    /// Whose addresses are enriched (`enrichment.targets`).
+    pub enrichment_targets: Vec<AddressRole>,
 }
 
 impl Engine {
@@ -57,7 +60,26 @@ impl Engine {
         if let Some(reason) = enrichment.as_ref().and_then(EnrichmentService::absent_reason) {
             tracing::warn!("IP enrichment is on but inactive: {reason}");
         }
-        Ok(Engine { scanner, whois, providers, rules, rules_version, enrichment })
+        let enrichment_targets = config.enrichment.targets.clone();
+        Ok(Engine { scanner, whois, providers, rules, rules_version, enrichment, enrichment_targets })
+    }
+
+    /// The domain's own and `www`'s addresses when enrichment wants them (looked up alongside the
+    /// mail scan, so they add queries but no waiting).
+    async fn web_addresses(&self, domain: &str) -> Vec<(IpAddr, AddressRole)> {
+        if self.enrichment.is_none() {
+            return Vec::new();
+        }
+        let want = |role| self.enrichment_targets.contains(&role);
+        let www = format!("www.{domain}");
+        let lookup = |wanted: bool, name: &str| {
+            let scanner = &self.scanner;
+            let name = name.to_string();
+            async move { if wanted { scanner.addresses(&name).await } else { Vec::new() } }
+        };
+        let (apex, www) = tokio::join!(lookup(want(AddressRole::Domain), domain), lookup(want(AddressRole::Www), &www));
+        let apex = apex.into_iter().map(|ip| (ip, AddressRole::Domain));
+        apex.chain(www.into_iter().map(|ip| (ip, AddressRole::Www))).collect()
     }
 
     /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome, and a
@@ -85,7 +107,8 @@ impl Engine {
                 (None, None) => None,
             }
         };
-        let (scan, registration) = tokio::join!(self.scanner.scan(domain), lookup);
+        let (scan, registration, web_addresses) =
+            tokio::join!(self.scanner.scan(domain), lookup, self.web_addresses(domain));
         let expires_at = registration
             .as_ref()
             .and_then(|r| r.expires.as_deref())
@@ -94,8 +117,12 @@ impl Engine {
         let outcome = score::score(&ScoreInput::from_scan(&scan, &detection), &self.rules);
         let enrichment = match &self.enrichment {
             Some(service) => {
-                let addresses: Vec<std::net::IpAddr> =
-                    scan.mx.iter().flat_map(|m| m.addresses.iter().copied()).collect();
+                let mut addresses: Vec<(IpAddr, AddressRole)> = Vec::new();
+                if self.enrichment_targets.contains(&AddressRole::Mail) {
+                    addresses
+                        .extend(scan.mx.iter().flat_map(|m| m.addresses.iter().map(|ip| (*ip, AddressRole::Mail))));
+                }
+                addresses.extend(web_addresses);
                 service.enrich(&addresses).await
             }
             None => EnrichmentReport::absent("IP enrichment is off (features.ip_enrichment)"),

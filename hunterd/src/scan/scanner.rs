@@ -110,6 +110,25 @@ impl Scanner {
         result.queries = ctx.sent.load(Ordering::Relaxed);
         result
     }
+
+    /// The A and AAAA addresses of `name`, through CNAMEs: where the domain and its `www` are hosted,
+    /// for IP enrichment. Not part of the mail scan, so a failure only means no addresses.
+    pub async fn addresses(&self, name: &str) -> Vec<IpAddr> {
+        let ctx = Ctx { dns: &self.inner.dns, sent: AtomicU32::new(0) };
+        let (a, aaaa) = tokio::join!(ctx.query(name, RecordType::A), ctx.query(name, RecordType::AAAA));
+        let mut found = Vec::new();
+        for answer in [a, aaaa] {
+            match answer {
+                Ok(answer) => found.extend(answer.records.iter().filter_map(|r| match r.data() {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                    _ => None,
+                })),
+                Err(failure) => tracing::debug!(%name, "address lookup failed ({failure})"),
+            }
+        }
+        found
+    }
 }
 
 fn system_nameservers() -> Result<Vec<SocketAddr>, ScanError> {

@@ -3,6 +3,7 @@
 
 use hunter_tests::dns::{DnsServer, Zone};
 use hunterd::config::Config;
+use hunterd::enrich::AddressRole;
 use hunterd::enrich::ip2bin::{BinRow, Product, write_bin};
 use hunterd::pipeline::engine::Engine;
 
@@ -88,7 +89,7 @@ async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
             .await
             .unwrap();
     let engine = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
-    engine.enrichment.as_ref().unwrap().attach_cache(pool.clone());
+    engine.enrichment.as_ref().unwrap().attach_cache(pool.clone()).await;
     let outcome = engine.evaluate(company_id, "contoso.com", None).await;
     hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
 
@@ -105,6 +106,7 @@ async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
         .await
         .unwrap();
     assert_eq!(stored["ips"][0]["isp"], "Hetzner Online GmbH");
+    engine.enrichment.as_ref().unwrap().flush_cache().await;
     let cached: i64 = sqlx::query_scalar("SELECT count(*) FROM ip_enrichment").fetch_one(&pool).await.unwrap();
     assert_eq!(cached, 2, "both MX addresses are cached");
     pool.close().await;
@@ -131,7 +133,7 @@ async fn a_lead_shows_each_mail_server_address_with_its_host_and_sources() {
     assert_eq!(note, None);
     assert_eq!(ips.len(), 2, "{ips:?}");
     let mail = &ips[0];
-    assert_eq!((mail.ip.as_str(), mail.mx_host.as_deref()), ("5.9.1.1", Some("mail.contoso.com")));
+    assert_eq!((mail.ip.as_str(), mail.host.as_deref()), ("5.9.1.1", Some("mail.contoso.com")));
     assert_eq!(
         (mail.country.as_deref(), mail.asn, mail.isp.as_deref()),
         (Some("DE"), Some(24940), Some("Hetzner Online GmbH"))
@@ -139,7 +141,7 @@ async fn a_lead_shows_each_mail_server_address_with_its_host_and_sources() {
     assert_eq!((mail.is_data_center, mail.is_proxy), (Some(true), Some(false)));
     assert_eq!(mail.sources.get("isp").map(String::as_str), Some("ip2location"));
     let backup = &ips[1];
-    assert_eq!((backup.ip.as_str(), backup.mx_host.as_deref()), ("2001:db8::25", Some("backup.contoso.com")));
+    assert_eq!((backup.ip.as_str(), backup.host.as_deref()), ("2001:db8::25", Some("backup.contoso.com")));
     assert_eq!((backup.is_vpn, backup.proxy_type.as_deref()), (Some(true), Some("VPN")));
     assert_eq!(backup.sources.get("proxy_type").map(String::as_str), Some("ip2proxy"));
     // The lead detail clients get carries the same per-IP view.
@@ -209,4 +211,93 @@ async fn the_daemon_reports_database_ages_and_a_missing_file_on_the_sync_screen(
     assert!(error.contains(&missing.display().to_string()), "{error}");
     assert!(error.contains("IP2Proxy PX11 build 2026-11-01"), "{error}");
     assert_eq!(download.state, JobState::Disabled, "no MaxMind account is configured");
+}
+
+/// contoso.com with its website: the apex on the mail server, `www` on another Hetzner address.
+fn contoso_with_website() -> Zone {
+    contoso().a("contoso.com", "5.9.1.1").cname("www.contoso.com", "web.contoso.com").a("web.contoso.com", "5.9.3.3")
+}
+
+fn with_targets(mut config: Config, targets: &[AddressRole]) -> Config {
+    config.enrichment.targets = targets.to_vec();
+    config
+}
+
+#[tokio::test]
+async fn the_domain_and_www_addresses_are_enriched_when_configured() {
+    let dns = DnsServer::start([contoso_with_website()]);
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        with_targets(config(&dns, dir.path(), true), &[AddressRole::Mail, AddressRole::Domain, AddressRole::Www]);
+    let engine = Engine::from_config(&config, dir.path()).unwrap();
+
+    let outcome = engine.evaluate(1, "contoso.com", None).await;
+
+    let report = outcome.enrichment.as_ref().unwrap();
+    let listed: Vec<(String, Vec<AddressRole>)> =
+        report.ips.iter().map(|e| (e.ip.unwrap().to_string(), e.roles.clone())).collect();
+    assert_eq!(
+        listed,
+        [
+            ("5.9.1.1".to_string(), vec![AddressRole::Mail, AddressRole::Domain]),
+            ("2001:db8::25".to_string(), vec![AddressRole::Mail]),
+            ("5.9.3.3".to_string(), vec![AddressRole::Www]),
+        ]
+    );
+    assert_eq!(
+        report.infrastructure_summary.as_deref(),
+        Some(
+            "Mail servers hosted by Hetzner Online GmbH (AS24940) in Germany and located in NL (data centre); website hosted by Hetzner Online GmbH (AS24940) in Germany (data centre); proxy/VPN signals: VPN"
+        )
+    );
+}
+
+#[tokio::test]
+async fn by_default_only_mail_servers_are_looked_up_and_enriched() {
+    let dns = DnsServer::start([contoso_with_website()]);
+    let dir = tempfile::tempdir().unwrap();
+    let mail_only = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
+    let before = dns.queries();
+    let outcome = mail_only.evaluate(1, "contoso.com", None).await;
+    let mail_queries = dns.queries() - before;
+
+    let everything =
+        with_targets(config(&dns, dir.path(), true), &[AddressRole::Mail, AddressRole::Domain, AddressRole::Www]);
+    let everything = Engine::from_config(&everything, dir.path()).unwrap();
+    let before = dns.queries();
+    everything.evaluate(1, "contoso.com", None).await;
+
+    let report = outcome.enrichment.as_ref().unwrap();
+    assert!(report.ips.iter().all(|e| e.roles == [AddressRole::Mail]), "{report:?}");
+    assert_eq!(dns.queries() - before, mail_queries + 4, "A and AAAA of the domain and of www");
+}
+
+#[tokio::test]
+async fn a_lead_names_the_domain_and_www_addresses_by_their_hosts() {
+    let dns = DnsServer::start([contoso_with_website()]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = hunter_tests::TestDb::create().await;
+    let pool = db.pool().await;
+    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+    let company_id: i64 =
+        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let config = with_targets(config(&dns, dir.path(), true), &[AddressRole::Domain, AddressRole::Www]);
+    let engine = Engine::from_config(&config, dir.path()).unwrap();
+    let outcome = engine.evaluate(company_id, "contoso.com", None).await;
+    hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
+
+    let (ips, _) = hunterd::leads::lead_ip_details(&pool, "contoso.com").await.unwrap();
+
+    let named: Vec<(&str, Option<&str>, Vec<&str>)> =
+        ips.iter().map(|d| (d.ip.as_str(), d.host.as_deref(), d.roles.iter().map(String::as_str).collect())).collect();
+    assert_eq!(
+        named,
+        [("5.9.1.1", Some("contoso.com"), vec!["domain"]), ("5.9.3.3", Some("www.contoso.com"), vec!["www"])]
+    );
+    let row = &hunterd::leads::list_leads(&pool, &protocol::LeadQuery::default()).await.unwrap().rows[0];
+    assert_eq!(row.ip_country.as_deref(), Some("DE"), "with no mail server enriched, the website stands in");
+    pool.close().await;
 }
