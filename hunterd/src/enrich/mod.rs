@@ -58,33 +58,50 @@ impl AddressRole {
 }
 
 /// Everything known about one address. Each field is kept with the source that answered it.
+/// Unknown fields are left out of the stored JSON: it is written with every scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpEnrichment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
     /// What the address is to the company, in a scan's report. Empty in the cache (a lookup does not
     /// depend on it) and in reports stored before roles existed, when every address was a mail server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<AddressRole>,
     /// ISO 3166 alpha-2 code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// English country name, for sentences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isp: Option<String>,
     /// IP2Location usage type code(s), e.g. `DCH`, `COM`, `ISP/MOB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_type: Option<String>,
     /// `None` when no proxy database answered (unknown is not "no").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_proxy: Option<bool>,
     /// IP2Proxy proxy type: VPN, TOR, PUB, WEB, DCH, SES, RES, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_vpn: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_tor: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_data_center: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosting_provider: Option<String>,
     /// Field name → source name (see the constants above).
+    #[serde(default)]
     pub sources: BTreeMap<String, String>,
 }
 
