@@ -6,8 +6,8 @@
 //! Run: `cargo bench -p hunter-tests --bench enrichment`.
 
 use hunterd::config::EnrichmentConfig;
-use hunterd::enrich::EnrichmentService;
 use hunterd::enrich::ip2bin::{BinRow, Product, write_bin};
+use hunterd::enrich::{AddressRole, EnrichmentService};
 use maxminddb_writer::metadata::IpVersion;
 use maxminddb_writer::paths::IpAddrWithMask;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -121,6 +121,23 @@ fn main() {
             cached.as_secs_f64(),
             n / cached.as_secs_f64()
         );
+
+        // What a scan does: a report (summary included) for its two MX addresses.
+        let scans = 50_000u32;
+        let mail = |i: u32| [(address(2 * i), AddressRole::Mail), (address(2 * i + 1), AddressRole::Mail)];
+        for (label, offset) in [("scan reports, cache misses:", warm_set), ("scan reports, cache hits:  ", 0)] {
+            let started = Instant::now();
+            for i in 0..scans {
+                let i = if offset == 0 { i % (warm_set / 2) } else { offset + i };
+                std::hint::black_box(service.enrich(&mail(i)).await);
+            }
+            let took = started.elapsed();
+            println!(
+                "{label} {scans} reports in {:.3}s = {:.1} µs per scan",
+                took.as_secs_f64(),
+                took.as_secs_f64() * 1e6 / f64::from(scans)
+            );
+        }
     });
 }
 
