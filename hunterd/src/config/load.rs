@@ -68,9 +68,13 @@ pub fn load_from(
         },
     };
 
-    let file_error = |message: String| match &source {
-        ConfigSource::File(path) => ConfigError::File { path: path.clone(), message },
-        ConfigSource::Defaults { looked_at } => ConfigError::File { path: looked_at.clone(), message },
+    // Parse errors quote the offending line, which may hold a database URL with its password.
+    let file_error = |message: String| {
+        let message = super::secret::redact_urls_in(&message);
+        match &source {
+            ConfigSource::File(path) => ConfigError::File { path: path.clone(), message },
+            ConfigSource::Defaults { looked_at } => ConfigError::File { path: looked_at.clone(), message },
+        }
     };
     // Deserialising the text (not a table) keeps line numbers and the offending key in errors.
     toml::from_str::<Config>(&text).map_err(|e| file_error(e.to_string().trim_end().to_string()))?;
@@ -99,7 +103,8 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
     for (var, raw) in vars {
         let Some((section, key)) = var[ENV_PREFIX.len()..].split_once("__") else { continue };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-        let env_err = |message: String| ConfigError::Env { var: var.clone(), message };
+        let env_err =
+            |message: String| ConfigError::Env { var: var.clone(), message: super::secret::redact_urls_in(&message) };
         let Some(toml::Value::Table(section_defaults)) = defaults.get(&section) else {
             return Err(env_err(format!("unknown config section `{section}`")));
         };

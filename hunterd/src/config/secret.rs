@@ -85,6 +85,24 @@ pub fn redact_url_password(url: &str) -> String {
     out
 }
 
+/// [`redact_url_password`] for every URL inside a longer text, such as a parse error that quotes the
+/// offending line of a config file.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme) = rest.find("://") {
+        // The URL starts after the last separator before `://` and ends at the next one.
+        let is_separator = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')' | '=');
+        let start = rest[..scheme].rfind(is_separator).map_or(0, |i| i + 1);
+        let end = rest[scheme..].find(is_separator).map_or(rest.len(), |i| scheme + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact_url_password(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.redacted())
@@ -131,5 +149,14 @@ mod tests {
     #[test]
     fn debug_output_of_a_secret_never_shows_it() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "[redacted]");
+    }
+
+    #[test]
+    fn passwords_in_urls_quoted_inside_a_longer_text_are_redacted() {
+        let text = "TOML parse error at line 2\n  |\n2 | url = \"postgres://hunter:s3cret@db/hunter\n  | ^";
+        let redacted = super::redact_urls_in(text);
+        assert!(!redacted.contains("s3cret"), "{redacted}");
+        assert!(redacted.contains("postgres://hunter:[redacted]@db/hunter"), "{redacted}");
+        assert!(redacted.starts_with("TOML parse error at line 2"), "{redacted}");
     }
 }

@@ -144,12 +144,13 @@ impl EnrichmentReport {
         EnrichmentReport { absent_reason: Some(reason.into()), ..EnrichmentReport::default() }
     }
 
-    /// The lead's headline values: the first mail-server address anything is known about, else
-    /// (no mail server resolved or known) the first other address, as the reference falls back to
-    /// the domain's own address.
+    /// The lead's headline values: the first mail-server address anything is known about. Only when
+    /// no mail-server address was found at all does the domain's (or `www`'s) stand in, as the
+    /// reference falls back to the apex when no MX host resolves; a mail server that resolved but is
+    /// unknown to the databases is not replaced by the website.
     pub fn primary(&self) -> Option<&IpEnrichment> {
         let known = || self.ips.iter().filter(|e| !e.is_empty());
-        known().find(|e| e.serves_mail()).or_else(|| known().next())
+        if self.ips.iter().any(IpEnrichment::serves_mail) { known().find(|e| e.serves_mail()) } else { known().next() }
     }
 
     /// What the sales summary's `ip_context` takes.

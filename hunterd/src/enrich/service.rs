@@ -26,6 +26,8 @@ const MEMORY_CAP: usize = 50_000;
 /// New results wait at most this long, or until this many are waiting, before being written.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 const WRITE_BATCH: usize = 1_000;
+/// A batch that could not be written is kept for the next try, up to this many entries in all.
+const MAX_UNWRITTEN: usize = 10 * WRITE_BATCH;
 
 /// One configured database, for status displays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +83,7 @@ fn load(config: &EnrichmentConfig) -> Sources {
         let Some(path) = path else { continue };
         s.stamps.push((path.clone(), stamp(path)));
         let opened: Result<String, String> = if !path.exists() {
-            Err("file not found".into())
+            Err(format!("{name} database {}: file not found", path.display()))
         } else {
             match name {
                 MAXMIND_CITY => MaxMindDb::open(path).map(|db| (db.build(), s.city = Some(db)).0),
@@ -96,6 +98,10 @@ fn load(config: &EnrichmentConfig) -> Sources {
             Ok(build) => {
                 version.push(format!("{name}={build}"));
                 SourceInfo { name, path: path.clone(), build: Some(build), error: None }
+            }
+            Err(e) if e.starts_with(name) => {
+                tracing::warn!("IP enrichment: {e}");
+                SourceInfo { name, path: path.clone(), build: None, error: Some(e) }
             }
             Err(e) => {
                 let error = format!("{name} database {}: corrupt, truncated or unreadable: {e}", path.display());
@@ -128,14 +134,17 @@ pub struct EnrichmentService {
     memory: RwLock<HashMap<IpAddr, Cached>>,
     pool: OnceLock<PgPool>,
     /// Results not yet written to PostgreSQL (see the module docs).
-    unwritten: Arc<Mutex<Unwritten>>,
-    written: Arc<tokio::sync::Notify>,
+    unwritten: Arc<Unwritten>,
 }
 
-/// New lookups waiting to be written, per database version (a reload may happen in between).
+/// New lookups waiting to be written, each with the database version that produced it.
 #[derive(Debug, Default)]
 struct Unwritten {
-    entries: HashMap<IpAddr, (Arc<IpEnrichment>, Arc<str>)>,
+    entries: Mutex<HashMap<IpAddr, (Arc<IpEnrichment>, Arc<str>)>>,
+    /// Held while a batch is written, so a flush waits for a write already under way.
+    writing: tokio::sync::Mutex<()>,
+    /// Wakes the writer early when a batch is full.
+    full: tokio::sync::Notify,
 }
 
 impl EnrichmentService {
@@ -150,8 +159,7 @@ impl EnrichmentService {
             ttl: config.cache_ttl.0,
             memory: RwLock::new(HashMap::new()),
             pool: OnceLock::new(),
-            unwritten: Arc::new(Mutex::new(Unwritten::default())),
-            written: Arc::new(tokio::sync::Notify::new()),
+            unwritten: Arc::new(Unwritten::default()),
         }
     }
 
@@ -170,7 +178,8 @@ impl EnrichmentService {
         }
         let sources = self.sources_now();
         if sources.any() {
-            match cache::load_fresh(&pool, &sources.version, self.ttl, MEMORY_CAP).await {
+            // Half the cap, so new addresses have room before anything is evicted.
+            match cache::load_fresh(&pool, &sources.version, self.ttl, MEMORY_CAP / 2).await {
                 Ok(entries) => {
                     let loaded = entries.len();
                     for (ip, hit) in entries {
@@ -181,10 +190,11 @@ impl EnrichmentService {
                 Err(e) => tracing::warn!("IP enrichment cache not loaded (lookups still work): {e}"),
             }
         }
-        tokio::spawn(write_behind(pool, Arc::downgrade(&self.unwritten), Arc::clone(&self.written)));
+        tokio::spawn(write_behind(pool, Arc::downgrade(&self.unwritten)));
     }
 
-    /// Writes every result not yet in PostgreSQL now (tests, and before a shutdown).
+    /// Writes every result not yet in PostgreSQL now, after any write already under way (tests, and
+    /// before a shutdown).
     pub async fn flush_cache(&self) {
         if let Some(pool) = self.pool.get() {
             write_unwritten(pool, &self.unwritten).await;
@@ -209,16 +219,7 @@ impl EnrichmentService {
 
     /// Why lookups cannot answer, or `None` when at least one database is loaded.
     pub fn absent_reason(&self) -> Option<String> {
-        let s = self.sources_now();
-        if s.any() {
-            return None;
-        }
-        let problems: Vec<String> = s.info.iter().filter_map(|i| i.error.clone()).collect();
-        Some(if problems.is_empty() {
-            "no IP enrichment database configured (enrichment.maxmind_city_db, maxmind_asn_db, ip2location_db, ip2proxy_db)".into()
-        } else {
-            format!("no IP enrichment database could be loaded: {}", problems.join("; "))
-        })
+        absent_reason_of(&self.sources_now())
     }
 
     /// Reloads the databases if any configured file changed since it was loaded. In-flight lookups
@@ -303,7 +304,7 @@ impl EnrichmentService {
     fn remember(&self, ip: IpAddr, result: &Arc<IpEnrichment>, version: &Arc<str>, at: chrono::DateTime<chrono::Utc>) {
         if let Ok(mut m) = self.memory.write() {
             if m.len() >= MEMORY_CAP {
-                m.clear();
+                evict(&mut m, version);
             }
             m.insert(ip, Cached { result: Arc::clone(result), version: Arc::clone(version), at });
         }
@@ -314,10 +315,10 @@ impl EnrichmentService {
     /// as [`Self::lookup`], without waiting for PostgreSQL (see the module docs).
     pub async fn enrich(&self, addresses: &[(IpAddr, AddressRole)]) -> EnrichmentReport {
         self.maybe_reload();
-        if let Some(reason) = self.absent_reason() {
+        let sources = self.sources_now();
+        if let Some(reason) = absent_reason_of(&sources) {
             return EnrichmentReport::absent(reason);
         }
-        let sources = self.sources_now();
         let now = chrono::Utc::now();
         let mut order: Vec<(IpAddr, Vec<AddressRole>)> = Vec::new();
         for (ip, role) in addresses {
@@ -343,13 +344,13 @@ impl EnrichmentService {
         }
         if !fresh.is_empty()
             && self.pool.get().is_some()
-            && let Ok(mut unwritten) = self.unwritten.lock()
+            && let Ok(mut unwritten) = self.unwritten.entries.lock()
         {
             for (ip, result) in fresh {
-                unwritten.entries.insert(ip, (result, Arc::clone(&sources.version)));
+                unwritten.insert(ip, (result, Arc::clone(&sources.version)));
             }
-            if unwritten.entries.len() >= WRITE_BATCH {
-                self.written.notify_one();
+            if unwritten.len() >= WRITE_BATCH {
+                self.unwritten.full.notify_one();
             }
         }
         let infrastructure_summary = super::infrastructure_summary(&ips);
@@ -364,17 +365,21 @@ impl EnrichmentService {
 
 /// Writes new results to PostgreSQL every [`WRITE_EVERY`], or sooner when a batch is full, until the
 /// service is dropped (call [`EnrichmentService::flush_cache`] first to keep the last second's).
-async fn write_behind(pool: PgPool, unwritten: std::sync::Weak<Mutex<Unwritten>>, full: Arc<tokio::sync::Notify>) {
+async fn write_behind(pool: PgPool, unwritten: std::sync::Weak<Unwritten>) {
     loop {
-        let _ = tokio::time::timeout(WRITE_EVERY, full.notified()).await;
-        let Some(unwritten) = unwritten.upgrade() else { return };
-        write_unwritten(&pool, &unwritten).await;
+        {
+            let Some(u) = unwritten.upgrade() else { return };
+            let _ = tokio::time::timeout(WRITE_EVERY, u.full.notified()).await;
+        }
+        let Some(u) = unwritten.upgrade() else { return };
+        write_unwritten(&pool, &u).await;
     }
 }
 
-async fn write_unwritten(pool: &PgPool, unwritten: &Mutex<Unwritten>) {
-    let entries = match unwritten.lock() {
-        Ok(mut u) => std::mem::take(&mut u.entries),
+async fn write_unwritten(pool: &PgPool, unwritten: &Unwritten) {
+    let _writing = unwritten.writing.lock().await;
+    let entries = match unwritten.entries.lock() {
+        Ok(mut u) => std::mem::take(&mut *u),
         Err(_) => return,
     };
     let mut by_version: HashMap<Arc<str>, Vec<(IpAddr, Arc<IpEnrichment>)>> = HashMap::new();
@@ -383,9 +388,44 @@ async fn write_unwritten(pool: &PgPool, unwritten: &Mutex<Unwritten>) {
     }
     for (version, batch) in by_version {
         if let Err(e) = cache::put_many(pool, &batch, &version).await {
-            tracing::debug!("IP enrichment: {} lookups not cached: {e}", batch.len());
+            tracing::debug!("IP enrichment: {} lookups not cached yet: {e}", batch.len());
+            // Kept for the next try unless newer results took their place (or too many wait).
+            if let Ok(mut u) = unwritten.entries.lock() {
+                for (ip, result) in batch {
+                    if u.len() >= MAX_UNWRITTEN {
+                        break;
+                    }
+                    u.entry(ip).or_insert_with(|| (result, Arc::clone(&version)));
+                }
+            }
         }
     }
+}
+
+/// Makes room in a full memory cache: entries of older database versions go first, then half of the
+/// rest (PostgreSQL still has them all).
+fn evict(memory: &mut HashMap<IpAddr, Cached>, current: &str) {
+    memory.retain(|_, c| &*c.version == current);
+    if memory.len() >= MEMORY_CAP {
+        let mut keep = false;
+        memory.retain(|_, _| {
+            keep = !keep;
+            keep
+        });
+    }
+}
+
+fn absent_reason_of(s: &Sources) -> Option<String> {
+    if s.any() {
+        return None;
+    }
+    let problems: Vec<String> = s.info.iter().filter_map(|i| i.error.clone()).collect();
+    Some(if problems.is_empty() {
+        "no IP enrichment database configured (enrichment.maxmind_city_db, maxmind_asn_db, ip2location_db, ip2proxy_db)"
+            .into()
+    } else {
+        format!("no IP enrichment database could be loaded: {}", problems.join("; "))
+    })
 }
 
 fn lookup_in(s: &Sources, ip: IpAddr) -> IpEnrichment {

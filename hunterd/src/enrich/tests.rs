@@ -402,6 +402,16 @@ fn the_headline_address_is_a_mail_server_even_when_the_website_comes_first() {
 }
 
 #[test]
+fn a_mail_server_unknown_to_the_databases_is_not_replaced_by_the_website() {
+    let unknown_mail = IpEnrichment { roles: vec![AddressRole::Mail], ..IpEnrichment::default() };
+    let report = EnrichmentReport {
+        ips: vec![unknown_mail, at("OVH", "France", &[AddressRole::Domain])],
+        ..EnrichmentReport::default()
+    };
+    assert_eq!(report.primary(), None);
+}
+
+#[test]
 fn a_report_stored_before_roles_existed_reads_as_mail_servers() {
     let old = serde_json::json!({ "ip": "5.9.1.1", "as_org": "Hetzner", "sources": { "as_org": "maxmind-asn" } });
     let e: IpEnrichment = serde_json::from_value(old).unwrap();

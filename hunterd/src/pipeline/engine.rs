@@ -78,8 +78,8 @@ impl Engine {
             async move { if wanted { scanner.addresses(&name).await } else { Vec::new() } }
         };
         let (apex, www) = tokio::join!(lookup(want(AddressRole::Domain), domain), lookup(want(AddressRole::Www), &www));
-        let apex = apex.into_iter().map(|ip| (ip, AddressRole::Domain));
-        apex.chain(www.into_iter().map(|ip| (ip, AddressRole::Www))).collect()
+        let apex = in_stable_order(&apex).map(|ip| (ip, AddressRole::Domain));
+        apex.chain(in_stable_order(&www).map(|ip| (ip, AddressRole::Www))).collect()
     }
 
     /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome, and a
@@ -119,8 +119,9 @@ impl Engine {
             Some(service) => {
                 let mut addresses: Vec<(IpAddr, AddressRole)> = Vec::new();
                 if self.enrichment_targets.contains(&AddressRole::Mail) {
-                    addresses
-                        .extend(scan.mx.iter().flat_map(|m| m.addresses.iter().map(|ip| (*ip, AddressRole::Mail))));
+                    for host in &scan.mx {
+                        addresses.extend(in_stable_order(&host.addresses).map(|ip| (ip, AddressRole::Mail)));
+                    }
                 }
                 addresses.extend(web_addresses);
                 service.enrich(&addresses).await
@@ -176,6 +177,14 @@ impl Engine {
             duration_ms: i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX),
         }
     }
+}
+
+/// A host's addresses sorted: DNS servers rotate the order of answers, and the summary and headline
+/// address must not change between scans because of it.
+fn in_stable_order(addresses: &[IpAddr]) -> impl Iterator<Item = IpAddr> {
+    let mut sorted = addresses.to_vec();
+    sorted.sort();
+    sorted.into_iter()
 }
 
 fn registration_view(r: &crate::whois::Registration) -> Registration {

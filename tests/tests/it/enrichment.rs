@@ -301,3 +301,19 @@ async fn a_lead_names_the_domain_and_www_addresses_by_their_hosts() {
     assert_eq!(row.ip_country.as_deref(), Some("DE"), "with no mail server enriched, the website stands in");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn addresses_are_enriched_in_a_stable_order_whatever_order_dns_answers_in() {
+    let zone =
+        contoso().a("www.contoso.com", "5.9.9.9").a("www.contoso.com", "5.9.3.3").a("www.contoso.com", "5.9.5.5");
+    let dns = DnsServer::start([zone]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_targets(config(&dns, dir.path(), true), &[AddressRole::Www]);
+    let engine = Engine::from_config(&config, dir.path()).unwrap();
+
+    let outcome = engine.evaluate(1, "contoso.com", None).await;
+
+    let listed: Vec<String> =
+        outcome.enrichment.as_ref().unwrap().ips.iter().map(|e| e.ip.unwrap().to_string()).collect();
+    assert_eq!(listed, ["5.9.3.3", "5.9.5.5", "5.9.9.9"]);
+}
