@@ -40,12 +40,29 @@ enum Command {
     CheckConfig,
     /// Validate a scoring rules file and print its summary; non-zero on any problem.
     CheckRules { file: PathBuf },
+    /// Write a consistent backup of the database to FILE (pg_dump custom format; safe while hunterd runs).
+    Backup { file: PathBuf },
+    /// Restore a backup into an empty database (hunterd must be stopped); non-zero on failure.
+    Restore {
+        file: PathBuf,
+        /// Replace the data already in the database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check config, database, schema, socket, resolvers and each enabled integration: one line
+    /// each; non-zero if any fails.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
 enum MigrateAction {
     /// List applied and pending migrations.
     Status,
+    /// Roll back the newest applied migration, or with --to every one newer than VERSION (0: all).
+    Revert {
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+    },
 }
 
 /// Entry point of the `hunterd` binary.
@@ -70,7 +87,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         state_dir: path(cli.state_dir),
         socket: path(cli.socket),
     });
-    let (config, source) = config::load(paths.explicit_config.as_deref(), &paths.default_config)?;
+    let loaded = config::load(paths.explicit_config.as_deref(), &paths.default_config);
+    if let (Some(Command::Check), Err(e)) = (&cli.command, &loaded) {
+        let line = crate::ops::check::CheckLine {
+            status: crate::ops::check::Status::Fail,
+            name: "config",
+            detail: e.to_string(),
+        };
+        print!("{}", crate::ops::check::render(&[line]));
+        return Ok(ExitCode::FAILURE);
+    }
+    let (config, source) = loaded?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
@@ -78,6 +105,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckRules { file } => Ok(crate::score::check_rules_command(&file)),
+        Command::Check => {
+            let _guard = logging::init(Some("error"), &paths.log_dir(None), false)?;
+            let lines = runtime.block_on(crate::ops::check::run(&config, &source, &paths));
+            print!("{}", crate::ops::check::render(&lines));
+            Ok(if crate::ops::check::passed(&lines) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Run => {
             daemon::ensure_state_dir(&paths)?;
             let log_dir = paths.log_dir(config.log.dir.as_deref());
@@ -87,8 +120,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { action } => {
-            let _guard = logging::init(config.log.level.as_deref(), &paths.log_dir(None), false)?;
+            // Quiet by default (sqlx reports server notices at info): the command prints its own lines.
+            let _guard = logging::init(config.log.level.as_deref().or(Some("warn")), &paths.log_dir(None), false)?;
             runtime.block_on(migrate(&paths, &config, action))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { file } => {
+            // Quiet by default (sqlx reports server notices at info): the command prints one line.
+            let _guard = logging::init(config.log.level.as_deref().or(Some("warn")), &paths.log_dir(None), false)?;
+            runtime.block_on(crate::ops::backup::backup(&config, &paths, &file))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, force } => {
+            // Quiet by default (sqlx reports server notices at info): the command prints one line.
+            let _guard = logging::init(config.log.level.as_deref().or(Some("warn")), &paths.log_dir(None), false)?;
+            runtime.block_on(crate::ops::backup::restore(&config, &paths, &file, force))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -124,10 +170,17 @@ async fn migrate(paths: &Paths, config: &Config, action: Option<MigrateAction>) 
                         .fetch_all(&db.handle.pool)
                         .await
                         .unwrap_or_default();
-                for m in MIGRATOR.iter() {
+                for m in MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
                     let state = if applied.contains(&m.version) { "applied" } else { "pending" };
                     println!("{:<8} {} {}", state, m.version, m.description);
                 }
+            }
+            Some(MigrateAction::Revert { to }) => {
+                let version = crate::db::revert::revert(&db.handle.pool, &MIGRATOR, to, |m| {
+                    println!("reverted {} {}", m.version, m.description);
+                })
+                .await?;
+                println!("database is at schema version {version}");
             }
         }
         anyhow::Ok(())

@@ -47,7 +47,18 @@ pub struct StateLock {
 
 /// Creates the state directory if needed and locks it.
 pub fn lock_state_dir(paths: &Paths) -> anyhow::Result<StateLock> {
-    let dir = &paths.state_dir;
+    match try_lock_state_dir(paths)? {
+        Ok(lock) => Ok(lock),
+        Err(holder) => anyhow::bail!(
+            "another hunterd (pid {holder}) is using state directory {}: stop it first (or pass a different --state-dir)",
+            paths.state_dir.display()
+        ),
+    }
+}
+
+/// Like [`lock_state_dir`], but a lock held by a running daemon is an answer, not an error: `Err`
+/// carries that daemon's pid (as written in the lock file).
+pub fn try_lock_state_dir(paths: &Paths) -> anyhow::Result<Result<StateLock, String>> {
     ensure_state_dir(paths)?;
     let path = paths.state_lock();
     let file = std::fs::OpenOptions::new()
@@ -60,18 +71,13 @@ pub fn lock_state_dir(paths: &Paths) -> anyhow::Result<StateLock> {
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            anyhow::bail!(
-                "another hunterd (pid {}) is using state directory {}: stop it first (or pass a different --state-dir)",
-                holder.trim(),
-                dir.display()
-            )
+            return Ok(Err(std::fs::read_to_string(&path).unwrap_or_default().trim().to_string()));
         }
         Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
     };
     lock.set_len(0).ok();
     write!(lock, "{}", std::process::id()).ok();
-    Ok(StateLock { _lock: lock })
+    Ok(Ok(StateLock { _lock: lock }))
 }
 
 /// Creates the state directory (private; as root also enterable by the embedded cluster's account).

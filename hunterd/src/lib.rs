@@ -10,6 +10,7 @@ pub mod ipc;
 pub mod jobs;
 pub mod leads;
 pub mod logging;
+pub mod ops;
 pub mod paths;
 pub mod pipeline;
 pub mod provider;

@@ -96,6 +96,11 @@ impl EmbeddedCluster {
         self.root.join("run")
     }
 
+    /// The PostgreSQL binaries that run this cluster; their client tools (pg_dump, psql) match it.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
     fn log_file(&self) -> PathBuf {
         self.root.join("postgres.log")
     }
@@ -342,7 +347,7 @@ fn first_unsearchable_ancestor(path: &Path, uid: Uid, gid: Gid) -> Option<PathBu
 }
 
 /// Candidate binary folders, best first: `pg_config --bindir`, then the distribution layouts.
-fn candidate_bin_dirs() -> Vec<PathBuf> {
+pub(crate) fn candidate_bin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output()
         && out.status.success()

@@ -2,6 +2,7 @@
 //! start-up with the migrations compiled into the binary.
 
 pub mod embedded;
+pub mod revert;
 
 use crate::config::Config;
 use crate::paths::Paths;
@@ -71,6 +72,22 @@ impl Database {
                 Ok(Database { handle, cluster: Some(cluster) })
             }
         }
+    }
+
+    /// Connects to the embedded cluster a running daemon owns, without owning it: closing this
+    /// leaves the cluster running. For one-shot commands next to a live daemon.
+    pub async fn attach_to_running_embedded(config: &Config, paths: &Paths) -> Result<Database, DbError> {
+        let cluster = EmbeddedCluster::locate(&paths.embedded_db_dir())?;
+        let location = cluster.root().display().to_string();
+        let pool =
+            connect_with_retry(cluster.connect_options(), 2, &location, config.database.connect_timeout.0).await?;
+        Ok(Database { handle: DbHandle { pool, mode: DatabaseMode::Embedded, location }, cluster: None })
+    }
+
+    /// The embedded cluster's connection details (socket directory, user, database), for tools
+    /// such as pg_dump; `None` for an external database.
+    pub fn embedded_cluster(&self) -> Option<&EmbeddedCluster> {
+        self.cluster.as_ref()
     }
 
     /// Applies pending migrations (idempotent; concurrent daemons serialise on sqlx's advisory lock).

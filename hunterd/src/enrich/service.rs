@@ -137,10 +137,13 @@ pub struct EnrichmentService {
     unwritten: Arc<Unwritten>,
 }
 
-/// New lookups waiting to be written, each with the database version that produced it.
+/// A lookup result with the database version that produced it.
+type Versioned = (Arc<IpEnrichment>, Arc<str>);
+
+/// New lookups waiting to be written.
 #[derive(Debug, Default)]
 struct Unwritten {
-    entries: Mutex<HashMap<IpAddr, (Arc<IpEnrichment>, Arc<str>)>>,
+    entries: Mutex<HashMap<IpAddr, Versioned>>,
     /// Held while a batch is written, so a flush waits for a write already under way.
     writing: tokio::sync::Mutex<()>,
     /// Wakes the writer early when a batch is full.

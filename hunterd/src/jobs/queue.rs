@@ -36,6 +36,18 @@ pub async fn enqueue_scans(pool: &PgPool, company_ids: &[i64], priority: i16) ->
     Ok(added)
 }
 
+/// The claim, shared by [`claim`] and the scan worker (which wraps it to fetch each item's domain in
+/// the same round trip): `$1` kind, `$2` owner, `$3` how many, `$4` lease in seconds.
+pub const CLAIM_SQL: &str = "UPDATE job_queue q
+            SET state = 'running', leased_by = $2, lease_expires_at = now() + make_interval(secs => $4),
+                attempts = q.attempts + 1, updated_at = now()
+          WHERE q.id IN (SELECT id FROM job_queue
+                          WHERE kind = $1 AND state = 'queued' AND run_after <= now()
+                          ORDER BY priority DESC, id
+                          LIMIT $3
+                          FOR UPDATE SKIP LOCKED)
+          RETURNING q.id, q.payload, q.attempts, q.max_attempts";
+
 /// Claims up to `n` ready items of `kind` for `owner`, leased for `lease`.
 pub async fn claim(
     pool: &PgPool,
@@ -44,23 +56,7 @@ pub async fn claim(
     n: i64,
     lease: Duration,
 ) -> Result<Vec<QueueItem>, sqlx::Error> {
-    let rows = sqlx::query(
-        "UPDATE job_queue q
-            SET state = 'running', leased_by = $2, lease_expires_at = now() + make_interval(secs => $4),
-                attempts = q.attempts + 1, updated_at = now()
-          WHERE q.id IN (SELECT id FROM job_queue
-                          WHERE kind = $1 AND state = 'queued' AND run_after <= now()
-                          ORDER BY priority DESC, id
-                          LIMIT $3
-                          FOR UPDATE SKIP LOCKED)
-          RETURNING q.id, q.payload, q.attempts, q.max_attempts",
-    )
-    .bind(kind)
-    .bind(owner)
-    .bind(n)
-    .bind(lease.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(CLAIM_SQL).bind(kind).bind(owner).bind(n).bind(lease.as_secs_f64()).fetch_all(pool).await?;
     rows.iter()
         .map(|r| {
             Ok(QueueItem {

@@ -86,27 +86,25 @@ struct ClaimedScan {
 /// Claims scans and reads their domains (and a registration lookup from the last 30 days, which
 /// changes slowly) in one round trip.
 async fn claim_scans(pool: &PgPool, owner: &str, n: i64) -> Result<Vec<ClaimedScan>, sqlx::Error> {
-    let rows = sqlx::query(
-        "WITH claimed AS (
-            UPDATE job_queue q
-               SET state = 'running', leased_by = $1, lease_expires_at = now() + make_interval(secs => $3),
-                   attempts = q.attempts + 1, updated_at = now()
-             WHERE q.id IN (SELECT id FROM job_queue
-                             WHERE kind = 'scan' AND state = 'queued' AND run_after <= now()
-                             ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-         RETURNING q.id, q.payload, q.attempts, q.max_attempts)
-         SELECT c.id, c.payload, c.attempts, c.max_attempts, co.domain,
-                (SELECT s.registration FROM scans s
-                  WHERE s.company_id = co.id AND s.registration IS NOT NULL
-                    AND s.started_at > now() - interval '30 days'
-                  ORDER BY s.started_at DESC LIMIT 1) AS registration
-           FROM claimed c LEFT JOIN companies co ON co.id = (c.payload->>'company_id')::bigint",
-    )
-    .bind(owner)
-    .bind(n)
-    .bind(LEASE.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    static CLAIM_SCANS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH claimed AS ({})
+             SELECT c.id, c.payload, c.attempts, c.max_attempts, co.domain,
+                    (SELECT s.registration FROM scans s
+                      WHERE s.company_id = co.id AND s.registration IS NOT NULL
+                        AND s.started_at > now() - interval '30 days'
+                      ORDER BY s.started_at DESC LIMIT 1) AS registration
+               FROM claimed c LEFT JOIN companies co ON co.id = (c.payload->>'company_id')::bigint",
+            queue::CLAIM_SQL
+        )
+    });
+    let rows = sqlx::query(CLAIM_SCANS.as_str())
+        .bind("scan")
+        .bind(owner)
+        .bind(n)
+        .bind(LEASE.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(ClaimedScan {

@@ -111,6 +111,17 @@ impl Scanner {
         result
     }
 
+    /// Whether the nameservers answer at all (`hunterd check`): any DNS answer counts, even NXDOMAIN;
+    /// a timeout, SERVFAIL or REFUSED is the reason it does not.
+    pub async fn probe(&self) -> Result<(), String> {
+        let ctx = Ctx { dns: &self.inner.dns, sent: AtomicU32::new(0) };
+        match ctx.query("com", RecordType::NS).await {
+            Ok(_) => Ok(()),
+            Err(Failure::Refused) => Err("refuses our queries (is recursion allowed for this host?)".into()),
+            Err(failure) => Err(failure.to_string()),
+        }
+    }
+
     /// The A and AAAA addresses of `name`, through CNAMEs: where the domain and its `www` are hosted,
     /// for IP enrichment. Not part of the mail scan, so a failure only means no addresses.
     pub async fn addresses(&self, name: &str) -> Vec<IpAddr> {

@@ -1,5 +1,7 @@
 //! Workspace-level integration tests: real hunterd processes, real PostgreSQL, real sockets.
 
+mod backup;
+mod check;
 mod cli;
 mod config;
 mod embedded;
@@ -8,6 +10,7 @@ mod enrichment;
 mod intake;
 mod ipc;
 mod lifecycle;
+mod migrate_revert;
 mod migrations;
 mod queue;
 mod scan;

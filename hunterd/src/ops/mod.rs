@@ -1,0 +1,46 @@
+//! One-shot operator commands (`hunterd check`, `backup`, `restore`). They work next to a live
+//! daemon without disturbing it: in embedded mode they use the daemon's running cluster, and only
+//! when no daemon runs do they start the cluster themselves (holding the state-directory lock, so a
+//! daemon cannot start half-way) and stop it afterwards. A daemon started during that window fails
+//! with "another hunterd is using state directory" and systemd's `Restart=` starts it again.
+
+pub mod backup;
+pub mod check;
+
+use crate::config::Config;
+use crate::daemon::{StateLock, try_lock_state_dir};
+use crate::db::{Database, DbError};
+use crate::paths::Paths;
+
+/// The database as a one-shot command gets it.
+pub struct CommandDb {
+    pub db: Database,
+    /// The pid of the daemon using the state directory, when one runs (embedded mode only).
+    pub daemon_pid: Option<String>,
+    /// Held while the command owns the embedded cluster.
+    _lock: Option<StateLock>,
+}
+
+impl CommandDb {
+    /// Closes the pool; stops the embedded cluster if this command started it (or adopted one a
+    /// crashed daemon left running), never a running daemon's.
+    pub async fn close(self) {
+        self.db.close().await;
+    }
+}
+
+/// Opens the configured database for a one-shot command (see the module docs).
+pub async fn open_database(config: &Config, paths: &Paths) -> anyhow::Result<CommandDb> {
+    if config.database.url.is_some() {
+        return Ok(CommandDb { db: Database::open(config, paths).await?, daemon_pid: None, _lock: None });
+    }
+    match try_lock_state_dir(paths)? {
+        Ok(lock) => Ok(CommandDb { db: Database::open(config, paths).await?, daemon_pid: None, _lock: Some(lock) }),
+        Err(pid) => {
+            let db = Database::attach_to_running_embedded(config, paths).await.map_err(|e: DbError| {
+                anyhow::anyhow!("hunterd (pid {pid}) runs, but its embedded database cannot be reached: {e}")
+            })?;
+            Ok(CommandDb { db, daemon_pid: Some(pid), _lock: None })
+        }
+    }
+}

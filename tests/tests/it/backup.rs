@@ -1,0 +1,243 @@
+//! `hunterd backup` and `hunterd restore` against real PostgreSQL, through the real binary.
+
+use hunter_tests::{Daemon, DaemonOptions, TestDb, admin_url, hunterd_command, scratch_dir, with_database};
+use protocol::{Request, Response};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+/// Runs a hunterd one-shot command on the external database at `url`.
+fn hunterd(url: &str, dir: &Path, args: &[&str]) -> Output {
+    let state = dir.join("state");
+    let mut full = vec!["--config", "/dev/null", "--state-dir", state.to_str().unwrap()];
+    full.extend_from_slice(args);
+    hunterd_command(&full, &[("HUNTER_DATABASE__URL", url), ("HUNTER_DATABASE__CONNECT_TIMEOUT", "5s")])
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// A migrated database holding one company per domain.
+async fn seeded(domains: &[&str]) -> TestDb {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let migrated = hunterd(&db.url, dir.path(), &["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let pool = db.pool().await;
+    for domain in domains {
+        sqlx::query("INSERT INTO companies (domain, source) VALUES ($1, 'test')")
+            .bind(domain)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    db
+}
+
+/// How many migrations this hunterd applies (reversible ones also carry their down scripts).
+fn up_migrations() -> usize {
+    hunterd::db::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).count()
+}
+
+async fn domains(db: &TestDb) -> Vec<String> {
+    let pool = db.pool().await;
+    let domains = sqlx::query_scalar("SELECT domain FROM companies ORDER BY domain").fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    domains
+}
+
+/// A backup of a database holding `domains`, in its own directory.
+async fn backup_of(domains: &[&str], dir: &Path) -> std::path::PathBuf {
+    let source = seeded(domains).await;
+    let file = dir.join("hunter.dump");
+    let out = hunterd(&source.url, dir, &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    file
+}
+
+#[tokio::test]
+async fn a_backup_restored_into_an_empty_database_gives_back_the_same_companies() {
+    let source = seeded(&["contoso.com", "fabrikam.com"]).await;
+    let dir = scratch_dir();
+    let file = dir.path().join("hunter.dump");
+    let backed_up = hunterd(&source.url, dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(backed_up.status.success(), "{}", stderr(&backed_up));
+    let line = stdout(&backed_up);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.contains("2 companies") && line.contains(file.to_str().unwrap()), "{line}");
+
+    let target = TestDb::create().await;
+    let restored = hunterd(&target.url, dir.path(), &["restore", file.to_str().unwrap()]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(stdout(&restored).contains("2 companies"), "{}", stdout(&restored));
+    assert_eq!(domains(&target).await, ["contoso.com", "fabrikam.com"]);
+    let pool = target.pool().await;
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&pool).await.unwrap();
+    assert_eq!(applied as usize, up_migrations());
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn restore_refuses_a_database_with_data_and_leaves_it_unchanged() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com"], dir.path()).await;
+    let target = seeded(&["northwind.com"]).await;
+    let out = hunterd(&target.url, dir.path(), &["restore", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("1 company") && err.contains("--force"), "{err}");
+    assert_eq!(domains(&target).await, ["northwind.com"]);
+}
+
+#[tokio::test]
+async fn restore_with_force_replaces_the_data() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com", "fabrikam.com"], dir.path()).await;
+    let target = seeded(&["northwind.com"]).await;
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(domains(&target).await, ["contoso.com", "fabrikam.com"]);
+}
+
+#[tokio::test]
+async fn restoring_a_file_that_is_not_a_backup_fails_naming_it_and_changes_nothing() {
+    let dir = scratch_dir();
+    let file = dir.path().join("leads.csv");
+    std::fs::write(&file, "domain\ncontoso.com\n").unwrap();
+    let target = seeded(&["northwind.com"]).await;
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(file.to_str().unwrap()) && err.contains("pg_dump archive"), "{err}");
+    assert_eq!(domains(&target).await, ["northwind.com"]);
+}
+
+#[tokio::test]
+async fn a_truncated_backup_fails_to_restore_and_changes_nothing() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com", "fabrikam.com"], dir.path()).await;
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 64]).unwrap();
+    let target = seeded(&["northwind.com"]).await;
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains(file.to_str().unwrap()), "{}", stderr(&out));
+    assert_eq!(domains(&target).await, ["northwind.com"]);
+}
+
+#[tokio::test]
+async fn the_backup_file_is_private_and_no_temporary_file_is_left() {
+    let source = seeded(&["contoso.com"]).await;
+    let dir = scratch_dir();
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let file = backups.join("hunter.dump");
+    let out = hunterd(&source.url, dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let left: Vec<_> = std::fs::read_dir(&backups).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("hunter.dump")]);
+}
+
+#[tokio::test]
+async fn a_failed_backup_leaves_no_file() {
+    let dir = scratch_dir();
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let file = backups.join("hunter.dump");
+    let missing = with_database(&admin_url(), &format!("hunter_missing_{}", uuid::Uuid::new_v4().simple()));
+    let out = hunterd(&missing, dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0, "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn backup_works_next_to_a_running_embedded_daemon_and_restore_asks_to_stop_it() {
+    let dir = scratch_dir();
+    let options = DaemonOptions::in_dir(dir.path(), None);
+    let daemon = Daemon::start(&options).await;
+    let file = dir.path().join("hunter.dump");
+    let args = |extra: &[&str]| {
+        let mut args = vec!["--config", "/dev/null", "--state-dir", options.state_dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| hunterd_command(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+
+    let out = run(args(&["backup", file.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 companies"), "{}", stdout(&out));
+    assert!(file.is_file());
+    let status = daemon.client().await.request(Request::Status).await.unwrap();
+    assert!(matches!(status, Response::Status(_)), "{status:?}");
+
+    let out = run(args(&["restore", file.to_str().unwrap()]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&format!("stop hunterd (pid {})", daemon.pid())), "{}", stderr(&out));
+    drop(daemon);
+}
+
+#[tokio::test]
+async fn a_backup_from_an_older_hunterd_is_upgraded_on_restore() {
+    // A database at the first schema version only, as an older hunterd left it.
+    let source = TestDb::create().await;
+    let migrations = tempfile::tempdir().unwrap();
+    let first = hunterd::db::MIGRATOR.iter().next().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for entry in std::fs::read_dir(workspace.join("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with(&format!("{}_", first.version)) {
+            std::fs::copy(entry.path(), migrations.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let pool = source.pool().await;
+    sqlx::migrate::Migrator::new(migrations.path()).await.unwrap().run(&pool).await.unwrap();
+    sqlx::query("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test')").execute(&pool).await.unwrap();
+    pool.close().await;
+    let dir = scratch_dir();
+    let file = dir.path().join("old.dump");
+    let out = hunterd(&source.url, dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let target = TestDb::create().await;
+    let out = hunterd(&target.url, dir.path(), &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("upgraded from schema version {}", first.version)), "{}", stdout(&out));
+    assert_eq!(domains(&target).await, ["contoso.com"]);
+    let pool = target.pool().await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+    assert_eq!(applied as usize, up_migrations());
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_backup_from_a_newer_hunterd_is_refused_before_anything_changes() {
+    let source = seeded(&["contoso.com"]).await;
+    let pool = source.pool().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (29991231000001, 'from the future', true, '\\x00', 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let dir = scratch_dir();
+    let file = dir.path().join("future.dump");
+    let out = hunterd(&source.url, dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let target = seeded(&["northwind.com"]).await;
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("newer hunterd") && err.contains("29991231000001"), "{err}");
+    assert_eq!(domains(&target).await, ["northwind.com"]);
+}
