@@ -67,6 +67,7 @@ pub async fn run(config: &Config, source: &ConfigSource, paths: &Paths) -> Vec<C
     lines.push(socket(paths).await);
     lines.extend(resolvers(config).await);
     lines.extend(enrichment(config));
+    lines.extend(secret_files(config));
     lines.extend(unbuilt_integrations(config));
     lines
 }
@@ -336,6 +337,30 @@ fn enrichment(config: &Config) -> Vec<CheckLine> {
         });
     }
     lines
+}
+
+/// Files holding secrets must be readable by their owner only (group read is accepted for root- or
+/// group-owned systemd setups: it is "others" that must never read them).
+fn secret_files(config: &Config) -> Vec<CheckLine> {
+    use std::os::unix::fs::PermissionsExt;
+    let files = [
+        ("database.url_file", &config.database.url_file),
+        ("enrichment.maxmind_license_key_file", &config.enrichment.maxmind_license_key_file),
+        ("dynamics.client_secret_file", &config.dynamics.client_secret_file),
+    ];
+    files
+        .into_iter()
+        .filter_map(|(key, path)| Some((key, path.as_ref()?)))
+        .map(|(key, path)| match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o007 != 0 => CheckLine::new(
+                Status::Fail,
+                "secrets",
+                format!("{key} {} is readable by other users: chmod o-rwx {}", path.display(), path.display()),
+            ),
+            Ok(_) => CheckLine::new(Status::Ok, "secrets", format!("{key} {} is private", path.display())),
+            Err(e) => CheckLine::new(Status::Fail, "secrets", format!("{key} {}: {e}", path.display())),
+        })
+        .collect()
 }
 
 /// Integrations this build does not have yet: a switched-on flag would otherwise be silently ignored.

@@ -160,3 +160,28 @@ async fn a_malformed_config_line_holding_a_password_is_reported_without_it() {
     assert!(line(&report, "FAIL", "config").is_some(), "{report}");
     assert!(!report.contains("s3cret-pw"), "{report}");
 }
+
+#[tokio::test]
+async fn a_secret_file_other_users_can_read_fails_the_check_and_says_how_to_fix_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let key = dir.path().join("maxmind.key");
+    std::fs::write(&key, "not-a-real-key\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key_path = key.display().to_string();
+    let env = [
+        ("HUNTER_ENRICHMENT__MAXMIND_ACCOUNT_ID", "12345"),
+        ("HUNTER_ENRICHMENT__MAXMIND_LICENSE_KEY_FILE", key_path.as_str()),
+    ];
+
+    let (code, report) = check(dir.path(), &db.url, &env);
+    assert_eq!(code, Some(1), "{report}");
+    let secrets = line(&report, "FAIL", "secrets").unwrap_or_else(|| panic!("{report}"));
+    assert!(secrets.contains(&key_path) && secrets.contains("chmod o-rwx"), "{secrets}");
+    assert!(!report.contains("not-a-real-key"), "{report}");
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, report) = check(dir.path(), &db.url, &env);
+    assert!(line(&report, "ok", "secrets").is_some(), "{report}");
+}
