@@ -156,7 +156,7 @@ fn check_config(paths: &Paths, config: &Config, source: &ConfigSource) {
 async fn migrate(paths: &Paths, config: &Config, action: Option<MigrateAction>) -> anyhow::Result<()> {
     // In embedded mode a running daemon owns the cluster: refuse rather than race it.
     let _lock = if config.database.url.is_none() { Some(daemon::lock_state_dir(paths)?) } else { None };
-    let db = Database::open(config, paths).await?;
+    let db = Database::open_as(config, paths, crate::db::COMMAND_APPLICATION_NAME).await?;
     let result = async {
         match action {
             None => {
@@ -176,6 +176,14 @@ async fn migrate(paths: &Paths, config: &Config, action: Option<MigrateAction>) 
                 }
             }
             Some(MigrateAction::Revert { to }) => {
+                let daemons = crate::ops::connected_daemons(&db.handle.pool).await?;
+                if !daemons.is_empty() {
+                    anyhow::bail!(
+                        "hunterd is connected to {} ({}): stop every hunterd using it first, then revert",
+                        db.handle.location,
+                        daemons.join(", ")
+                    );
+                }
                 let version = crate::db::revert::revert(&db.handle.pool, &MIGRATOR, to, |m| {
                     println!("reverted {} {}", m.version, m.description);
                 })

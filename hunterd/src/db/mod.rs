@@ -13,6 +13,13 @@ use std::time::Duration;
 
 pub use embedded::{EmbeddedCluster, EmbeddedError};
 
+/// How a daemon's database sessions are named (`application_name`), so `restore` and
+/// `migrate revert` can refuse while one is connected.
+pub const DAEMON_APPLICATION_NAME: &str = "hunterd";
+
+/// How one-shot commands' sessions are named.
+pub const COMMAND_APPLICATION_NAME: &str = "hunterd-command";
+
 /// The migrations in `migrations/`, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -46,13 +53,24 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens the configured database, starting the embedded cluster when `database.url` is unset.
+    /// Opens the configured database for the daemon, starting the embedded cluster when
+    /// `database.url` is unset. Its sessions are named [`DAEMON_APPLICATION_NAME`].
     pub async fn open(config: &Config, paths: &Paths) -> Result<Database, DbError> {
+        Self::open_as(config, paths, DAEMON_APPLICATION_NAME).await
+    }
+
+    /// [`Self::open`], with sessions named `application_name` (unless the URL names them), so that
+    /// a one-shot command can tell a daemon's sessions from its own in `pg_stat_activity`.
+    pub async fn open_as(config: &Config, paths: &Paths, application_name: &str) -> Result<Database, DbError> {
         let max = config.database.max_connections;
         let patience = config.database.connect_timeout.0;
         match &config.database.url {
             Some(url) => {
-                let options = PgConnectOptions::from_str(url.expose()).map_err(|e| DbError::BadUrl(e.to_string()))?;
+                let mut options =
+                    PgConnectOptions::from_str(url.expose()).map_err(|e| DbError::BadUrl(e.to_string()))?;
+                if options.get_application_name().is_none() {
+                    options = options.application_name(application_name);
+                }
                 let location = url.redacted();
                 let pool = connect_with_retry(options, max, &location, patience).await?;
                 Ok(Database { handle: DbHandle { pool, mode: DatabaseMode::External, location }, cluster: None })
@@ -61,7 +79,8 @@ impl Database {
                 let cluster = EmbeddedCluster::locate(&paths.embedded_db_dir())?;
                 cluster.start().await?;
                 let location = cluster.root().display().to_string();
-                let pool = match connect_with_retry(cluster.connect_options(), max, &location, patience).await {
+                let options = cluster.connect_options().application_name(application_name);
+                let pool = match connect_with_retry(options, max, &location, patience).await {
                     Ok(pool) => pool,
                     Err(e) => {
                         let _ = cluster.stop().await;

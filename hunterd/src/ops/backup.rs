@@ -19,7 +19,7 @@ use std::future::Future;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 /// What `backup` and `restore` can fail with; each message names the file and says what to do.
@@ -52,6 +52,8 @@ pub enum BackupError {
     NotAnArchive { file: PathBuf, detail: String },
     #[error("hunterd (pid {pid}) is using {}: stop hunterd (pid {pid}) first, then restore", .state_dir.display())]
     DaemonRunning { pid: String, state_dir: PathBuf },
+    #[error("hunterd is connected to {location} ({daemons}): stop every hunterd using it first, then restore")]
+    DaemonConnected { location: String, daemons: String },
     #[error(
         "the database at {location} already holds Hunter data ({companies}): restore only fills an empty \
          database; pass --force to replace all of it with {}", .file.display()
@@ -89,7 +91,14 @@ pub async fn restore(config: &Config, paths: &Paths, file: &Path, force: bool) -
     let command_db = open_database(config, paths).await?;
     let result = match &command_db.daemon_pid {
         Some(pid) => Err(BackupError::DaemonRunning { pid: pid.clone(), state_dir: paths.state_dir.clone() }),
-        None => restore_with(&command_db, config, paths, file, force).await,
+        None => match super::connected_daemons(&command_db.db.handle.pool).await {
+            Ok(daemons) if !daemons.is_empty() => Err(BackupError::DaemonConnected {
+                location: command_db.db.handle.location.clone(),
+                daemons: daemons.join(", "),
+            }),
+            Ok(_) => restore_with(&command_db, config, paths, file, force).await,
+            Err(e) => Err(e.into()),
+        },
     };
     command_db.close().await;
     println!("{}", result?);
@@ -199,18 +208,35 @@ async fn restore_with(
         };
         return Err(BackupError::NotEmpty { location: handle.location.clone(), companies, file: file.to_path_buf() });
     }
-    // Anything already in schema public would clash with the archive's objects.
-    let occupied: bool = sqlx::query_scalar(
-        "SELECT to_regnamespace('public') IS NULL
-             OR EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = 'public'::regnamespace)
-             OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'public'::regnamespace)
-             OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = 'public'::regnamespace AND typrelid = 0)",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    // What is there goes in the restore's own transaction: Hunter's schema through its down
+    // migrations (so nothing else in schema public is touched, and anything that depends on Hunter's
+    // tables makes the restore fail instead of disappearing), then the migrations table.
+    let applied: Vec<i64> = if table_exists(&mut conn, "_sqlx_migrations").await? {
+        sqlx::query_scalar("SELECT version FROM public._sqlx_migrations WHERE success ORDER BY version DESC")
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        Vec::new()
+    };
     drop(conn);
+    let mut prelude = String::new();
+    if hunter_tables > 0 {
+        for version in &applied {
+            let down = MIGRATOR
+                .iter()
+                .find(|m| m.version == *version && m.migration_type.is_down_migration())
+                .ok_or_else(|| BackupError::Restore {
+                    file: file.to_path_buf(),
+                    location: handle.location.clone(),
+                    detail: format!(": migration {version} has no down script to clear it with"),
+                })?;
+            prelude.push_str(&down.sql);
+            prelude.push_str("\n;\n");
+        }
+    }
+    prelude.push_str("DROP TABLE IF EXISTS public._sqlx_migrations;\n");
 
-    replay(&tools, &target, file, occupied).await.map_err(|detail| BackupError::Restore {
+    replay(&tools, &target, file, &prelude).await.map_err(|detail| BackupError::Restore {
         file: file.to_path_buf(),
         location: handle.location.clone(),
         detail,
@@ -241,10 +267,12 @@ async fn restore_with(
     ))
 }
 
-/// Replays the archive as SQL in one psql transaction (optionally emptying schema public first).
-/// psql commits only after pg_restore has produced the whole script successfully; otherwise psql is
-/// killed mid-transaction, which rolls everything back. Returns what went wrong, for the error.
-async fn replay(tools: &Tools, target: &PgTarget, file: &Path, reset_schema: bool) -> Result<(), String> {
+/// Replays the archive as SQL in one transaction, after `prelude` (which clears what is there). The
+/// transaction is opened and committed by us, not by psql: `COMMIT` is sent only after pg_restore
+/// produced the whole script, so if anything fails — or hunterd is killed half-way, which ends
+/// psql's input — psql disconnects with the transaction open and PostgreSQL rolls it all back.
+/// Returns what went wrong, for the error.
+async fn replay(tools: &Tools, target: &PgTarget, file: &Path, prelude: &str) -> Result<(), String> {
     let spawn_failed = |tool: &str, e: std::io::Error| format!(": cannot run {}: {e}", tools.program(tool));
     let mut restore = tools.command("pg_restore");
     restore
@@ -257,16 +285,13 @@ async fn replay(tools: &Tools, target: &PgTarget, file: &Path, reset_schema: boo
 
     let (args, env) = tool_connection(target);
     let mut psql = tools.command("psql");
-    psql.args(["--no-psqlrc", "--quiet", "--no-password", "--single-transaction"])
+    psql.args(["--no-psqlrc", "--quiet", "--no-password"])
         .args(["--set=ON_ERROR_STOP=1", "--set=VERBOSITY=terse"])
         .args(&args)
         .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if reset_schema {
-        psql.arg("--command=DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;");
-    }
     psql.arg("--file=-");
     let mut psql = psql.spawn().map_err(|e| spawn_failed("psql", e))?;
 
@@ -276,13 +301,20 @@ async fn replay(tools: &Tools, target: &PgTarget, file: &Path, reset_schema: boo
         return Err(": cannot connect pg_restore to psql".into());
     };
     // psql may stop early (on an error); its exit status explains that better than the broken pipe.
-    let copied = tokio::io::copy(&mut script, &mut sink).await;
+    let begun = sink.write_all(format!("BEGIN;\n{prelude}").as_bytes()).await;
+    let copied = match begun {
+        Ok(()) => tokio::io::copy(&mut script, &mut sink).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
     drop(script);
     let restore_status = restore.wait().await;
     let restore_err = restore_err.await.unwrap_or_default();
-    let script_complete = copied.is_ok() && restore_status.as_ref().is_ok_and(ExitStatus::success);
+    let mut script_complete = copied.is_ok() && restore_status.as_ref().is_ok_and(ExitStatus::success);
     if script_complete {
-        drop(sink); // end of script: psql commits
+        script_complete = sink.write_all(b"\nCOMMIT;\n").await.is_ok();
+    }
+    if script_complete {
+        drop(sink); // end of input after COMMIT: psql exits
     } else {
         let _ = psql.start_kill();
         drop(sink);

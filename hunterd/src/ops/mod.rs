@@ -9,7 +9,7 @@ pub mod check;
 
 use crate::config::Config;
 use crate::daemon::{StateLock, try_lock_state_dir};
-use crate::db::{Database, DbError};
+use crate::db::{COMMAND_APPLICATION_NAME, DAEMON_APPLICATION_NAME, Database, DbError};
 use crate::paths::Paths;
 
 /// The database as a one-shot command gets it.
@@ -29,13 +29,33 @@ impl CommandDb {
     }
 }
 
+/// Daemons connected to the same database (external mode: they may run on other hosts), as
+/// `pid@host` descriptions, so commands that replace the schema can refuse while one is.
+pub async fn connected_daemons(pool: &sqlx::PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT 'pid ' || pid || ' from ' || COALESCE(host(client_addr), 'a local socket')
+           FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind(DAEMON_APPLICATION_NAME)
+    .fetch_all(pool)
+    .await
+}
+
 /// Opens the configured database for a one-shot command (see the module docs).
 pub async fn open_database(config: &Config, paths: &Paths) -> anyhow::Result<CommandDb> {
     if config.database.url.is_some() {
-        return Ok(CommandDb { db: Database::open(config, paths).await?, daemon_pid: None, _lock: None });
+        return Ok(CommandDb {
+            db: Database::open_as(config, paths, COMMAND_APPLICATION_NAME).await?,
+            daemon_pid: None,
+            _lock: None,
+        });
     }
     match try_lock_state_dir(paths)? {
-        Ok(lock) => Ok(CommandDb { db: Database::open(config, paths).await?, daemon_pid: None, _lock: Some(lock) }),
+        Ok(lock) => Ok(CommandDb {
+            db: Database::open_as(config, paths, COMMAND_APPLICATION_NAME).await?,
+            daemon_pid: None,
+            _lock: Some(lock),
+        }),
         Err(pid) => {
             let db = Database::attach_to_running_embedded(config, paths).await.map_err(|e: DbError| {
                 anyhow::anyhow!("hunterd (pid {pid}) runs, but its embedded database cannot be reached: {e}")

@@ -241,3 +241,86 @@ async fn a_backup_from_a_newer_hunterd_is_refused_before_anything_changes() {
     assert!(err.contains("newer hunterd") && err.contains("29991231000001"), "{err}");
     assert_eq!(domains(&target).await, ["northwind.com"]);
 }
+
+/// Runs SQL on a test database.
+async fn execute(db: &TestDb, sql: &str) {
+    let pool = db.pool().await;
+    sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+async fn exists(db: &TestDb, object: &str) -> bool {
+    let pool = db.pool().await;
+    let found: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL OR to_regprocedure($1) IS NOT NULL")
+        .bind(object)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    found
+}
+
+#[tokio::test]
+async fn a_forced_restore_replaces_hunters_tables_and_leaves_other_objects_in_public_alone() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com"], dir.path()).await;
+    let target = seeded(&["northwind.com"]).await;
+    execute(&target, "CREATE TABLE public.reporting_notes (note text); INSERT INTO reporting_notes VALUES ('keep me')")
+        .await;
+
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(domains(&target).await, ["contoso.com"]);
+    let pool = target.pool().await;
+    let kept: Vec<String> = sqlx::query_scalar("SELECT note FROM reporting_notes").fetch_all(&pool).await.unwrap();
+    assert_eq!(kept, ["keep me"]);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_database_holding_only_a_function_is_restored_into_without_losing_it() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com"], dir.path()).await;
+    let target = TestDb::create().await;
+    execute(&target, "CREATE FUNCTION public.answer() RETURNS int LANGUAGE sql AS 'SELECT 42'").await;
+
+    let out = hunterd(&target.url, dir.path(), &["restore", file.to_str().unwrap()]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(domains(&target).await, ["contoso.com"]);
+    assert!(exists(&target, "public.answer()").await, "the function survives");
+}
+
+#[tokio::test]
+async fn a_view_on_hunters_tables_makes_a_forced_restore_fail_and_changes_nothing() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com"], dir.path()).await;
+    let target = seeded(&["northwind.com"]).await;
+    execute(&target, "CREATE VIEW public.company_report AS SELECT domain FROM companies").await;
+
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("other objects depend on it") && err.contains("nothing in the database"), "{err}");
+    assert_eq!(domains(&target).await, ["northwind.com"]);
+    assert!(exists(&target, "public.company_report").await);
+}
+
+#[tokio::test]
+async fn restore_refuses_while_a_daemon_is_connected_to_the_external_database() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com"], dir.path()).await;
+    let target = seeded(&["northwind.com"]).await;
+    let daemon_dir = scratch_dir();
+    let daemon = Daemon::start(&DaemonOptions::in_dir(daemon_dir.path(), Some(target.url.clone()))).await;
+
+    let out = hunterd(&target.url, dir.path(), &["restore", "--force", file.to_str().unwrap()]);
+
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("hunterd is connected") && err.contains("pid "), "{err}");
+    assert_eq!(domains(&target).await, ["northwind.com"]);
+    drop(daemon);
+}

@@ -287,3 +287,21 @@ async fn a_database_migrated_by_the_single_file_release_can_be_reverted() {
     assert!(left.is_empty(), "left behind: {left:#?}");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn revert_refuses_while_a_daemon_is_connected_to_the_external_database() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon =
+        hunter_tests::Daemon::start(&hunter_tests::DaemonOptions::in_dir(dir.path(), Some(db.url.clone()))).await;
+
+    let out = migrate(&db, &["revert"]);
+
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hunterd is connected") && err.contains("stop every hunterd"), "{err}");
+    let pool = db.pool().await;
+    assert_eq!(applied(&pool).await, known_versions(), "nothing was reverted");
+    pool.close().await;
+    drop(daemon);
+}
