@@ -608,6 +608,10 @@ fn check_backup_target(file: &Path) -> Result<(), BackupError> {
     if !dir.is_dir() {
         return Err(bad(format!("directory {} does not exist", dir.display())));
     }
+    // Before any cluster is started: a directory we cannot write to is named against FILE.
+    if let Err(e) = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
+        return Err(bad(format!("directory {} is not writable ({e})", dir.display())));
+    }
     Ok(())
 }
 
