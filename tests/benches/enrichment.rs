@@ -6,7 +6,7 @@
 //! Run: `cargo bench -p hunter-tests --bench enrichment`.
 
 use hunterd::config::EnrichmentConfig;
-use hunterd::enrich::ip2bin::{BinRow, Product, write_bin};
+use hunterd::enrich::ip2bin::{Product, write_bin};
 use hunterd::enrich::{AddressRole, EnrichmentService};
 use maxminddb_writer::metadata::IpVersion;
 use maxminddb_writer::paths::IpAddrWithMask;
@@ -47,22 +47,7 @@ fn address(i: u32) -> IpAddr {
 fn main() {
     println!("enrichment benchmark: building databases …");
     let dir = tempfile::tempdir().unwrap();
-    let rows = |product: Product| -> Vec<BinRow> {
-        (0..RANGES)
-            .map(|i| {
-                let mut r = BinRow::new(IpAddr::V4(Ipv4Addr::from(i * (u32::MAX / RANGES))));
-                r.country_short = Some(["DE", "IE", "US", "TR"][i as usize % 4].into());
-                r.country_long = Some(["Germany", "Ireland", "United States", "Turkey"][i as usize % 4].into());
-                r.isp = Some(format!("ISP {}", i % 500));
-                r.usage_type = Some(["DCH", "COM", "ISP"][i as usize % 3].into());
-                r.asn = Some(64_512 + i % 1000);
-                if product == Product::Ip2Proxy && i % 10 == 0 {
-                    r.proxy_type = Some("VPN".into());
-                }
-                r
-            })
-            .collect()
-    };
+    let rows = |product: Product| hunter_tests::synthetic_bin_rows(product, RANGES);
     let loc = dir.path().join("loc.bin");
     let proxy = dir.path().join("proxy.bin");
     std::fs::write(&loc, write_bin(Product::Ip2Location, 26, (26, 11, 1), &rows(Product::Ip2Location)).unwrap())

@@ -37,24 +37,10 @@ fn process_usage(pid: i32) -> (f64, f64) {
 
 /// Writes small databases of all four kinds to `dir`; returns the daemon's environment for them.
 fn enrichment_env(dir: &std::path::Path) -> Vec<(String, String)> {
-    use hunterd::enrich::ip2bin::{BinRow, Product, write_bin};
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use hunterd::enrich::ip2bin::{Product, write_bin};
+    use std::net::{IpAddr, Ipv6Addr};
     const RANGES: u32 = 10_000;
-    let rows = |product: Product| -> Vec<BinRow> {
-        (0..RANGES)
-            .map(|i| {
-                let mut r = BinRow::new(IpAddr::V4(Ipv4Addr::from(i * (u32::MAX / RANGES))));
-                r.country_short = Some(["DE", "IE", "US", "TR"][i as usize % 4].into());
-                r.isp = Some(format!("ISP {}", i % 500));
-                r.usage_type = Some(["DCH", "COM", "ISP"][i as usize % 3].into());
-                r.asn = Some(64_512 + i % 1000);
-                if product == Product::Ip2Proxy && i % 10 == 0 {
-                    r.proxy_type = Some("VPN".into());
-                }
-                r
-            })
-            .collect()
-    };
+    let rows = |product: Product| hunter_tests::synthetic_bin_rows(product, RANGES);
     let mmdb = |kind: &str| -> Vec<u8> {
         let mut db = maxminddb_writer::Database::default();
         db.metadata.ip_version = maxminddb_writer::metadata::IpVersion::V6;

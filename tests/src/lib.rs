@@ -6,6 +6,30 @@
 
 pub mod dns;
 
+/// `ranges` IPv4 ranges spread evenly over the address space, with countries, ISPs, usage types and
+/// ASNs cycling, and (for IP2Proxy) every tenth range a VPN: the rows the benchmarks' BIN files hold.
+pub fn synthetic_bin_rows(
+    product: hunterd::enrich::ip2bin::Product,
+    ranges: u32,
+) -> Vec<hunterd::enrich::ip2bin::BinRow> {
+    use hunterd::enrich::ip2bin::{BinRow, Product};
+    use std::net::{IpAddr, Ipv4Addr};
+    (0..ranges)
+        .map(|i| {
+            let mut r = BinRow::new(IpAddr::V4(Ipv4Addr::from(i * (u32::MAX / ranges))));
+            r.country_short = Some(["DE", "IE", "US", "TR"][i as usize % 4].into());
+            r.country_long = Some(["Germany", "Ireland", "United States", "Turkey"][i as usize % 4].into());
+            r.isp = Some(format!("ISP {}", i % 500));
+            r.usage_type = Some(["DCH", "COM", "ISP"][i as usize % 3].into());
+            r.asn = Some(64_512 + i % 1000);
+            if product == Product::Ip2Proxy && i % 10 == 0 {
+                r.proxy_type = Some("VPN".into());
+            }
+            r
+        })
+        .collect()
+}
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -365,38 +365,32 @@ fn normalize(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// One range for [`write_bin`]: the first address and the row's string fields (`None` writes `-`).
+/// One range for [`write_bin`]: the first address and the row's fields (`None` writes `-`; `is_proxy`
+/// is not written, readers derive it from `proxy_type`). The fields are reached through `Deref`, so
+/// `row.isp = …` reads as a row of the file.
 #[derive(Debug, Clone)]
 pub struct BinRow {
     pub from: IpAddr,
-    pub country_short: Option<String>,
-    pub country_long: Option<String>,
-    pub region: Option<String>,
-    pub city: Option<String>,
-    pub isp: Option<String>,
-    pub usage_type: Option<String>,
-    pub asn: Option<u32>,
-    pub as_name: Option<String>,
-    pub proxy_type: Option<String>,
-    pub provider: Option<String>,
+    pub record: BinRecord,
 }
 
 impl BinRow {
     /// A range starting at `from` with every field `-`.
     pub fn new(from: IpAddr) -> BinRow {
-        BinRow {
-            from,
-            country_short: None,
-            country_long: None,
-            region: None,
-            city: None,
-            isp: None,
-            usage_type: None,
-            asn: None,
-            as_name: None,
-            proxy_type: None,
-            provider: None,
-        }
+        BinRow { from, record: BinRecord::default() }
+    }
+}
+
+impl std::ops::Deref for BinRow {
+    type Target = BinRecord;
+    fn deref(&self) -> &BinRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for BinRow {
+    fn deref_mut(&mut self) -> &mut BinRecord {
+        &mut self.record
     }
 }
 

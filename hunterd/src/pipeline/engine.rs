@@ -70,14 +70,13 @@ impl Engine {
         if self.enrichment.is_none() {
             return Vec::new();
         }
-        let want = |role| self.enrichment_targets.contains(&role);
-        let www = format!("www.{domain}");
-        let lookup = |wanted: bool, name: &str| {
-            let scanner = &self.scanner;
-            let name = name.to_string();
-            async move { if wanted { scanner.addresses(&name).await } else { Vec::new() } }
+        let lookup = |role: AddressRole, name: String| async move {
+            if self.enrichment_targets.contains(&role) { self.scanner.addresses(&name).await } else { Vec::new() }
         };
-        let (apex, www) = tokio::join!(lookup(want(AddressRole::Domain), domain), lookup(want(AddressRole::Www), &www));
+        let (apex, www) = tokio::join!(
+            lookup(AddressRole::Domain, domain.to_string()),
+            lookup(AddressRole::Www, format!("www.{domain}"))
+        );
         let apex = in_stable_order(&apex).map(|ip| (ip, AddressRole::Domain));
         apex.chain(in_stable_order(&www).map(|ip| (ip, AddressRole::Www))).collect()
     }

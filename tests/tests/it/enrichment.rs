@@ -47,6 +47,19 @@ fn config(dns: &DnsServer, dir: &std::path::Path, enrichment_on: bool) -> Config
     config
 }
 
+/// A migrated test database holding the company contoso.com, and its id.
+async fn database_with_contoso() -> (hunter_tests::TestDb, sqlx::PgPool, i64) {
+    let db = hunter_tests::TestDb::create().await;
+    let pool = db.pool().await;
+    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+    let company_id: i64 =
+        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    (db, pool, company_id)
+}
+
 #[tokio::test]
 async fn the_score_is_identical_with_enrichment_on_and_off() {
     let dns = DnsServer::start([contoso()]);
@@ -80,14 +93,7 @@ async fn the_score_is_identical_with_enrichment_on_and_off() {
 async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
     let dns = DnsServer::start([contoso()]);
     let dir = tempfile::tempdir().unwrap();
-    let db = hunter_tests::TestDb::create().await;
-    let pool = db.pool().await;
-    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
-    let company_id: i64 =
-        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (_db, pool, company_id) = database_with_contoso().await;
     let engine = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
     engine.enrichment.as_ref().unwrap().attach_cache(pool.clone()).await;
     let outcome = engine.evaluate(company_id, "contoso.com", None).await;
@@ -116,14 +122,7 @@ async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
 async fn a_lead_shows_each_mail_server_address_with_its_host_and_sources() {
     let dns = DnsServer::start([contoso()]);
     let dir = tempfile::tempdir().unwrap();
-    let db = hunter_tests::TestDb::create().await;
-    let pool = db.pool().await;
-    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
-    let company_id: i64 =
-        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (_db, pool, company_id) = database_with_contoso().await;
     let engine = Engine::from_config(&config(&dns, dir.path(), true), dir.path()).unwrap();
     let outcome = engine.evaluate(company_id, "contoso.com", None).await;
     hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
@@ -156,14 +155,7 @@ async fn a_lead_shows_each_mail_server_address_with_its_host_and_sources() {
 async fn a_lead_scanned_without_enrichment_says_why_it_has_no_ip_details() {
     let dns = DnsServer::start([contoso()]);
     let dir = tempfile::tempdir().unwrap();
-    let db = hunter_tests::TestDb::create().await;
-    let pool = db.pool().await;
-    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
-    let company_id: i64 =
-        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (_db, pool, company_id) = database_with_contoso().await;
     let engine = Engine::from_config(&config(&dns, dir.path(), false), dir.path()).unwrap();
     let outcome = engine.evaluate(company_id, "contoso.com", None).await;
     hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
@@ -276,14 +268,7 @@ async fn by_default_only_mail_servers_are_looked_up_and_enriched() {
 async fn a_lead_names_the_domain_and_www_addresses_by_their_hosts() {
     let dns = DnsServer::start([contoso_with_website()]);
     let dir = tempfile::tempdir().unwrap();
-    let db = hunter_tests::TestDb::create().await;
-    let pool = db.pool().await;
-    hunterd::db::MIGRATOR.run(&pool).await.unwrap();
-    let company_id: i64 =
-        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('contoso.com', 'test') RETURNING id")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (_db, pool, company_id) = database_with_contoso().await;
     let config = with_targets(config(&dns, dir.path(), true), &[AddressRole::Domain, AddressRole::Www]);
     let engine = Engine::from_config(&config, dir.path()).unwrap();
     let outcome = engine.evaluate(company_id, "contoso.com", None).await;
