@@ -5,4 +5,7 @@ pub mod changes;
 pub mod engine;
 pub mod rescan;
 pub mod store;
+pub mod submit;
 pub mod worker;
+
+pub use submit::Submitter;
