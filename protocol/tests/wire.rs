@@ -118,6 +118,7 @@ fn detail() -> LeadDetail {
             nameservers: vec![s("ns")],
             source: s("rdap"),
         }),
+        registration_note: Some(s("pending")),
         ip_details: vec![IpDetail {
             ip: s("192.0.2.1"),
             roles: vec![s("mx")],
