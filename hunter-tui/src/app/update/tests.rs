@@ -292,7 +292,7 @@ fn scrolling_near_a_page_boundary_fetches_the_next_page_ahead_of_time() {
         fetched.extend(page_offsets(&press(&mut app, Action::Down)));
     }
     assert_eq!(fetched, vec![200], "page 1 is fetched once, before it is on screen");
-    assert!(app.leads.row(app.leads.top + app.visible_rows() - 1).is_some());
+    assert!(app.leads.row(app.leads.top + crate::app::layout::visible_rows(&app) - 1).is_some());
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn page_down_moves_a_screen_and_far_pages_are_forgotten() {
             answer_page(&mut app, offset / PAGE_SIZE, 100_000);
         }
     }
-    let visible = app.visible_rows();
+    let visible = crate::app::layout::visible_rows(&app);
     assert_eq!(app.leads.selected, 100 * visible);
     assert!(app.leads.pages.len() <= 6, "{} pages held", app.leads.pages.len());
     assert!(app.leads.row(app.leads.selected).is_some());
