@@ -178,6 +178,12 @@ struct State {
     synthetic: bool,
     delay_us: AtomicU64,
     queries: AtomicU64,
+    /// Answer CNAMEs alone, as an authoritative server does, instead of following them.
+    cname_alone: bool,
+    /// Queries held at once (received, answer not yet sent) before new ones are dropped; 0 = no limit.
+    capacity: u64,
+    held: AtomicU64,
+    dropped: AtomicU64,
 }
 
 struct ZoneData {
@@ -269,6 +275,9 @@ impl State {
             match cname {
                 Some(target) => {
                     answers.push(Record::from_rdata(owner, TTL, RData::CNAME(CNAME(target.clone()))));
+                    if self.cname_alone {
+                        return (ResponseCode::NoError, answers, Vec::new());
+                    }
                     current = norm(&target.to_ascii());
                 }
                 None => return (ResponseCode::NoError, answers, vec![self.soa_for(data, &current)]),
@@ -331,6 +340,8 @@ pub struct DnsServerBuilder {
     synthetic: bool,
     delay: Duration,
     threads: usize,
+    cname_alone: bool,
+    capacity: u64,
 }
 
 impl DnsServerBuilder {
@@ -356,6 +367,20 @@ impl DnsServerBuilder {
         self
     }
 
+    /// Answer a name that is a CNAME with the CNAME alone (authoritative servers and some
+    /// forwarders do), instead of following the chain like a recursive resolver.
+    pub fn cname_alone(mut self) -> Self {
+        self.cname_alone = true;
+        self
+    }
+
+    /// Hold at most `queries` at once (received, answer not yet sent) and drop the rest, as a
+    /// resolver with a small socket buffer does with a burst.
+    pub fn capacity(mut self, queries: u64) -> Self {
+        self.capacity = queries;
+        self
+    }
+
     /// Worker threads of the server's runtime (default 1).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
@@ -368,6 +393,10 @@ impl DnsServerBuilder {
             synthetic: self.synthetic,
             delay_us: AtomicU64::new(self.delay.as_micros() as u64),
             queries: AtomicU64::new(0),
+            cname_alone: self.cname_alone,
+            capacity: self.capacity,
+            held: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         });
         let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().expect("UDP address");
@@ -391,7 +420,7 @@ impl DnsServerBuilder {
                     let udp = Arc::new(tokio::net::UdpSocket::from_std(udp).expect("UDP socket"));
                     let tcp = tokio::net::TcpListener::from_std(tcp).expect("TCP listener");
                     let (late_tx, late_rx) = tokio::sync::mpsc::unbounded_channel();
-                    tokio::spawn(send_late(udp.clone(), late_rx));
+                    tokio::spawn(send_late(udp.clone(), late_rx, server_state.clone()));
                     for _ in 0..threads {
                         tokio::spawn(serve_udp(udp.clone(), server_state.clone(), late_tx.clone()));
                     }
@@ -440,11 +469,17 @@ async fn serve_udp(
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((len, peer)) = socket.recv_from(&mut buf).await else { continue };
+        if state.capacity > 0 && state.held.load(Ordering::Relaxed) >= state.capacity {
+            state.queries.fetch_add(1, Ordering::Relaxed);
+            state.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let Some(response) = state.handle(&buf[..len], true) else { continue };
         let delay = state.delay_us.load(Ordering::Relaxed);
         if delay == 0 {
             let _ = socket.send_to(&response, peer).await;
         } else {
+            state.held.fetch_add(1, Ordering::Relaxed);
             let due = tokio::time::Instant::now() + Duration::from_micros(delay);
             let _ = late.send((due, response, peer));
         }
@@ -452,10 +487,15 @@ async fn serve_udp(
 }
 
 /// Sends delayed answers in arrival order: the delay is the same for all, so due times only grow.
-async fn send_late(socket: Arc<tokio::net::UdpSocket>, mut queue: tokio::sync::mpsc::UnboundedReceiver<Late>) {
+async fn send_late(
+    socket: Arc<tokio::net::UdpSocket>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Late>,
+    state: Arc<State>,
+) {
     while let Some((due, response, peer)) = queue.recv().await {
         tokio::time::sleep_until(due).await;
         let _ = socket.send_to(&response, peer).await;
+        state.held.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -515,6 +555,11 @@ impl DnsServer {
     /// Queries received so far (UDP and TCP, answered or not).
     pub fn queries(&self) -> u64 {
         self.state.queries.load(Ordering::Relaxed)
+    }
+
+    /// Queries dropped because the server held [`DnsServerBuilder::capacity`] already.
+    pub fn dropped(&self) -> u64 {
+        self.state.dropped.load(Ordering::Relaxed)
     }
 
     /// CPU time used so far by the server's threads (all `test-dns*` threads of this process), so a

@@ -3,6 +3,7 @@
 pub mod dkim;
 pub mod dmarc;
 pub mod hints;
+mod lookups;
 pub mod model;
 pub mod mx;
 pub mod name;

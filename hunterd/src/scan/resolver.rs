@@ -40,6 +40,16 @@ const MAX_SOCKETS: usize = 64;
 /// Receive buffer asked for each socket (the kernel caps it at net.core.rmem_max): a burst of
 /// answers must not be dropped while the reader task waits for a core.
 const SOCKET_RECV_BUFFER: usize = 4 << 20;
+/// Queries one nameserver gets at once at the start, the least it is ever cut to, and how much of
+/// its window it loses when a query times out. Resolvers drop bursts beyond a few hundred queued
+/// packets, and public ones rate-limit per client: the window finds what the server sustains.
+const INITIAL_WINDOW: f64 = 32.0;
+const MIN_WINDOW: f64 = 4.0;
+const WINDOW_CUT: f64 = 0.7;
+/// After the first loss the window grows by this many queries per window's worth of answers.
+const CAREFUL_GROWTH: f64 = 1.0;
+/// The shortest wait before an unanswered query counts as probably lost.
+const MIN_LOSS_AFTER: Duration = Duration::from_millis(30);
 /// The EDNS payload size we advertise (the DNS flag day 2020 recommendation).
 const EDNS_PAYLOAD: u16 = 1232;
 /// Largest UDP answer we read; bigger ones are truncated by the server anyway.
@@ -105,6 +115,7 @@ struct Upstream {
     next_socket: AtomicUsize,
     tcp: GenericNameServerPool<TokioRuntimeProvider>,
     limiter: Option<RateLimiter>,
+    window: Window,
 }
 
 pub(crate) struct Dns {
@@ -137,6 +148,7 @@ impl Dns {
                     next_socket: AtomicUsize::new(0),
                     tcp: GenericNameServerPool::from_config(group, opts.clone(), TokioConnectionProvider::default()),
                     limiter: (settings.per_nameserver_qps > 0).then(|| RateLimiter::new(settings.per_nameserver_qps)),
+                    window: Window::new(settings.concurrency as f64, settings.timeout),
                 }
             })
             .collect();
@@ -157,7 +169,7 @@ impl Dns {
         if count == 0 {
             return Err(Failure::Other("no nameservers configured".into()));
         }
-        let start = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        let start = self.pick_upstream();
         let mut last = Failure::Timeout;
         for attempt in 0..=self.retries as usize {
             let upstream = &self.upstreams[(start + attempt) % count];
@@ -177,6 +189,26 @@ impl Dns {
             }
         }
         Err(last)
+    }
+
+    /// The next nameserver in rotation with room in its window (so several share the load), or the
+    /// one with the most room when all are full.
+    fn pick_upstream(&self) -> usize {
+        let count = self.upstreams.len();
+        let offset = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        let mut best = offset % count;
+        let mut best_room = f64::MIN;
+        for i in 0..count {
+            let candidate = (offset + i) % count;
+            let room = self.upstreams[candidate].window.room();
+            if room >= 1.0 {
+                return candidate;
+            }
+            if room > best_room {
+                (best, best_room) = (candidate, room);
+            }
+        }
+        best
     }
 
     /// As [`Dns::query`], through the shared cache: for names many domains point at (SPF include
@@ -207,15 +239,39 @@ impl Dns {
         sent: &AtomicU32,
     ) -> Result<Answer, Failure> {
         let _permit = self.in_flight.acquire().await.map_err(|_| Failure::Other("scanner shut down".into()))?;
+        let slot = upstream.window.acquire().await;
         if let Some(limiter) = &upstream.limiter {
             limiter.acquire().await;
         }
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let sent_at = tokio::time::Instant::now();
+        let deadline = sent_at + self.timeout;
         sent.fetch_add(1, Ordering::Relaxed);
-        let response = match tokio::time::timeout_at(deadline, upstream.ask_udp(name, rtype)).await {
-            Err(_elapsed) => return Err(Failure::Timeout),
+        let ask = tokio::time::timeout_at(deadline, upstream.ask_udp(name, rtype));
+        tokio::pin!(ask);
+        // An answer much later than usual is probably lost: the window shrinks then, long before
+        // the timeout says so for certain.
+        let suspicion = tokio::time::sleep(upstream.window.loss_after());
+        tokio::pin!(suspicion);
+        let mut suspected = false;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut ask => break outcome,
+                () = &mut suspicion, if !suspected => {
+                    suspected = true;
+                    slot.lost();
+                }
+            }
+        };
+        let response = match outcome {
+            Err(_elapsed) => {
+                if !suspected {
+                    slot.lost();
+                }
+                return Err(Failure::Timeout);
+            }
             Ok(response) => response?,
         };
+        upstream.window.answered(sent_at.elapsed());
         if !response.truncated() {
             return answer_of(response);
         }
@@ -405,6 +461,129 @@ fn classify_error(error: &ProtoError) -> Result<Answer, Failure> {
     }
 }
 
+/// Queries in flight to one nameserver, bounded by a window that adapts to loss like TCP's: it
+/// doubles every round trip until the first loss (slow start), then grows gently while answers
+/// come back (one more per window of answers) and is cut to [`WINDOW_CUT`] of the window a query
+/// was sent in when it goes unanswered for three round trips; losses of queries sent before that
+/// cut do not cut again, since one burst's losses surface together. Sends are thus clocked by answers, never a burst beyond
+/// what the server has shown it takes.
+struct Window {
+    state: Mutex<WindowState>,
+    freed: tokio::sync::Notify,
+    timeout: Duration,
+}
+
+struct WindowState {
+    limit: f64,
+    max: f64,
+    in_flight: usize,
+    /// Set by the first loss: growth is careful from then on.
+    lossy: bool,
+    /// Counts cuts: a loss of a query sent before the latest cut was already answered for.
+    epoch: u64,
+    /// Smoothed round-trip time of answered queries.
+    srtt: Option<Duration>,
+}
+
+/// A query's place in a window, given back when dropped; remembers the window it was sent in.
+struct WindowSlot<'a> {
+    window: &'a Window,
+    epoch: u64,
+    limit: f64,
+}
+
+impl WindowSlot<'_> {
+    /// This query went unanswered for too long.
+    fn lost(&self) {
+        self.window.lost(self.epoch, self.limit);
+    }
+}
+
+impl Drop for WindowSlot<'_> {
+    fn drop(&mut self) {
+        self.window.lock().in_flight -= 1;
+        self.window.freed.notify_one();
+    }
+}
+
+impl Window {
+    fn new(max: f64, timeout: Duration) -> Window {
+        let max = max.max(MIN_WINDOW);
+        Window {
+            state: Mutex::new(WindowState {
+                limit: INITIAL_WINDOW.min(max),
+                max,
+                in_flight: 0,
+                lossy: false,
+                epoch: 0,
+                srtt: None,
+            }),
+            freed: tokio::sync::Notify::new(),
+            timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WindowState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn acquire(&self) -> WindowSlot<'_> {
+        loop {
+            {
+                let mut state = self.lock();
+                if (state.in_flight as f64) < state.limit.floor() {
+                    state.in_flight += 1;
+                    return WindowSlot { window: self, epoch: state.epoch, limit: state.limit };
+                }
+            }
+            // A slot given back while we looked leaves its permit here, so no wake-up is lost.
+            self.freed.notified().await;
+        }
+    }
+
+    /// Free places in the window (negative when it was just cut below what is in flight).
+    fn room(&self) -> f64 {
+        let state = self.lock();
+        state.limit - state.in_flight as f64
+    }
+
+    /// How long without an answer makes a query probably lost: three smoothed round trips, at
+    /// least [`MIN_LOSS_AFTER`], at most the timeout.
+    fn loss_after(&self) -> Duration {
+        let srtt = self.lock().srtt;
+        srtt.map_or(self.timeout, |rtt| (rtt * 3).max(MIN_LOSS_AFTER).min(self.timeout))
+    }
+
+    fn answered(&self, rtt: Duration) {
+        let mut state = self.lock();
+        state.srtt = Some(state.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+        // Only a window in use grows: demand below it says nothing about what the server takes.
+        if (state.in_flight as f64) + 1.0 >= state.limit.floor() / 2.0 {
+            let growth = if state.lossy { CAREFUL_GROWTH / state.limit } else { 1.0 };
+            state.limit = (state.limit + growth).min(state.max);
+        }
+        drop(state);
+        // A grown window may admit a waiter the released slot alone would not.
+        self.freed.notify_one();
+    }
+
+    /// A query sent with the window at `sent_limit` was lost: the window becomes a fraction of that
+    /// (a burst's queries sent before the cut, lost with it, do not cut again).
+    fn lost(&self, sent_epoch: u64, sent_limit: f64) {
+        let mut state = self.lock();
+        state.lossy = true;
+        if sent_epoch == state.epoch {
+            state.limit = (sent_limit * WINDOW_CUT).min(state.limit).max(MIN_WINDOW);
+            state.epoch += 1;
+        }
+    }
+
+    #[cfg(test)]
+    fn limit(&self) -> f64 {
+        self.lock().limit
+    }
+}
+
 /// Spaces queries to one server: at most `qps` per second on average, bursts of up to 50 ms' worth.
 struct RateLimiter {
     interval: Duration,
@@ -553,6 +732,79 @@ mod tests {
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(95), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+
+    /// `n` queries in flight at once.
+    async fn fill(window: &Window, n: usize) -> Vec<WindowSlot<'_>> {
+        futures::future::join_all((0..n).map(|_| window.acquire())).await
+    }
+
+    #[tokio::test]
+    async fn a_window_in_use_doubles_per_round_trip_until_the_first_loss() {
+        let window = Window::new(1_000.0, Duration::from_secs(1));
+        let slots = fill(&window, 32).await;
+        for _ in &slots {
+            window.answered(Duration::from_millis(1));
+        }
+        assert_eq!(window.limit(), 64.0);
+    }
+
+    #[test]
+    fn a_window_nobody_uses_does_not_grow() {
+        let window = Window::new(1_000.0, Duration::from_secs(1));
+        for _ in 0..100 {
+            window.answered(Duration::from_millis(1));
+        }
+        assert_eq!(window.limit(), INITIAL_WINDOW);
+    }
+
+    #[tokio::test]
+    async fn a_bursts_losses_cut_the_window_once_and_growth_turns_careful() {
+        let window = Window::new(1_000.0, Duration::from_secs(60));
+        let burst = fill(&window, 20).await;
+        for slot in &burst {
+            slot.lost();
+        }
+        assert!((window.limit() - 32.0 * WINDOW_CUT).abs() < 1e-9, "one cut for one burst: {}", window.limit());
+        drop(burst);
+        let before = window.limit();
+        let slots = fill(&window, 22).await;
+        for _ in &slots {
+            window.answered(Duration::from_millis(1));
+        }
+        assert!(window.limit() - before < 1.5, "about one more per window of answers: {}", window.limit());
+    }
+
+    #[tokio::test]
+    async fn a_loss_after_a_cut_cuts_again() {
+        let window = Window::new(1_000.0, Duration::from_secs(60));
+        fill(&window, 1).await[0].lost();
+        fill(&window, 1).await[0].lost();
+        assert!((window.limit() - 32.0 * WINDOW_CUT * WINDOW_CUT).abs() < 1e-9, "{}", window.limit());
+    }
+
+    #[tokio::test]
+    async fn a_window_never_exceeds_the_scan_concurrency_nor_falls_below_the_floor() {
+        let window = Window::new(40.0, Duration::ZERO);
+        let slots = fill(&window, 32).await;
+        for _ in 0..100 {
+            window.answered(Duration::from_millis(1));
+        }
+        assert_eq!(window.limit(), 40.0);
+        drop(slots);
+        for _ in 0..100 {
+            fill(&window, 1).await[0].lost();
+        }
+        assert_eq!(window.limit(), MIN_WINDOW);
+    }
+
+    #[tokio::test]
+    async fn a_full_window_holds_the_next_query_until_a_slot_is_given_back() {
+        let window = Window::new(4.0, Duration::from_secs(1));
+        let slots: Vec<_> = futures::future::join_all((0..4).map(|_| window.acquire())).await;
+        assert!(tokio::time::timeout(Duration::from_millis(20), window.acquire()).await.is_err());
+        drop(slots);
+        assert!(tokio::time::timeout(Duration::from_secs(5), window.acquire()).await.is_ok());
     }
 
     #[tokio::test]

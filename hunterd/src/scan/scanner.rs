@@ -4,19 +4,20 @@
 use super::dkim::{DEFAULT_SELECTORS, is_dkim_record};
 use super::dmarc::parse_dmarc;
 use super::hints::{is_google_site_verification, is_ms_verification, is_onmicrosoft};
+use super::lookups::Lookups;
 use super::model::{
     DkimSelector, DmarcRecord, MxHost, RawRecord, ScanResult, ScanStatus, SpfResult, SpfStatus, TenantHints,
 };
 use super::mx::mx_set;
 use super::name::normalize_domain;
-use super::records::{cname_chain, fqdn, name_str, of_type, raw_records, txt_texts};
-use super::resolver::{Answer, Dns, DnsSettings, Failure};
+use super::records::{cname_chain, name_str, of_type, raw_records, txt_texts};
+use super::resolver::{Dns, DnsSettings, Failure};
 use super::spf;
 use crate::config::ScanConfig;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// MX hosts whose addresses are looked up; beyond this a domain's list is padding, not evidence.
@@ -105,17 +106,17 @@ impl Scanner {
             result.warnings.push("not a valid domain name".into());
             return result;
         };
-        let ctx = Ctx { dns: &self.inner.dns, sent: AtomicU32::new(0) };
-        let mut result = scan_domain(&ctx, &domain, &self.inner.selectors).await;
-        result.queries = ctx.sent.load(Ordering::Relaxed);
+        let dns = Lookups::new(&self.inner.dns);
+        let mut result = scan_domain(&dns, &domain, &self.inner.selectors).await;
+        result.queries = dns.sent.load(Ordering::Relaxed);
         result
     }
 
     /// Whether the nameservers answer at all (`hunterd check`): any DNS answer counts, even NXDOMAIN;
     /// a timeout, SERVFAIL or REFUSED is the reason it does not.
     pub async fn probe(&self) -> Result<(), String> {
-        let ctx = Ctx { dns: &self.inner.dns, sent: AtomicU32::new(0) };
-        match ctx.query("com", RecordType::NS).await {
+        let dns = Lookups::new(&self.inner.dns);
+        match dns.query("com", RecordType::NS).await {
             Ok(_) => Ok(()),
             Err(Failure::Refused) => Err("refuses our queries (is recursion allowed for this host?)".into()),
             Err(failure) => Err(failure.to_string()),
@@ -125,8 +126,8 @@ impl Scanner {
     /// The A and AAAA addresses of `name`, through CNAMEs: where the domain and its `www` are hosted,
     /// for IP enrichment. Not part of the mail scan, so a failure only means no addresses.
     pub async fn addresses(&self, name: &str) -> Vec<IpAddr> {
-        let ctx = Ctx { dns: &self.inner.dns, sent: AtomicU32::new(0) };
-        let (a, aaaa) = tokio::join!(ctx.query(name, RecordType::A), ctx.query(name, RecordType::AAAA));
+        let dns = Lookups::new(&self.inner.dns);
+        let (a, aaaa) = tokio::join!(dns.query(name, RecordType::A), dns.query(name, RecordType::AAAA));
         let mut found = Vec::new();
         for answer in [a, aaaa] {
             match answer {
@@ -155,25 +156,6 @@ fn system_nameservers() -> Result<Vec<SocketAddr>, ScanError> {
         return Err(ScanError::NoNameservers);
     }
     Ok(addrs)
-}
-
-/// One scan's view of the transport: counts what it sends.
-pub(crate) struct Ctx<'a> {
-    dns: &'a Dns,
-    sent: AtomicU32,
-}
-
-impl Ctx<'_> {
-    pub async fn query(&self, name: &str, rtype: RecordType) -> Result<Answer, Failure> {
-        let Some(qname) = fqdn(name) else { return Err(Failure::Other(format!("`{name}` is not a valid DNS name"))) };
-        self.dns.query(&qname, rtype, &self.sent).await
-    }
-
-    /// For names shared by many domains (SPF include targets, MX hosts): see [`Dns::query_shared`].
-    pub async fn query_shared(&self, name: &str, rtype: RecordType) -> Result<Answer, Failure> {
-        let Some(qname) = fqdn(name) else { return Err(Failure::Other(format!("`{name}` is not a valid DNS name"))) };
-        self.dns.query_shared(&qname, rtype, &self.sent).await
-    }
 }
 
 fn empty_result(domain: String, status: ScanStatus, spf_status: SpfStatus) -> ScanResult {
@@ -208,10 +190,10 @@ fn failure_status(failure: &Failure) -> ScanStatus {
     }
 }
 
-async fn scan_domain(ctx: &Ctx<'_>, domain: &str, selectors: &[String]) -> ScanResult {
+async fn scan_domain(dns: &Lookups<'_>, domain: &str, selectors: &[String]) -> ScanResult {
     // MX decides the status. A domain that does not exist, or whose servers fail or stay silent, is
     // not asked the other dozen questions: they would fail the same way, slowly.
-    let mx_answer = match ctx.query(domain, RecordType::MX).await {
+    let mx_answer = match dns.query(domain, RecordType::MX).await {
         Ok(answer) => answer,
         Err(failure) => {
             let mut result = empty_result(domain.to_string(), failure_status(&failure), SpfStatus::TempError);
@@ -240,11 +222,11 @@ async fn scan_domain(ctx: &Ctx<'_>, domain: &str, selectors: &[String]) -> ScanR
     };
 
     let (hosts, txt, dmarc, dkim, autodiscover) = tokio::join!(
-        resolve_hosts(ctx, &set.hosts),
-        txt_and_spf(ctx, domain),
-        lookup_dmarc(ctx, domain),
-        lookup_dkim(ctx, domain, selectors),
-        lookup_autodiscover(ctx, domain),
+        resolve_hosts(dns, &set.hosts),
+        txt_and_spf(dns, domain),
+        lookup_dmarc(dns, domain),
+        lookup_dkim(dns, domain, selectors),
+        lookup_autodiscover(dns, domain),
     );
 
     let mut result = empty_result(domain.to_string(), status, SpfStatus::None);
@@ -291,9 +273,9 @@ async fn scan_domain(ctx: &Ctx<'_>, domain: &str, selectors: &[String]) -> ScanR
 }
 
 /// A and AAAA of each MX host, through CNAMEs (recorded as the chain's final name).
-async fn resolve_hosts(ctx: &Ctx<'_>, hosts: &[(u16, String)]) -> (Vec<MxHost>, Vec<RawRecord>, Vec<String>) {
+async fn resolve_hosts(dns: &Lookups<'_>, hosts: &[(u16, String)]) -> (Vec<MxHost>, Vec<RawRecord>, Vec<String>) {
     let resolved = futures::future::join_all(hosts.iter().take(MAX_MX_HOSTS_RESOLVED).map(|(_, host)| async move {
-        tokio::join!(ctx.query_shared(host, RecordType::A), ctx.query_shared(host, RecordType::AAAA))
+        tokio::join!(dns.query_shared(host, RecordType::A), dns.query_shared(host, RecordType::AAAA))
     }))
     .await;
     let (mut raw, mut warnings) = (Vec::new(), Vec::new());
@@ -335,8 +317,8 @@ struct TxtPart {
     warnings: Vec<String>,
 }
 
-async fn txt_and_spf(ctx: &Ctx<'_>, domain: &str) -> TxtPart {
-    let answer = ctx.query(domain, RecordType::TXT).await;
+async fn txt_and_spf(dns: &Lookups<'_>, domain: &str) -> TxtPart {
+    let answer = dns.query(domain, RecordType::TXT).await;
     let (texts, mut raw) = match &answer {
         Ok(a) => (txt_texts(&a.records), raw_records(&a.records)),
         Err(_) => (Vec::new(), Vec::new()),
@@ -345,13 +327,13 @@ async fn txt_and_spf(ctx: &Ctx<'_>, domain: &str) -> TxtPart {
         Ok(_) => Ok(texts.as_slice()),
         Err(failure) => Err(failure),
     };
-    let outcome = spf::evaluate(ctx, domain, apex).await;
+    let outcome = spf::evaluate(dns, domain, apex).await;
     raw.extend(outcome.raw);
     TxtPart { spf: outcome.result, texts, raw, warnings: outcome.warnings }
 }
 
-async fn lookup_dmarc(ctx: &Ctx<'_>, domain: &str) -> (Option<DmarcRecord>, Vec<RawRecord>, Vec<String>) {
-    match ctx.query(&format!("_dmarc.{domain}"), RecordType::TXT).await {
+async fn lookup_dmarc(dns: &Lookups<'_>, domain: &str) -> (Option<DmarcRecord>, Vec<RawRecord>, Vec<String>) {
+    match dns.query(&format!("_dmarc.{domain}"), RecordType::TXT).await {
         Ok(answer) => {
             let mut warnings = Vec::new();
             let records: Vec<DmarcRecord> = txt_texts(&answer.records).iter().filter_map(|t| parse_dmarc(t)).collect();
@@ -370,19 +352,19 @@ async fn lookup_dmarc(ctx: &Ctx<'_>, domain: &str) -> (Option<DmarcRecord>, Vec<
 /// `_domainkey.<domain>` is asked first: NXDOMAIN there means no selector below it exists (RFC 8020),
 /// which saves the selector queries for the many domains without DKIM.
 async fn lookup_dkim(
-    ctx: &Ctx<'_>,
+    dns: &Lookups<'_>,
     domain: &str,
     selectors: &[String],
 ) -> (Vec<DkimSelector>, Vec<RawRecord>, Vec<String>) {
     let (mut found, mut raw, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
-    if let Ok(probe) = ctx.query(&format!("_domainkey.{domain}"), RecordType::TXT).await
+    if let Ok(probe) = dns.query(&format!("_domainkey.{domain}"), RecordType::TXT).await
         && probe.is_nxdomain()
         && probe.records.is_empty()
     {
         return (found, raw, warnings);
     }
     let names: Vec<String> = selectors.iter().map(|s| format!("{s}._domainkey.{domain}")).collect();
-    let answers = futures::future::join_all(names.iter().map(|n| ctx.query(n, RecordType::TXT))).await;
+    let answers = futures::future::join_all(names.iter().map(|n| dns.query(n, RecordType::TXT))).await;
     for ((selector, name), answer) in selectors.iter().zip(&names).zip(answers) {
         match answer {
             Ok(answer) => {
@@ -403,9 +385,9 @@ async fn lookup_dkim(
     (found, raw, warnings)
 }
 
-async fn lookup_autodiscover(ctx: &Ctx<'_>, domain: &str) -> (Option<String>, Vec<RawRecord>, Vec<String>) {
+async fn lookup_autodiscover(dns: &Lookups<'_>, domain: &str) -> (Option<String>, Vec<RawRecord>, Vec<String>) {
     let name = format!("autodiscover.{domain}");
-    match ctx.query(&name, RecordType::CNAME).await {
+    match dns.query(&name, RecordType::CNAME).await {
         Ok(answer) => (cname_chain(&answer.records, &name).first().cloned(), raw_records(&answer.records), Vec::new()),
         Err(failure) => (None, Vec::new(), vec![format!("autodiscover CNAME lookup failed ({failure})")]),
     }

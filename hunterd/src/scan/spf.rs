@@ -2,10 +2,10 @@
 //! the 10-lookup limit. We have no sending IP to check, so every DNS-querying term counts, as an
 //! evaluation that matches nothing would count them.
 
+use super::lookups::Lookups;
 use super::model::{RawRecord, SpfNode, SpfResult, SpfStatus};
 use super::records::{raw_records, txt_texts};
 use super::resolver::Failure;
-use super::scanner::Ctx;
 use hickory_resolver::proto::rr::RecordType;
 use std::collections::HashMap;
 
@@ -166,7 +166,7 @@ struct Node {
 
 /// Resolves the tree breadth-first: each level's lookups go out together, and the lookup count is
 /// checked between levels, so no more than the limit (plus one level's worth) is ever fetched.
-pub(crate) async fn evaluate(ctx: &Ctx<'_>, domain: &str, apex: Result<&[String], &Failure>) -> SpfOutcome {
+pub(crate) async fn evaluate(dns: &Lookups<'_>, domain: &str, apex: Result<&[String], &Failure>) -> SpfOutcome {
     let mut warnings = Vec::new();
     let mut raw = Vec::new();
     let texts = match apex {
@@ -243,7 +243,7 @@ pub(crate) async fn evaluate(ctx: &Ctx<'_>, domain: &str, apex: Result<&[String]
         names.sort();
         names.dedup();
         names.retain(|n| !fetched.contains_key(n));
-        let answers = futures::future::join_all(names.iter().map(|n| ctx.query_shared(n, RecordType::TXT))).await;
+        let answers = futures::future::join_all(names.iter().map(|n| dns.query_shared(n, RecordType::TXT))).await;
         for (name, answer) in names.into_iter().zip(answers) {
             let texts = answer.map(|a| {
                 raw.extend(raw_records(&a.records));
