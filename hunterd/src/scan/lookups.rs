@@ -49,6 +49,11 @@ impl<'a> Lookups<'a> {
         let start = name.trim_end_matches('.').to_ascii_lowercase();
         let mut asked = vec![start.clone()];
         loop {
+            // A resolver that followed the chain itself proves the end has no such records (a SOA
+            // with NOERROR) or does not exist (NXDOMAIN): nothing to ask.
+            if answer.negative_proof || answer.is_nxdomain() {
+                return Ok(answer);
+            }
             let Some((next, hops)) = dangling_alias(&answer, &start, rtype) else { return Ok(answer) };
             if hops >= MAX_CHAIN || asked.contains(&next) {
                 return Ok(answer);
@@ -57,6 +62,7 @@ impl<'a> Lookups<'a> {
             // Alias targets are usually a provider's names, shared by many domains.
             let more = self.ask(&next, rtype, true).await?;
             answer.rcode = more.rcode;
+            answer.negative_proof = more.negative_proof;
             for record in more.records {
                 if !answer.records.contains(&record) {
                     answer.records.push(record);

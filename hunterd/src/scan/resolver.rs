@@ -67,6 +67,9 @@ pub(crate) enum Rcode {
 pub(crate) struct Answer {
     pub rcode: Rcode,
     pub records: Vec<Record>,
+    /// The authority section holds a SOA: a negative answer for the last name asked about (after
+    /// any CNAMEs the server followed), so an alias at the end of the chain has no such records.
+    pub negative_proof: bool,
 }
 
 impl Answer {
@@ -339,12 +342,20 @@ fn query_message(id: u16, name: &Name, rtype: RecordType) -> Message {
 
 fn answer_of(mut message: Message) -> Result<Answer, Failure> {
     match message.response_code() {
-        ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: message.take_answers() }),
-        ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: message.take_answers() }),
+        ResponseCode::NoError => {
+            Ok(Answer { rcode: Rcode::NoError, negative_proof: has_soa(&message), records: message.take_answers() })
+        }
+        ResponseCode::NXDomain => {
+            Ok(Answer { rcode: Rcode::NxDomain, negative_proof: has_soa(&message), records: message.take_answers() })
+        }
         ResponseCode::ServFail => Err(Failure::ServFail),
         ResponseCode::Refused => Err(Failure::Refused),
         other => Err(Failure::Other(format!("response code {other}"))),
     }
+}
+
+fn has_soa(message: &Message) -> bool {
+    message.name_servers().iter().any(|r| r.record_type() == RecordType::SOA)
 }
 
 type Waiters = Arc<Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>>;
@@ -450,8 +461,8 @@ fn random_id() -> u16 {
 fn classify_error(error: &ProtoError) -> Result<Answer, Failure> {
     match error.kind() {
         ProtoErrorKind::NoRecordsFound { response_code, .. } => match *response_code {
-            ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: Vec::new() }),
-            ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: Vec::new() }),
+            ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: Vec::new(), negative_proof: true }),
+            ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: Vec::new(), negative_proof: true }),
             ResponseCode::ServFail => Err(Failure::ServFail),
             ResponseCode::Refused => Err(Failure::Refused),
             other => Err(Failure::Other(format!("response code {other}"))),
