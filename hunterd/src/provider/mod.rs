@@ -64,7 +64,7 @@ pub struct Detection {
     pub provider: String,
     /// The secure e-mail gateway the MX points at, if any.
     pub gateway: Option<String>,
-    /// The local hosting company, only when the provider is [`LOCAL`].
+    /// The hosting company, when the provider is [`LOCAL`] or `Hosting`.
     pub local_provider: Option<String>,
     /// Registrable part of the first MX host (§3.7); `None` without a usable MX.
     pub mx_root: Option<String>,
@@ -83,7 +83,18 @@ pub fn detect(scan: &ScanResult, table: &ProviderTable) -> Detection {
     let mx_record = format!("{domain} MX {} {host}", first.preference);
     let mut evidence = Vec::new();
     let mx_root = table.mx_root(&host);
-    let root = mx_root.clone().unwrap_or_default();
+    let mut root = mx_root.clone().unwrap_or_default();
+    let mut size_host = host.clone();
+    if let Some((target, target_root)) = classifying_alias(first.cname_target.as_deref(), &root, table) {
+        evidence.push(Evidence {
+            claim: format!(
+                "MX host {host} is a CNAME to {target} (RFC 2181 forbids it, but it is common): judged by the target"
+            ),
+            source: EvidenceSource::Mx,
+            record: format!("{host} CNAME {target}"),
+        });
+        (root, size_host) = (target_root, target);
+    }
 
     let (provider, gateway) = if let Some(p) = table.match_provider(&root) {
         evidence.push(Evidence {
@@ -110,6 +121,17 @@ pub fn detect(scan: &ScanResult, table: &ProviderTable) -> Detection {
             });
         }
         (backend.unwrap_or_else(|| UNKNOWN.to_string()), Some(g.name.clone()))
+    } else if let Some(cloud) = own_host_in_front_of_cloud(scan, &domain, &root, table) {
+        evidence.push(Evidence {
+            claim: format!(
+                "provider {cloud}: MX is the company's own host ({root}), a self-hosted relay or hybrid in front of \
+                 its {cloud} tenant"
+            ),
+            source: EvidenceSource::Mx,
+            record: mx_record.clone(),
+        });
+        infer_backend(scan, &domain, table, "the company's own MX (relay or hybrid)", &mut evidence);
+        (cloud, None)
     } else {
         evidence.push(Evidence {
             claim: format!(
@@ -121,7 +143,7 @@ pub fn detect(scan: &ScanResult, table: &ProviderTable) -> Detection {
         (LOCAL.to_string(), None)
     };
 
-    let local_provider = if provider == LOCAL {
+    let local_provider = if provider == LOCAL || provider == HOSTING {
         table.match_local_provider(&root).map(|lp| {
             evidence.push(Evidence {
                 claim: format!("local provider {}: MX root {root} is under {}", lp.name, lp.key),
@@ -134,7 +156,7 @@ pub fn detect(scan: &ScanResult, table: &ProviderTable) -> Detection {
         None
     };
 
-    let tenant_size = tenant_size(&provider, &host).map(|(size, why)| {
+    let tenant_size = tenant_size(&provider, &size_host).map(|(size, why)| {
         evidence.push(Evidence {
             claim: format!("tenant size {}: {why}", size.as_str()),
             source: EvidenceSource::Mx,
@@ -144,6 +166,46 @@ pub fn detect(scan: &ScanResult, table: &ProviderTable) -> Detection {
     });
 
     Detection { provider, gateway, local_provider, mx_root, tenant_size, evidence }
+}
+
+/// The mail-hosting provider of the large hosters (named by [[local_provider]]).
+const HOSTING: &str = "Hosting";
+
+/// The CNAME target of the first MX host and its root, when the host's own root says nothing and
+/// the target's names a provider or gateway.
+fn classifying_alias(target: Option<&str>, root: &str, table: &ProviderTable) -> Option<(String, String)> {
+    if table.match_provider(root).is_some() || table.match_gateway(root).is_some() {
+        return None;
+    }
+    let target = clean(target?);
+    let target_root = table.mx_root(&target)?;
+    (table.match_provider(&target_root).is_some() || table.match_gateway(&target_root).is_some())
+        .then_some((target, target_root))
+}
+
+/// The cloud provider whose tenant a company has when its MX is its own host (a relay or a hybrid
+/// deployment) and its other records are decisive: the provider the backend hints name.
+fn own_host_in_front_of_cloud(scan: &ScanResult, domain: &str, root: &str, table: &ProviderTable) -> Option<String> {
+    if table.mx_root(domain).as_deref() != Some(root) {
+        return None;
+    }
+    let hints = collect_hints(scan, domain, table);
+    decisive_backend(&hints, table)
+}
+
+/// The provider whose hints add up to `backend_min_weight` or more; a tie goes to the one listed first.
+fn decisive_backend(hints: &[Hint<'_>], table: &ProviderTable) -> Option<String> {
+    let totals = table.providers.iter().map(|p| {
+        let total: u32 = hints.iter().filter(|h| h.rule.provider == p.name).map(|h| h.rule.weight).sum();
+        (p.name.as_str(), total)
+    });
+    totals
+        .filter(|(_, w)| *w >= table.backend_min_weight)
+        .fold(None::<(&str, u32)>, |best, (name, w)| match best {
+            Some((_, bw)) if bw >= w => best,
+            _ => Some((name, w)),
+        })
+        .map(|(name, _)| name.to_string())
 }
 
 fn no_mx(scan: &ScanResult, domain: &str) -> Detection {
@@ -221,23 +283,7 @@ fn infer_backend(
     evidence: &mut Vec<Evidence>,
 ) -> Option<String> {
     let hints = collect_hints(scan, domain, table);
-    // Sum per provider in table order, so a tie goes to the provider listed first.
-    let totals: Vec<(&str, u32)> = table
-        .providers
-        .iter()
-        .map(|p| {
-            let total = hints.iter().filter(|h| h.rule.provider == p.name).map(|h| h.rule.weight).sum();
-            (p.name.as_str(), total)
-        })
-        .collect();
-    let best = totals
-        .iter()
-        .filter(|(_, w)| *w >= table.backend_min_weight)
-        .fold(None::<(&str, u32)>, |best, &(name, w)| match best {
-            Some((_, bw)) if bw >= w => best,
-            _ => Some((name, w)),
-        })
-        .map(|(name, _)| name.to_string());
+    let best = decisive_backend(&hints, table);
     for h in hints {
         let strength = match h.rule.weight {
             0 => "not evidence of mail hosting on its own".to_string(),

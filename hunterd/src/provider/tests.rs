@@ -106,8 +106,9 @@ fn the_reference_provider_table_rows_are_reproduced() {
         ("inbound-smtp.us-east-1.amazonaws.com", Some("amazonaws.com"), "Amazon", None, None),
         ("mx.sendgrid.net", Some("sendgrid.net"), "SendGrid", None, None),
         ("mxa.mailgun.org", Some("mailgun.org"), "Mailgun", None, None),
-        ("mx1.hostinger.com", Some("hostinger.com"), "Hosting", None, None),
-        ("smtp.secureserver.net", Some("secureserver.net"), "Local", None, None),
+        // The reference left the hoster unnamed and GoDaddy Local (issue 9: Hosting, hoster named).
+        ("mx1.hostinger.com", Some("hostinger.com"), "Hosting", Some("Hostinger"), None),
+        ("smtp.secureserver.net", Some("secureserver.net"), "Hosting", Some("GoDaddy"), None),
         ("mail.example.com", Some("example.com"), "Local", None, None),
         ("aspmx.vit.com.tr", Some("vit.com.tr"), "Local", Some("VIT"), None),
         ("mx.natro.com", Some("natro.com"), "Local", Some("Natro"), None),
@@ -372,11 +373,21 @@ fn the_stronger_backend_wins_when_hints_disagree() {
 }
 
 #[test]
-fn backend_hints_are_not_consulted_without_a_gateway() {
+fn the_companys_own_mx_in_front_of_a_tenant_is_the_tenants_provider() {
     let mut scan =
         with_spf(scan_with_mx("example.com", &["mail.example.com"]), "v=spf1 include:spf.protection.outlook.com -all");
     scan.hints.autodiscover_cname = Some("autodiscover.outlook.com".into());
-    assert_eq!(detect(&scan, embedded()).provider, "Local", "the MX decides, as in the reference");
+    let d = detect(&scan, embedded());
+    assert_eq!((d.provider.as_str(), d.gateway.as_deref()), ("M365", None));
+    assert!(claims(&d).iter().any(|c| c.contains("relay or hybrid")), "{:?}", claims(&d));
+}
+
+#[test]
+fn backend_hints_do_not_override_a_third_partys_unknown_mx() {
+    let mut scan =
+        with_spf(scan_with_mx("example.com", &["mx.smallisp.net"]), "v=spf1 include:spf.protection.outlook.com -all");
+    scan.hints.autodiscover_cname = Some("autodiscover.outlook.com".into());
+    assert_eq!(detect(&scan, embedded()).provider, "Local", "the MX decides unless it is the company's own");
 }
 
 #[test]
