@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use protocol::{
     AddReport, BatchProgress, IMPORT_CHUNK, ImportReport, IntakeOutcome, LeadFilter, LeadQuery, LeadSort, MAX_PAGE,
-    Request, Response,
+    Request, Response, Seek,
 };
 
 use crate::client::{Client, ClientError};
@@ -181,9 +181,9 @@ pub async fn export(
     let stdout = std::io::stdout().lock();
     let mut exporter =
         Exporter::new(if json { ExportFormat::Json } else { ExportFormat::Csv }, std::io::BufWriter::new(stdout))?;
-    let mut offset = 0u64;
+    let mut seek = Seek::Offset(0);
     loop {
-        let query = LeadQuery { filter: filter.clone(), sort, descending, offset, limit: MAX_PAGE };
+        let query = LeadQuery { filter: filter.clone(), sort, descending, seek, limit: MAX_PAGE };
         let page = match client.request(Request::ListLeads(Box::new(query))).await? {
             Response::Leads(page) => page,
             other => return Err(unexpected(other)),
@@ -191,9 +191,10 @@ pub async fn export(
         for row in &page.rows {
             exporter.write(row)?;
         }
-        offset += page.rows.len() as u64;
-        if page.rows.is_empty() || offset >= page.total {
-            break;
+        // Each page is read from where the last one ended (a keyset seek, not an offset).
+        match page.last {
+            Some(last) if page.rows.len() as u64 == u64::from(MAX_PAGE) => seek = Seek::After(last),
+            _ => break,
         }
     }
     exporter.finish()?;

@@ -8,14 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use protocol::{
-    DaemonStatus, Event, FILTER_KEYS, FacetCount, ImportReport, IntakeOutcome, JobInfo, LeadFilter, LeadQuery,
-    LeadSort, Request, Response,
+    DaemonStatus, Event, FAVORITE_KEY, Facet, FacetCount, ImportReport, IntakeOutcome, JobInfo, LeadFilter, LeadPage,
+    LeadQuery, LeadSort, Request, Response,
 };
 
-use super::filter_edit::{self, FACETS};
+use super::filter_edit;
 use super::model::{
-    App, BatchWatch, Daemon, DetailState, Down, Link, Menu, MenuItem, MenuKind, NOTICE_SECS, Notice, PAGE_SIZE, Page,
-    Prompt, PromptKind, ScanQueue, Screen,
+    App, BatchWatch, Daemon, DetailState, Down, Link, Menu, MenuItem, MenuKind, NOTICE_SECS, Notice, Page, Prompt,
+    PromptKind, ScanQueue, Screen,
 };
 use crate::humanize;
 use crate::keymap::{Action, Scope};
@@ -427,14 +427,22 @@ fn fetch_leads(app: &mut App) -> Vec<Effect> {
     let visible = app.visible_rows();
     app.leads.clamp(visible);
     app.leads.evict(visible);
-    let pages = app.leads.pages_to_fetch(visible);
-    pages
-        .into_iter()
-        .map(|page| {
-            app.leads.requested.insert(page);
-            Effect::Send(Request::ListLeads(Box::new(app.leads.query(page))))
-        })
-        .collect()
+    let mut effects = Vec::new();
+    for page in app.leads.pages_to_fetch(visible) {
+        let Some((seek, limit)) = app.leads.seek_for(page) else { continue };
+        app.leads.requested.insert(page, seek.clone());
+        let query = LeadQuery { seek, limit, ..app.leads.query() };
+        effects.push(Effect::Send(Request::ListLeads(Box::new(query))));
+    }
+    effects
+}
+
+/// Asks how many leads the filter matches (once per filter change, and after data changes).
+fn count_leads(app: &App) -> Vec<Effect> {
+    if !app.connected() {
+        return vec![];
+    }
+    vec![Effect::Send(Request::CountLeads(Box::new(app.leads.filter.clone())))]
 }
 
 /// Lead data changed: fetch the rows on screen again (keeping them shown meanwhile) and the
@@ -442,6 +450,7 @@ fn fetch_leads(app: &mut App) -> Vec<Effect> {
 fn refresh(app: &mut App) -> Vec<Effect> {
     app.leads.mark_stale();
     let mut effects = fetch_leads(app);
+    effects.extend(count_leads(app));
     if app.connected()
         && app.screen == Screen::Detail
         && let Some(detail) = &app.detail
@@ -459,8 +468,11 @@ fn try_filter(app: &mut App, expr: &str) -> Result<Vec<Effect>, String> {
         return Ok(vec![]);
     }
     app.leads.filter = filter;
+    app.leads.count = None;
     app.leads.reset();
-    Ok(fetch_leads(app))
+    let mut effects = fetch_leads(app);
+    effects.extend(count_leads(app));
+    Ok(effects)
 }
 
 /// Applies an expression known to parse (from the facet menu or a clear).
@@ -525,23 +537,25 @@ fn open_sort_menu(app: &mut App) {
 }
 
 fn open_facets_menu(app: &mut App) {
-    let items = FACETS
-        .iter()
-        .map(|(key, _)| {
-            let description = FILTER_KEYS.iter().find(|(k, _)| k == key).map(|(_, d)| *d).unwrap_or("");
-            let active = if *key == "favorite" {
-                app.leads.filter.favorites_only
-            } else {
-                !filter_edit::values_of(&app.leads.filter, key).is_empty()
-            };
-            MenuItem { label: key.to_string(), note: description.to_string(), value: key.to_string(), active }
-        })
-        .collect();
+    let facets = Facet::ALL.into_iter().map(|facet| MenuItem {
+        label: facet.key().to_string(),
+        note: facet.description().to_string(),
+        value: facet.key().to_string(),
+        active: !facet.values(&app.leads.filter).is_empty(),
+    });
+    let (key, description) = FAVORITE_KEY;
+    let favorite = MenuItem {
+        label: key.to_string(),
+        note: description.to_string(),
+        value: key.to_string(),
+        active: app.leads.filter.favorites_only,
+    };
+    let items = facets.chain(std::iter::once(favorite)).collect();
     app.menu = Some(Menu { kind: MenuKind::Facets, title: "Filter by".into(), items, selected: 0 });
 }
 
-fn open_facet_values(app: &mut App, key: &str, values: Vec<FacetCount>) {
-    let chosen = filter_edit::values_of(&app.leads.filter, key);
+fn open_facet_values(app: &mut App, facet: Facet, values: Vec<FacetCount>) {
+    let chosen = facet.values(&app.leads.filter);
     let items: Vec<MenuItem> = values
         .into_iter()
         .map(|v| {
@@ -550,13 +564,14 @@ fn open_facet_values(app: &mut App, key: &str, values: Vec<FacetCount>) {
             MenuItem { label: v.value.clone(), note, value: v.value, active }
         })
         .collect();
+    let key = facet.key();
     if items.is_empty() {
         app.menu = None;
         notify(app, format!("no lead has a {key} yet"), false);
         return;
     }
     app.menu = Some(Menu {
-        kind: MenuKind::FacetValues { key: key.to_string() },
+        kind: MenuKind::FacetValues { facet },
         title: format!("{key} (Enter adds or removes)"),
         items,
         selected: 0,
@@ -589,28 +604,28 @@ fn choose_menu_item(app: &mut App) -> Vec<Effect> {
             set_sort(app, sort, descending)
         }
         MenuKind::Facets => {
-            let key = item.value;
-            match FACETS.iter().find(|(k, _)| *k == key).and_then(|(_, values)| *values) {
-                Some([]) => {
-                    let expr = filter_edit::toggle_favorite(&app.leads.expr);
-                    let mut effects = apply_filter(app, &expr);
-                    effects.push(save_state(app));
-                    effects
-                }
+            let Some(facet) = Facet::from_key(&item.value) else {
+                // The one item that is not a facet: favourites.
+                let expr = filter_edit::toggle_favorite(&app.leads.expr);
+                let mut effects = apply_filter(app, &expr);
+                effects.push(save_state(app));
+                return effects;
+            };
+            match facet.fixed_values() {
                 Some(values) => {
                     let values = values.iter().map(|v| FacetCount { value: v.to_string(), count: 0 }).collect();
-                    open_facet_values(app, &key, values);
+                    open_facet_values(app, facet, values);
                     vec![]
                 }
                 None => {
-                    notify(app, format!("counting {key} values…"), false);
-                    vec![Effect::Send(Request::LeadFacets { facet: key, filter: Box::new(app.leads.filter.clone()) })]
+                    notify(app, format!("counting {} values…", facet.key()), false);
+                    vec![Effect::Send(Request::LeadFacets { facet, filter: Box::new(app.leads.filter.clone()) })]
                 }
             }
         }
-        MenuKind::FacetValues { key } => {
+        MenuKind::FacetValues { facet } => {
             let expr = if filter_edit::expressible(&item.value) {
-                filter_edit::toggle_value(&app.leads.expr, &key, &item.value)
+                filter_edit::toggle_value(&app.leads.expr, facet, &item.value)
             } else {
                 // Terms are split on spaces: such a value can only be searched for as text.
                 notify(app, format!("`{}` has spaces: filtering by its text instead", item.value), false);
@@ -727,7 +742,7 @@ fn submit_prompt(app: &mut App) -> Vec<Effect> {
             app.prompt = None;
             let total = app.leads.total.unwrap_or(0);
             notify(app, format!("exporting {}…", humanize::count(total as usize, "lead")), false);
-            vec![Effect::Export { path: PathBuf::from(input), query: Box::new(app.leads.query(0)) }]
+            vec![Effect::Export { path: PathBuf::from(input), query: Box::new(app.leads.query()) }]
         }
         PromptKind::Note { domain } => {
             app.prompt = None;
@@ -894,6 +909,7 @@ fn on_batch_progress(app: &mut App, batch_id: &str, done: u64, total: u64) -> Ve
 fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) -> Vec<Effect> {
     match (request, result) {
         (Request::ListLeads(query), result) => on_lead_page(app, &query, result),
+        (Request::CountLeads(filter), result) => on_lead_count(app, &filter, result),
         (Request::LeadDetail { domain }, result) => {
             if let Some(detail) = app.detail.as_mut().filter(|d| d.domain == domain) {
                 match result {
@@ -911,11 +927,11 @@ fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) 
             if app.notice.as_ref().is_some_and(|n| n.text.starts_with("counting")) {
                 app.notice = None;
             }
-            open_facet_values(app, &facet, values);
+            open_facet_values(app, facet, values);
             vec![]
         }
         (Request::LeadFacets { facet, .. }, Err(e)) => {
-            notify(app, format!("could not list {facet} values: {e}"), true);
+            notify(app, format!("could not list {} values: {e}", facet.key()), true);
             vec![]
         }
         (Request::AddDomains { .. }, Ok(Response::Added(report))) => {
@@ -1024,13 +1040,14 @@ fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Response, Strin
     if !app.leads.is_current(query) {
         return vec![];
     }
-    let page = query.offset / PAGE_SIZE;
+    let Some(page) = app.leads.page_of(&query.seek) else { return vec![] };
     app.leads.requested.remove(&page);
     match result {
         Ok(Response::Leads(answer)) => {
             app.leads.error = None;
-            app.leads.total = Some(answer.total);
-            app.leads.pages.insert(page, Page { rows: Arc::new(answer.rows), stale: false });
+            app.leads.learn_extent(page, &query.seek, answer.rows.len() as u64);
+            let LeadPage { rows, first, last } = answer;
+            app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: false, first, last });
             // The count may have changed: keep the selection inside and fetch what is now in view.
             fetch_leads(app)
         }
@@ -1040,6 +1057,27 @@ fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Response, Strin
         }
         Err(e) => {
             app.leads.error = Some(e);
+            vec![]
+        }
+    }
+}
+
+fn on_lead_count(app: &mut App, filter: &LeadFilter, result: Result<Response, String>) -> Vec<Effect> {
+    if *filter != app.leads.filter {
+        return vec![];
+    }
+    match result {
+        Ok(Response::LeadCount(count)) => {
+            app.leads.count = Some(count);
+            app.leads.total = Some(count.count);
+            fetch_leads(app)
+        }
+        Ok(other) => {
+            notify(app, format!("could not count leads: unexpected answer {other:?}"), true);
+            vec![]
+        }
+        Err(e) => {
+            notify(app, format!("could not count leads: {e}"), true);
             vec![]
         }
     }

@@ -142,9 +142,7 @@ mod oracle {
         push_where(&mut qb, &rest);
         qb.push(format_args!("AND {column} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100"));
         let rows = qb.build().fetch_all(pool).await.unwrap();
-        rows.iter()
-            .map(|r| FacetCount { value: r.get("value"), count: r.get::<i64, _>("n") as u64 })
-            .collect()
+        rows.iter().map(|r| FacetCount { value: r.get("value"), count: r.get::<i64, _>("n") as u64 }).collect()
     }
 }
 
@@ -296,7 +294,8 @@ async fn pages_counts_and_facets_match_the_queries_they_replaced(pool: PgPool) {
                 assert_eq!(domains(&rows), domains(&expected), "backwards: {case}");
 
                 for offset in [0, 40, total.saturating_sub(5), total + 3] {
-                    let page = list_leads(&pool, &query(&filter, sort, descending, Seek::Offset(offset))).await.unwrap();
+                    let page =
+                        list_leads(&pool, &query(&filter, sort, descending, Seek::Offset(offset))).await.unwrap();
                     let start = (offset as usize).min(expected.len());
                     let end = (start + PAGE as usize).min(expected.len());
                     assert_eq!(domains(&page.rows), domains(&expected[start..end]), "offset {offset}: {case}");

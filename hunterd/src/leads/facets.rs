@@ -22,8 +22,12 @@ pub async fn facet_values(pool: &PgPool, facet: Facet, filter: &LeadFilter) -> R
     let mut rest = filter.clone();
     facet.values_mut(&mut rest).clear();
     let mut qb = match column {
-        Some(column) => QueryBuilder::<Postgres>::new(format!("SELECT {column} AS value, count(*) AS n FROM lead_list l ")),
-        None => QueryBuilder::<Postgres>::new("SELECT t.tag AS value, count(*) AS n FROM lead_list l CROSS JOIN unnest(l.tags) AS t(tag) "),
+        Some(column) => {
+            QueryBuilder::<Postgres>::new(format!("SELECT {column} AS value, count(*) AS n FROM lead_list l "))
+        }
+        None => QueryBuilder::<Postgres>::new(
+            "SELECT t.tag AS value, count(*) AS n FROM lead_list l CROSS JOIN unnest(l.tags) AS t(tag) ",
+        ),
     };
     push_where(&mut qb, &rest);
     if let Some(column) = column {

@@ -9,7 +9,9 @@
 
 use super::LeadError;
 use chrono::{DateTime, Utc};
-use protocol::{Facet, LeadCount, LeadFilter, LeadKey, LeadPage, LeadQuery, LeadRow, LeadSort, MAX_PAGE, Seek, SortValue};
+use protocol::{
+    Facet, LeadCount, LeadFilter, LeadKey, LeadPage, LeadQuery, LeadRow, LeadSort, MAX_PAGE, Seek, SortValue,
+};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 /// The columns of a [`LeadRow`], from `lead_list l` and `lead_state ls`.
@@ -351,14 +353,12 @@ pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, Le
             return Ok(page(rows));
         }
         Seek::After(key) if key.value.is_none() => (true, vec![first_read(Region::Null, true, Some(key), 0)]),
-        Seek::After(key) => (
-            true,
-            vec![first_read(Region::Valued, true, Some(key), 0), first_read(Region::Null, true, None, 0)],
-        ),
-        Seek::Before(key) if key.value.is_none() => (
-            false,
-            vec![first_read(Region::Null, false, Some(key), 0), first_read(Region::Valued, false, None, 0)],
-        ),
+        Seek::After(key) => {
+            (true, vec![first_read(Region::Valued, true, Some(key), 0), first_read(Region::Null, true, None, 0)])
+        }
+        Seek::Before(key) if key.value.is_none() => {
+            (false, vec![first_read(Region::Null, false, Some(key), 0), first_read(Region::Valued, false, None, 0)])
+        }
         Seek::Before(key) => (false, vec![first_read(Region::Valued, false, Some(key), 0)]),
         Seek::Last => {
             (false, vec![first_read(Region::Null, false, None, 0), first_read(Region::Valued, false, None, 0)])
