@@ -1,5 +1,4 @@
--- Reverts 20261206000001_lead_list.up.sql. The pg_trgm extension stays: other objects may use it, and
--- dropping it needs rights hunterd may not have.
+-- Reverts 20261206000001_lead_list.up.sql.
 
 DROP TRIGGER lead_list_tags ON tags;
 DROP TRIGGER lead_list_favorite ON favorites;
@@ -13,3 +12,11 @@ DROP FUNCTION lead_list_company();
 DROP FUNCTION lead_list_rebuild();
 DROP TABLE lead_list;
 DROP FUNCTION lead_list_search(text, text, text, text, text[]);
+
+-- pg_trgm goes too, unless something else uses it or hunterd may not drop it (then it stays).
+DO $$
+BEGIN
+    DROP EXTENSION IF EXISTS pg_trgm;
+EXCEPTION WHEN dependent_objects_still_exist OR insufficient_privilege THEN
+    RAISE NOTICE 'pg_trgm stays: %', SQLERRM;
+END $$;
