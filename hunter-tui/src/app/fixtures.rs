@@ -91,6 +91,7 @@ pub fn detail() -> LeadDetail {
             ..IpDetail::default()
         }],
         enrichment_note: None,
+        registration_note: None,
         records: vec![DnsRecord {
             name: "lead0.example".into(),
             rtype: "MX".into(),
@@ -143,7 +144,7 @@ pub fn page_query(app: &mut super::App, page: u64) -> protocol::LeadQuery {
 
 /// Answers page `page` as a daemon holding `lead(0..total)` would, with row keys.
 pub fn answer_page(app: &mut super::App, page: u64, total: u64) -> Vec<super::Effect> {
-    use protocol::{LeadKey, LeadPage, Request, Response, SortValue};
+    use protocol::{LeadKey, LeadPage, SortValue};
     let query = page_query(app, page);
     let start = page * super::model::PAGE_SIZE;
     let indexes: Vec<u64> = (start..total.min(start + super::model::PAGE_SIZE)).collect();
@@ -153,14 +154,13 @@ pub fn answer_page(app: &mut super::App, page: u64, total: u64) -> Vec<super::Ef
         first: indexes.first().map(|i| key(*i)),
         last: indexes.last().map(|i| key(*i)),
     };
-    let request = Request::ListLeads(Box::new(query));
-    super::update(app, super::Msg::Answer { request, result: Ok(Response::Leads(answer)) })
+    let answer = crate::client::Answer::Leads { query: Box::new(query), result: Ok(answer) };
+    super::update(app, super::Msg::Answer(answer))
 }
 
 /// Answers the count of the current filter.
 pub fn answer_count(app: &mut super::App, count: u64, exact: bool) -> Vec<super::Effect> {
-    use protocol::{LeadCount, Request, Response};
-    let request = Request::CountLeads(Box::new(app.leads.filter.clone()));
-    let result = Ok(Response::LeadCount(LeadCount { count, exact }));
-    super::update(app, super::Msg::Answer { request, result })
+    let filter = Box::new(app.leads.filter.clone());
+    let result = Ok(protocol::LeadCount { count, exact });
+    super::update(app, super::Msg::Answer(crate::client::Answer::LeadCount { filter, result }))
 }

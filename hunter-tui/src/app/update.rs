@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use protocol::{
-    DaemonStatus, Event, FAVORITE_KEY, Facet, FacetCount, ImportReport, IntakeOutcome, JobInfo, LeadFilter, LeadPage,
-    LeadQuery, LeadSort, Request, Response,
+    DaemonStatus, Event, FAVORITE_KEY, Facet, FacetCount, ImportReport, IntakeOutcome, JobInfo, LeadCount, LeadFilter,
+    LeadPage, LeadQuery, LeadSort, Request,
 };
 
 use super::filter_edit;
@@ -17,6 +17,7 @@ use super::model::{
     App, BatchWatch, Daemon, DetailState, Down, Link, Menu, MenuItem, MenuKind, NOTICE_SECS, Notice, Page, Prompt,
     PromptKind, ScanQueue, Screen,
 };
+use crate::client::{Answer, Queued};
 use crate::humanize;
 use crate::keymap::{Action, Scope};
 use crate::settings::UiState;
@@ -46,10 +47,7 @@ pub enum Msg {
     Disconnected(Down),
     Event(Event),
     /// The daemon's answer to a request we sent.
-    Answer {
-        request: Request,
-        result: Result<Response, String>,
-    },
+    Answer(Answer),
     /// The filter debounce timer for keystroke number `0` ran out.
     FilterDue(u64),
     /// Time to apply the lead changes the daemon reported.
@@ -116,7 +114,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Event(event) => on_event(app, event),
-        Msg::Answer { request, result } => on_answer(app, request, result),
+        Msg::Answer(answer) => on_answer(app, answer),
         Msg::FilterDue(seq) => on_filter_due(app, seq),
         Msg::RefreshDue => {
             app.refresh_scheduled = false;
@@ -906,35 +904,34 @@ fn on_batch_progress(app: &mut App, batch_id: &str, done: u64, total: u64) -> Ve
     refresh(app)
 }
 
-fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) -> Vec<Effect> {
-    match (request, result) {
-        (Request::ListLeads(query), result) => on_lead_page(app, &query, result),
-        (Request::CountLeads(filter), result) => on_lead_count(app, &filter, result),
-        (Request::LeadDetail { domain }, result) => {
+fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
+    match answer {
+        Answer::Leads { query, result } => on_lead_page(app, &query, result),
+        Answer::LeadCount { filter, result } => on_lead_count(app, &filter, result),
+        Answer::Lead { domain, result } => {
             if let Some(detail) = app.detail.as_mut().filter(|d| d.domain == domain) {
                 match result {
-                    Ok(Response::Lead(lead)) => {
+                    Ok(lead) => {
                         detail.detail = Some(Arc::from(lead));
                         detail.error = None;
                     }
-                    Ok(other) => detail.error = Some(format!("unexpected answer: {other:?}")),
                     Err(e) => detail.error = Some(e),
                 }
             }
             vec![]
         }
-        (Request::LeadFacets { facet, .. }, Ok(Response::Facets(values))) => {
+        Answer::Facets { facet, result: Ok(values) } => {
             if app.notice.as_ref().is_some_and(|n| n.text.starts_with("counting")) {
                 app.notice = None;
             }
             open_facet_values(app, facet, values);
             vec![]
         }
-        (Request::LeadFacets { facet, .. }, Err(e)) => {
+        Answer::Facets { facet, result: Err(e) } => {
             notify(app, format!("could not list {} values: {e}", facet.key()), true);
             vec![]
         }
-        (Request::AddDomains { .. }, Ok(Response::Added(report))) => {
+        Answer::Added(Ok(report)) => {
             let count = |o: IntakeOutcome| report.results.iter().filter(|r| r.outcome == o).count();
             let (accepted, merged) = (count(IntakeOutcome::Accepted), count(IntakeOutcome::Merged));
             let rejected: Vec<String> = report
@@ -955,7 +952,8 @@ fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) 
             }
             effects
         }
-        (Request::Rescan { .. }, Ok(Response::Queued { batch_id, queued, unknown })) => {
+        Answer::Added(Err(error)) => failed(app, "add failed", error),
+        Answer::Rescan(Ok(Queued { batch_id, queued, unknown })) => {
             let mut text = format!("{} queued", humanize::count(queued as usize, "rescan"));
             if !unknown.is_empty() {
                 text.push_str(&format!("; unknown: {}", unknown.join(", ")));
@@ -968,10 +966,9 @@ fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) 
                 None => vec![],
             }
         }
-        (Request::BatchProgress { batch_id }, Ok(Response::BatchProgress(p))) => {
-            on_batch_progress(app, &batch_id, p.done, p.total)
-        }
-        (Request::BatchProgress { batch_id }, Err(e)) => {
+        Answer::Rescan(Err(error)) | Answer::RescanAll(Err(error)) => failed(app, "rescan failed", error),
+        Answer::BatchProgress { batch_id, result: Ok(p) } => on_batch_progress(app, &batch_id, p.done, p.total),
+        Answer::BatchProgress { batch_id, result: Err(e) } => {
             // A batch the daemon no longer knows will never finish: stop following it.
             if app.connected() {
                 app.progress.batches.retain(|b| b.id != batch_id);
@@ -979,16 +976,18 @@ fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) 
             }
             vec![]
         }
-        (Request::AddNote { .. }, Ok(_)) => {
+        Answer::NoteAdded { result: Ok(()), .. } => {
             notify(app, "note added".into(), false);
             refresh(app)
         }
-        (Request::SetTag { tag, present, domain }, Ok(_)) => {
+        Answer::NoteAdded { result: Err(error), .. } => failed(app, "note not saved", error),
+        Answer::TagSet { domain, tag, present, result: Ok(()) } => {
             let verb = if present { "tagged" } else { "untagged" };
             notify(app, format!("{verb} {domain}: {tag}"), false);
             refresh(app)
         }
-        (Request::SetFavorite { domain, favorite }, Ok(_)) => {
+        Answer::TagSet { result: Err(error), .. } => failed(app, "tag not changed", error),
+        Answer::FavoriteSet { domain, favorite, result: Ok(()) } => {
             let text = if favorite {
                 format!("{domain} is a favourite")
             } else {
@@ -997,63 +996,67 @@ fn on_answer(app: &mut App, request: Request, result: Result<Response, String>) 
             notify(app, text, false);
             refresh(app)
         }
-        (_, Ok(Response::Status(status))) => {
+        Answer::FavoriteSet { result: Err(error), .. } => failed(app, "favourite not changed", error),
+        Answer::Status(Ok(status)) => {
             if let Link::Up(daemon) = &mut app.link {
                 *daemon = Daemon::from_status(&status, app.now);
             }
             set_jobs(app, status.jobs);
             vec![]
         }
-        (_, Ok(Response::Jobs(jobs))) => {
+        Answer::Jobs(Ok(jobs)) => {
             set_jobs(app, jobs);
             vec![]
         }
-        (Request::RunJob { name }, Ok(_)) => {
+        Answer::RunJob { name, result: Ok(()) } => {
             notify(app, format!("{name} started"), false);
             vec![]
         }
-        (Request::RunJob { name }, Err(error)) => {
+        Answer::RunJob { name, result: Err(error) } => {
             notify(app, format!("could not run {name}: {error}"), true);
             vec![]
         }
-        (request, Err(error)) => {
-            notify(app, format!("{}: {error}", request_name(&request)), true);
-            vec![]
-        }
-        (_, Ok(_)) => vec![],
+        // Nothing to show when these succeed (the UI does not send them today).
+        Answer::RescanAll(Ok(_))
+        | Answer::Pong(Ok(()))
+        | Answer::Subscribed(Ok(()))
+        | Answer::Unsubscribed(Ok(()))
+        | Answer::ImportStarted(Ok(_))
+        | Answer::ChunkStored(Ok(()))
+        | Answer::Imported(Ok(_))
+        | Answer::Changes(Ok(_)) => vec![],
+        Answer::Status(Err(error))
+        | Answer::Jobs(Err(error))
+        | Answer::Pong(Err(error))
+        | Answer::Subscribed(Err(error))
+        | Answer::Unsubscribed(Err(error))
+        | Answer::ImportStarted(Err(error))
+        | Answer::ChunkStored(Err(error))
+        | Answer::Imported(Err(error))
+        | Answer::Changes(Err(error)) => failed(app, "request failed", error),
     }
 }
 
-/// Names a failed request in an error notice, e.g. "rescan failed".
-fn request_name(request: &Request) -> &'static str {
-    match request {
-        Request::AddDomains { .. } => "add failed",
-        Request::Rescan { .. } | Request::RescanAll => "rescan failed",
-        Request::AddNote { .. } => "note not saved",
-        Request::SetTag { .. } => "tag not changed",
-        Request::SetFavorite { .. } => "favourite not changed",
-        _ => "request failed",
-    }
+/// A request failed: say which, and why.
+fn failed(app: &mut App, what: &str, error: String) -> Vec<Effect> {
+    notify(app, format!("{what}: {error}"), true);
+    vec![]
 }
 
-fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Response, String>) -> Vec<Effect> {
+fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<LeadPage, String>) -> Vec<Effect> {
     if !app.leads.is_current(query) {
         return vec![];
     }
     let Some(page) = app.leads.page_of(&query.seek) else { return vec![] };
     app.leads.requested.remove(&page);
     match result {
-        Ok(Response::Leads(answer)) => {
+        Ok(answer) => {
             app.leads.error = None;
             app.leads.learn_extent(page, &query.seek, answer.rows.len() as u64);
             let LeadPage { rows, first, last } = answer;
             app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: false, first, last });
             // The count may have changed: keep the selection inside and fetch what is now in view.
             fetch_leads(app)
-        }
-        Ok(other) => {
-            app.leads.error = Some(format!("unexpected answer from hunterd: {other:?}"));
-            vec![]
         }
         Err(e) => {
             app.leads.error = Some(e);
@@ -1062,24 +1065,17 @@ fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Response, Strin
     }
 }
 
-fn on_lead_count(app: &mut App, filter: &LeadFilter, result: Result<Response, String>) -> Vec<Effect> {
+fn on_lead_count(app: &mut App, filter: &LeadFilter, result: Result<LeadCount, String>) -> Vec<Effect> {
     if *filter != app.leads.filter {
         return vec![];
     }
     match result {
-        Ok(Response::LeadCount(count)) => {
+        Ok(count) => {
             app.leads.count = Some(count);
             app.leads.total = Some(count.count);
             fetch_leads(app)
         }
-        Ok(other) => {
-            notify(app, format!("could not count leads: unexpected answer {other:?}"), true);
-            vec![]
-        }
-        Err(e) => {
-            notify(app, format!("could not count leads: {e}"), true);
-            vec![]
-        }
+        Err(e) => failed(app, "could not count leads", e),
     }
 }
 

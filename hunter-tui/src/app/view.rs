@@ -486,11 +486,11 @@ mod tests {
     use crate::app::fixtures::{answer_count, answer_page};
     use crate::app::model::{BatchWatch, LeadList, ScanQueue};
     use crate::app::update::{Msg, update};
+    use crate::client::Answer;
     use crate::keymap::{Key, Keymap};
     use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
     use crossterm::event::{KeyCode, KeyEvent};
     use insta::assert_snapshot;
-    use protocol::{Request, Response};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
@@ -550,8 +550,8 @@ mod tests {
     fn detail_view(width: u16, height: u16) -> App {
         let mut app = with_leads(3, width, height);
         press(&mut app, Action::Open);
-        let request = Request::LeadDetail { domain: "lead0.example".into() };
-        update(&mut app, Msg::Answer { request, result: Ok(Response::Lead(Box::new(detail()))) });
+        let domain = "lead0.example".to_string();
+        update(&mut app, Msg::Answer(Answer::Lead { domain, result: Ok(Box::new(detail())) }));
         app
     }
 
@@ -675,9 +675,9 @@ mod tests {
     #[test]
     fn leads_view_when_the_list_cannot_be_loaded() {
         let mut app = connected(vec![]);
-        let request = Request::ListLeads(Box::new(crate::app::fixtures::page_query(&mut app, 0)));
+        let query = Box::new(crate::app::fixtures::page_query(&mut app, 0));
         let error = "database unavailable: connection refused; hunterd retries by itself".to_string();
-        update(&mut app, Msg::Answer { request, result: Err(error) });
+        update(&mut app, Msg::Answer(Answer::Leads { query, result: Err(error) }));
         assert_snapshot!(render_app(&app));
     }
 
@@ -828,9 +828,9 @@ mod tests {
         let mut app = with_leads(3, 80, 10);
         press(&mut app, Action::Open);
         assert!(text(render_app(&app).buffer()).contains("Loading lead0.example…"));
-        let request = Request::LeadDetail { domain: "lead0.example".into() };
+        let domain = "lead0.example".to_string();
         let error = "no lead for `lead0.example` (add it with `hunter-tui add lead0.example`)".to_string();
-        update(&mut app, Msg::Answer { request, result: Err(error) });
+        update(&mut app, Msg::Answer(Answer::Lead { domain, result: Err(error) }));
         assert_snapshot!(render_app(&app));
     }
 
@@ -891,8 +891,7 @@ mod tests {
     #[test]
     fn an_error_notice_replaces_the_key_hints() {
         let mut app = connected(vec![]);
-        let request = protocol::Request::RunJob { name: "rescan".into() };
-        update(&mut app, Msg::Answer { request, result: Err("busy".into()) });
+        update(&mut app, Msg::Answer(Answer::RunJob { name: "rescan".into(), result: Err("busy".into()) }));
         let backend = render(&app, 80, 24);
         assert_eq!(line(backend.buffer(), 23), " could not run rescan: busy");
     }

@@ -3,6 +3,10 @@
 
 pub mod changes;
 pub mod engine;
+pub mod registration;
 pub mod rescan;
 pub mod store;
+pub mod submit;
 pub mod worker;
+
+pub use submit::Submitter;

@@ -13,5 +13,6 @@ mod lifecycle;
 mod migrate_revert;
 mod migrations;
 mod queue;
+mod registration;
 mod scan;
 mod tui;
