@@ -10,8 +10,9 @@ use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
 use protocol::{
-    AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport, JobInfo,
-    LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, RemoteError, Request, Response, ServerMessage, Welcome,
+    AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport,
+    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, RemoteError, Request, Response, ServerMessage,
+    Welcome,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 

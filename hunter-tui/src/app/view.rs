@@ -4,14 +4,16 @@
 
 use protocol::{JobInfo, JobOutcome, JobState};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Block, BorderType, Cell, Clear, HighlightSpacing, Padding, Paragraph, Row, Table, TableState, Wrap,
 };
 
+use super::layout::{Areas, centered};
 use super::model::{App, Daemon, Down, Link, RETRY_SECS, Screen};
+use super::theme::Theme;
 use super::{view_detail, view_leads};
 use crate::humanize;
 use crate::keymap::{Action, Scope};
@@ -48,97 +50,6 @@ pub fn view(app: &App, frame: &mut Frame) {
     }
     if app.help {
         render_help(frame, area, app, theme);
-    }
-}
-
-/// Where things go on a connected screen. Shared with [`update`](super::update) through
-/// [`leads_table_rows`], so paging asks for exactly the rows the table shows.
-pub(super) struct Areas {
-    pub header: Rect,
-    /// The filter bar (leads view only).
-    pub bar: Rect,
-    pub main: Rect,
-    /// One line of progress bars while something runs.
-    pub progress: Rect,
-    pub footer: Rect,
-}
-
-impl Areas {
-    pub fn of(app: &App, area: Rect, screen: Screen) -> Areas {
-        let bar = u16::from(screen == Screen::Leads);
-        let progress = u16::from(app.progress.is_active());
-        let [header, bar, main, progress, footer] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(bar),
-            Constraint::Fill(1),
-            Constraint::Length(progress),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        Areas { header, bar, main, progress, footer }
-    }
-}
-
-/// Lead rows the table shows in a terminal of `area`: the main area less borders and header.
-/// Computed for the leads view whatever is on screen, so paging in the background (a refresh
-/// while the detail is open) keeps the table's geometry.
-pub fn leads_table_rows(app: &App, area: Rect) -> u16 {
-    Areas::of(app, area, Screen::Leads).main.height.saturating_sub(3)
-}
-
-/// How far the detail view can scroll at the current terminal size.
-pub fn detail_max_scroll(app: &App) -> u16 {
-    let area = Rect::new(0, 0, app.size.0, app.size.1);
-    view_detail::max_scroll(app, Areas::of(app, area, Screen::Detail).main, Theme { color: app.color })
-}
-
-/// Styles from the 16 named ANSI colours; with colour off, only bold/reverse/italic remain, so
-/// nothing depends on colour alone.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Theme {
-    pub color: bool,
-}
-
-impl Theme {
-    pub fn fg(self, color: Color) -> Style {
-        if self.color { Style::new().fg(color) } else { Style::new() }
-    }
-
-    pub fn title(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn heading(self) -> Style {
-        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn key(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn dim(self) -> Style {
-        self.fg(Color::DarkGray)
-    }
-
-    pub fn error(self) -> Style {
-        self.fg(Color::Red).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn ok(self) -> Style {
-        self.fg(Color::Green)
-    }
-
-    pub fn busy(self) -> Style {
-        self.fg(Color::Yellow)
-    }
-
-    pub fn bold(self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
-
-    /// Selection is shown by reversing the row, never by a background colour alone.
-    pub fn selected(self) -> Style {
-        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     }
 }
 
@@ -467,13 +378,6 @@ fn close_keys(app: &App) -> String {
     [Action::ToggleHelp, Action::Back].map(|a| app.keymap.keys_for(a)).join(", ")
 }
 
-/// A `width`×`height` rectangle in the middle of `area`.
-pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [row] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
-    let [cell] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(row);
-    cell
-}
-
 /// Rows a wrapped, bordered paragraph needs at `width`, capped to what `area` has.
 pub(super) fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
     u16::try_from(paragraph.line_count(width)).unwrap_or(u16::MAX).min(area.height)
@@ -494,6 +398,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
+    use ratatui::style::{Color, Modifier};
 
     const SOCKET: &str = "/run/hunter/hunterd.sock";
 
@@ -926,7 +831,7 @@ mod tests {
             let app = with_leads(10_000, 100, height);
             let backend = render_app(&app);
             let shown = text(backend.buffer()).matches(".example").count() as u64;
-            assert_eq!(shown, app.visible_rows(), "height {height}");
+            assert_eq!(shown, crate::app::layout::visible_rows(&app), "height {height}");
         }
     }
 

@@ -361,6 +361,7 @@ fn scrolling_near_a_page_boundary_fetches_the_next_page_once_before_it_is_on_scr
         fetched.extend(pages_asked(&app, &effects));
     }
     assert_eq!(fetched, vec![1], "page 1 is fetched once, before it is on screen");
+    assert!(app.leads.row(app.leads.top + crate::app::layout::visible_rows(&app) - 1).is_some());
 }
 
 #[test]
@@ -372,7 +373,7 @@ fn page_down_moves_a_screen_and_far_pages_are_forgotten() {
             answer_page(&mut app, page, 100_000);
         }
     }
-    let visible = app.visible_rows();
+    let visible = crate::app::layout::visible_rows(&app);
     assert_eq!(app.leads.selected, 100 * visible);
     assert!(app.leads.pages.len() <= 6, "{} pages held", app.leads.pages.len());
     assert!(app.leads.row(app.leads.selected).is_some());
