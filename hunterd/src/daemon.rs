@@ -175,6 +175,13 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         events: events.clone(),
     };
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let mut supervisor = tokio::spawn(crate::db::supervisor::run(
+        db.handle.pool.clone(),
+        db.embedded_cluster().cloned(),
+        db.handle.health.clone(),
+        db.handle.location.clone(),
+        shutdown.clone(),
+    ));
     let server_task = tokio::spawn(ipc::serve(listener, state.clone(), shutdown.clone()));
     systemd::notify_ready();
     systemd::notify_status("serving");
@@ -186,8 +193,19 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         db.handle.location
     );
 
-    let signal = wait_for_signal().await?;
-    tracing::info!("received {signal}, shutting down");
+    let gave_up = tokio::select! {
+        signal = wait_for_signal() => {
+            tracing::info!("received {}, shutting down", signal?);
+            None
+        }
+        supervised = &mut supervisor => match supervised {
+            Ok(Err(e)) => Some(e),
+            _ => None,
+        },
+    };
+    if let Some(e) = &gave_up {
+        tracing::error!("{e}; shutting down");
+    }
     systemd::notify_stopping();
     let _ = events.send(Event::ShuttingDown);
     // Give subscribers a moment to receive the notice before connections close.
@@ -196,11 +214,16 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = server_task.await;
     let _ = scheduler_task.await;
     let _ = worker_task.await;
+    supervisor.abort();
     scheduler.drain(DRAIN_PATIENCE).await;
     if let Some(enrichment) = &engine.enrichment {
         enrichment.flush_cache().await;
     }
-    Ok(())
+    match gave_up {
+        // Non-zero exit: systemd's Restart= takes over.
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

@@ -3,6 +3,7 @@
 
 use super::engine::Engine;
 use super::store;
+use crate::db::supervisor::retry_through_outage;
 use crate::jobs::queue::{self, QueueItem};
 use crate::scan::ScanStatus;
 use protocol::Event;
@@ -17,6 +18,9 @@ const LEASE: Duration = Duration::from_secs(300);
 /// Claim in chunks so one daemon does not hoard a big queue another daemon could help with.
 const MAX_CLAIM: usize = 64;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long a finished scan waits for the database to come back before it is given up (and rescanned
+/// after its lease); shorter than the lease, so no other daemon has taken the item meanwhile.
+const STORE_PATIENCE: Duration = Duration::from_secs(240);
 
 pub struct ScanWorker {
     pub pool: PgPool,
@@ -137,15 +141,17 @@ async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedSc
     let outcome = engine.evaluate(company_id, &domain, known).await;
     if is_transient(outcome.scan.status) {
         let attempt = item.payload.get("transient_attempt").and_then(serde_json::Value::as_i64).unwrap_or(0);
-        let stored = store::store_transient(
-            pool,
-            company_id,
-            &outcome.scan,
-            outcome.started_at,
-            outcome.duration_ms,
-            Some((item.id, owner)),
-            attempt,
-        )
+        let stored = retry_through_outage(STORE_PATIENCE, || {
+            store::store_transient(
+                pool,
+                company_id,
+                &outcome.scan,
+                outcome.started_at,
+                outcome.duration_ms,
+                Some((item.id, owner)),
+                attempt,
+            )
+        })
         .await;
         if let Err(e) = stored {
             tracing::warn!(%domain, "could not store the failed scan: {e}");
@@ -153,7 +159,9 @@ async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedSc
         }
         return;
     }
-    if let Err(e) = store::store(pool, &outcome, Some((item.id, owner))).await {
+    // A finished scan survives a database outage: it is stored once the database is back.
+    let stored = retry_through_outage(STORE_PATIENCE, || store::store(pool, &outcome, Some((item.id, owner)))).await;
+    if let Err(e) = stored {
         tracing::warn!(%domain, "could not store the scan: {e}");
         let _ = queue::fail(pool, &item, owner, &format!("could not store the scan: {e}")).await;
     }

@@ -14,4 +14,5 @@ mod migrate_revert;
 mod migrations;
 mod queue;
 mod scan;
+mod supervision;
 mod tui;
