@@ -8,7 +8,7 @@ use crate::db::{Database, DbHandle};
 use crate::ipc::{self, socket::Access};
 use crate::jobs::{self, Scheduler};
 use crate::paths::Paths;
-use crate::pipeline::{self, engine::Engine, worker::ScanWorker};
+use crate::pipeline::{self, engine::Engine, registration::RegistrationWorker, worker::ScanWorker};
 use crate::systemd;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -162,17 +162,20 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
+    let owner = format!(
+        "{}:{}",
+        nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+        std::process::id()
+    );
+    let whois = &state.config.whois;
     let worker = ScanWorker {
         pool: db.handle.pool.clone(),
         engine: engine.clone(),
-        owner: format!(
-            "{}:{}",
-            nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
-            std::process::id()
-        ),
+        owner: owner.clone(),
         capacity: state.config.scan.concurrency as usize,
         wake: state.scan_wake.clone(),
         events: events.clone(),
+        registration_ttl: engine.whois.as_ref().map(|_| whois.cache_ttl.0),
     };
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
     let mut supervisor = tokio::spawn(crate::db::supervisor::run(
@@ -182,6 +185,19 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         db.handle.location.clone(),
         shutdown.clone(),
     ));
+    let registration_task = engine.whois.clone().map(|client| {
+        let worker = RegistrationWorker {
+            pool: db.handle.pool.clone(),
+            client,
+            owner: owner.clone(),
+            concurrency: whois.concurrency as usize,
+            per_server_per_minute: whois.per_server_per_minute,
+            lookup_cap: Duration::from_millis(whois.rdap_timeout_ms + whois.whois_timeout_ms) + Duration::from_secs(1),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            events: events.clone(),
+        };
+        tokio::spawn(worker.run(shutdown.clone()))
+    });
     let server_task = tokio::spawn(ipc::serve(listener, state.clone(), shutdown.clone()));
     systemd::notify_ready();
     systemd::notify_status("serving");
@@ -215,6 +231,9 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = scheduler_task.await;
     let _ = worker_task.await;
     supervisor.abort();
+    if let Some(task) = registration_task {
+        let _ = task.await;
+    }
     scheduler.drain(DRAIN_PATIENCE).await;
     if let Some(enrichment) = &engine.enrichment {
         enrichment.flush_cache().await;

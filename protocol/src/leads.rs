@@ -166,6 +166,8 @@ pub struct LeadDetail {
     pub evidence: Vec<Evidence>,
     pub sales_summary: Option<SalesSummary>,
     pub registration: Option<Registration>,
+    /// Why `registration` is absent or may be stale: pending, unavailable (and why), not found.
+    pub registration_note: Option<String>,
     /// What the IP enrichment databases say about each mail-server address of the latest scan.
     pub ip_details: Vec<IpDetail>,
     /// Why `ip_details` is empty, when it is (flag off, no database, no address…).

@@ -129,6 +129,8 @@ pub struct DaemonOptions {
     /// `None`: embedded cluster.
     pub database_url: Option<String>,
     pub extra_env: Vec<(String, String)>,
+    /// A config file; `None` runs on defaults (`--config /dev/null`).
+    pub config: Option<PathBuf>,
 }
 
 impl DaemonOptions {
@@ -138,6 +140,7 @@ impl DaemonOptions {
             state_dir: dir.join("state"),
             database_url,
             extra_env: Vec::new(),
+            config: None,
         }
     }
 }
@@ -159,7 +162,7 @@ pub fn spawn_daemon(options: &DaemonOptions) -> Daemon {
         .arg("--state-dir")
         .arg(&options.state_dir)
         .arg("--config")
-        .arg("/dev/null")
+        .arg(options.config.as_deref().unwrap_or(Path::new("/dev/null")))
         .arg("run")
         .env_remove("HUNTER_SOCKET")
         .env_remove("NOTIFY_SOCKET")

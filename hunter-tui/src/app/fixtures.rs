@@ -91,6 +91,7 @@ pub fn detail() -> LeadDetail {
             ..IpDetail::default()
         }],
         enrichment_note: None,
+        registration_note: None,
         records: vec![DnsRecord {
             name: "lead0.example".into(),
             rtype: "MX".into(),

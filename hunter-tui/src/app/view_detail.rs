@@ -162,17 +162,19 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
     }
 
     lines.extend(heading("Registration", theme));
-    match &detail.registration {
-        Some(reg) => {
-            lines.push(field("Registrar", or_dash(&reg.registrar), theme));
-            lines.push(field("Created", or_dash(&reg.created), theme));
-            lines.push(field("Expires", or_dash(&reg.expires), theme));
-            if !reg.nameservers.is_empty() {
-                lines.push(field("NS", reg.nameservers.join(", "), theme));
-            }
-            lines.push(field("Source", reg.source.clone(), theme));
+    if let Some(reg) = &detail.registration {
+        lines.push(field("Registrar", or_dash(&reg.registrar), theme));
+        lines.push(field("Created", or_dash(&reg.created), theme));
+        lines.push(field("Expires", or_dash(&reg.expires), theme));
+        if !reg.nameservers.is_empty() {
+            lines.push(field("NS", reg.nameservers.join(", "), theme));
         }
-        None => lines.push(Line::styled("  not looked up", theme.dim())),
+        lines.push(field("Source", reg.source.clone(), theme));
+    }
+    match (&detail.registration_note, &detail.registration) {
+        (Some(note), _) => lines.push(Line::styled(format!("  {note}"), theme.dim())),
+        (None, None) => lines.push(Line::styled("  not looked up", theme.dim())),
+        (None, Some(_)) => {}
     }
 
     lines.extend(heading("Infrastructure", theme));

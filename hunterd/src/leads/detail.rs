@@ -70,7 +70,7 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
 
     if let Some(state) = sqlx::query(
         "SELECT ls.mx_root, ls.tenant_size, ls.spf_record, ls.dkim_selectors,
-                s.signals, s.raw_records, s.detection, s.registration, s.enrichment,
+                s.signals, s.raw_records, s.detection, s.enrichment,
                 sc.reason, sc.breakdown, sc.sales_summary
            FROM lead_state ls
            LEFT JOIN scans s ON s.id = ls.scan_id
@@ -97,13 +97,14 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
             .and_then(|v| serde_json::from_value::<StoredDetection>(v).ok())
             .unwrap_or_default()
             .evidence;
-        detail.registration = json("registration").and_then(|v| serde_json::from_value::<Registration>(v).ok());
         (detail.ip_details, detail.enrichment_note) =
             ip_details(json("enrichment"), &detail.records, &detail.row.domain);
         detail.breakdown =
             json("breakdown").and_then(|v| serde_json::from_value::<Vec<Contribution>>(v).ok()).unwrap_or_default();
         detail.sales_summary = json("sales_summary").and_then(|v| serde_json::from_value::<SalesSummary>(v).ok());
     }
+
+    (detail.registration, detail.registration_note) = registration(pool, id).await?;
 
     detail.scans = sqlx::query(
         "SELECT s.id, s.status, s.started_at, s.duration_ms, s.detection->>'provider' AS provider,
@@ -302,4 +303,51 @@ pub async fn lead_ip_details(pool: &PgPool, domain: &str) -> Result<(Vec<IpDetai
     let records: Option<serde_json::Value> = row.try_get("raw_records")?;
     let records = records.and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
     Ok(ip_details(enrichment, &records, &lookup_key(domain)))
+}
+
+/// A row of `registrations`, the registration queue's result for one company.
+#[derive(sqlx::FromRow)]
+struct RegistrationRow {
+    state: String,
+    data: Option<serde_json::Value>,
+    error: Option<String>,
+    checked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The registration and, when it is absent or may be stale, why.
+async fn registration(pool: &PgPool, company_id: i64) -> Result<(Option<Registration>, Option<String>), LeadError> {
+    let row: Option<RegistrationRow> =
+        sqlx::query_as("SELECT state, data, error, checked_at FROM registrations WHERE company_id = $1")
+            .bind(company_id)
+            .fetch_optional(pool)
+            .await?;
+    let Some(row) = row else {
+        return Ok((None, Some("registration not looked up (whois.enabled is off, or no scan finished yet)".into())));
+    };
+    let data = row.data.and_then(|v| serde_json::from_value::<Registration>(v).ok());
+    Ok((data.clone(), registration_note(&row.state, row.error.as_deref(), row.checked_at, data.is_some())))
+}
+
+/// What the lead detail says about the registration lookup's state.
+fn registration_note(
+    state: &str,
+    error: Option<&str>,
+    checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    has_data: bool,
+) -> Option<String> {
+    let day = checked_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into());
+    match state {
+        "found" => None,
+        "not_found" => Some(format!("the registry has no record of this domain (checked {day})")),
+        "pending" if has_data => Some("registration refresh pending".into()),
+        "pending" => Some("registration pending: queued for an RDAP/WHOIS lookup".into()),
+        _ => {
+            let why = error.unwrap_or("unknown error");
+            if has_data {
+                Some(format!("registration refresh unavailable: {why} (showing the answer of {day})"))
+            } else {
+                Some(format!("registration unavailable: {why}"))
+            }
+        }
+    }
 }

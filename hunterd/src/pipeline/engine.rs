@@ -8,7 +8,7 @@ use crate::enrich::{AddressRole, EnrichmentReport, EnrichmentService};
 use crate::provider::{self, ProviderTable};
 use crate::scan::{ScanError, Scanner};
 use crate::score::{self, Rules, ScoreInput};
-use crate::whois::{RegistrationSource, WhoisClient, WhoisConfig};
+use crate::whois::{WhoisClient, WhoisConfig};
 use protocol::Registration;
 use std::net::IpAddr;
 use std::time::Instant;
@@ -25,13 +25,11 @@ pub enum EngineError {
     Whois(#[from] crate::whois::WhoisError),
 }
 
-/// A registration lookup never holds a scan up longer than this.
-const WHOIS_CAP: std::time::Duration = std::time::Duration::from_secs(10);
-
 pub struct Engine {
     pub scanner: Scanner,
-    /// Registration lookups; `None` when `whois.enabled` is off.
-    pub whois: Option<WhoisClient>,
+    /// Registration lookups (run by the registration queue, never by a scan); `None` when
+    /// `whois.enabled` is off.
+    pub whois: Option<std::sync::Arc<WhoisClient>>,
     pub providers: ProviderTable,
     pub rules: Rules,
     /// Identifies which rules produced a score (the file, or `embedded`).
@@ -46,7 +44,7 @@ impl Engine {
     pub fn from_config(config: &Config, state_dir: &std::path::Path) -> Result<Engine, EngineError> {
         let scanner = Scanner::new(&config.scan)?;
         let whois = if config.whois.enabled {
-            Some(WhoisClient::new(WhoisConfig::from_settings(&config.whois, state_dir))?)
+            Some(std::sync::Arc::new(WhoisClient::new(WhoisConfig::from_settings(&config.whois, state_dir))?))
         } else {
             None
         };
@@ -81,9 +79,9 @@ impl Engine {
         apex.chain(in_stable_order(&www).map(|ip| (ip, AddressRole::Www))).collect()
     }
 
-    /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome, and a
-    /// registration lookup that fails only leaves the registration out. `known_registration` (from a
-    /// recent scan) saves asking the registry again.
+    /// Scans, detects and scores one domain. Never fails: DNS trouble is part of the outcome. Never
+    /// asks a registry: `known_registration` is what the registration queue last learned (its expiry
+    /// feeds the sales summary), and a missing one is queued by the store, not awaited here.
     pub async fn evaluate(
         &self,
         company_id: i64,
@@ -92,22 +90,8 @@ impl Engine {
     ) -> ScanOutcome {
         let started_at = chrono::Utc::now();
         let clock = Instant::now();
-        let lookup = async {
-            match (&known_registration, &self.whois) {
-                (Some(known), _) => Some(known.clone()),
-                (None, Some(client)) => match tokio::time::timeout(WHOIS_CAP, client.lookup(domain)).await {
-                    Ok(Ok(found)) => found.map(|r| registration_view(&r)),
-                    Ok(Err(e)) => {
-                        tracing::debug!(%domain, "no registration data: {e}");
-                        None
-                    }
-                    Err(_) => None,
-                },
-                (None, None) => None,
-            }
-        };
-        let (scan, registration, web_addresses) =
-            tokio::join!(self.scanner.scan(domain), lookup, self.web_addresses(domain));
+        let registration = known_registration;
+        let (scan, web_addresses) = tokio::join!(self.scanner.scan(domain), self.web_addresses(domain));
         let expires_at = registration
             .as_ref()
             .and_then(|r| r.expires.as_deref())
@@ -171,6 +155,7 @@ impl Engine {
             },
             scan,
             registration,
+            registration_due: false,
             enrichment: Some(enrichment),
             started_at,
             duration_ms: i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX),
@@ -184,19 +169,6 @@ fn in_stable_order(addresses: &[IpAddr]) -> impl Iterator<Item = IpAddr> {
     let mut sorted = addresses.to_vec();
     sorted.sort();
     sorted.into_iter()
-}
-
-fn registration_view(r: &crate::whois::Registration) -> Registration {
-    Registration {
-        registrar: r.registrar.clone(),
-        created: r.created.map(|d| d.to_string()),
-        expires: r.expires.map(|d| d.to_string()),
-        nameservers: r.nameservers.clone(),
-        source: match &r.source {
-            RegistrationSource::Rdap { url } => format!("RDAP {url}"),
-            RegistrationSource::Whois { server } => format!("WHOIS {server}"),
-        },
-    }
 }
 
 fn stored_detection(d: &provider::Detection) -> StoredDetection {

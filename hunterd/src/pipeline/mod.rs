@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod engine;
+pub mod registration;
 pub mod rescan;
 pub mod store;
 pub mod worker;

@@ -44,7 +44,11 @@ pub struct ScanOutcome {
     pub scan: ScanResult,
     pub detection: StoredDetection,
     pub score: StoredScore,
+    /// The registration the summary used (the registration queue's last answer).
     pub registration: Option<Registration>,
+    /// Whether the company's registration is missing or older than `whois.cache_ttl`: the store then
+    /// queues a lookup (the registration queue runs it, off the scan path).
+    pub registration_due: bool,
     /// IP enrichment of the MX addresses (or why it is absent); never part of the score.
     pub enrichment: Option<crate::enrich::EnrichmentReport>,
     pub started_at: chrono::DateTime<chrono::Utc>,
@@ -224,11 +228,31 @@ pub async fn store(
             .execute(&mut *tx)
             .await?;
     }
+    if outcome.registration_due {
+        queue_registrations(&mut tx, &[outcome.company_id]).await?;
+    }
     if let Some((job_id, owner)) = job {
         queue::complete(&mut *tx, &[job_id], owner).await?;
     }
     tx.commit().await?;
     Ok(detected)
+}
+
+/// Queues registration lookups for `companies` (one per company at a time) and marks those never
+/// looked up as pending, so the lead detail can say so.
+async fn queue_registrations(tx: &mut sqlx::PgConnection, companies: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH queued AS (
+            INSERT INTO job_queue (kind, payload, dedup_key)
+            SELECT 'registration', jsonb_build_object('company_id', id), id::text FROM unnest($1::bigint[]) AS id
+            ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING)
+         INSERT INTO registrations (company_id, state) SELECT id, 'pending' FROM unnest($1::bigint[]) AS id
+         ON CONFLICT (company_id) DO NOTHING",
+    )
+    .bind(companies)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// How many times in a row a lead whose DNS failed transiently is retried before the periodic rescan

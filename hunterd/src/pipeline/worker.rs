@@ -30,6 +30,8 @@ pub struct ScanWorker {
     pub capacity: usize,
     pub wake: Arc<Notify>,
     pub events: broadcast::Sender<Event>,
+    /// `whois.cache_ttl` when registration lookups are on: older registrations are queued again.
+    pub registration_ttl: Option<Duration>,
 }
 
 impl ScanWorker {
@@ -46,7 +48,7 @@ impl ScanWorker {
             let items = if free == 0 {
                 Vec::new()
             } else {
-                match claim_scans(&self.pool, &self.owner, free as i64).await {
+                match claim_scans(&self.pool, &self.owner, free as i64, self.registration_ttl).await {
                     Ok(items) => items,
                     Err(e) => {
                         tracing::warn!("could not claim scans: {e}");
@@ -80,25 +82,31 @@ impl ScanWorker {
     }
 }
 
-/// A claimed scan with what it needs to start: the domain and a recent registration lookup.
+/// A claimed scan with what it needs to start: the domain, the registration the registration queue
+/// last found, and whether a fresh lookup is due.
 struct ClaimedScan {
     item: QueueItem,
     domain: Option<String>,
     known_registration: Option<protocol::Registration>,
+    registration_due: bool,
 }
 
-/// Claims scans and reads their domains (and a registration lookup from the last 30 days, which
-/// changes slowly) in one round trip.
-async fn claim_scans(pool: &PgPool, owner: &str, n: i64) -> Result<Vec<ClaimedScan>, sqlx::Error> {
+/// Claims scans and reads their domains and registrations in one round trip. `registration_ttl`
+/// `None` (lookups off) never makes a lookup due.
+async fn claim_scans(
+    pool: &PgPool,
+    owner: &str,
+    n: i64,
+    registration_ttl: Option<Duration>,
+) -> Result<Vec<ClaimedScan>, sqlx::Error> {
     static CLAIM_SCANS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "WITH claimed AS ({})
-             SELECT c.id, c.payload, c.attempts, c.max_attempts, co.domain,
-                    (SELECT s.registration FROM scans s
-                      WHERE s.company_id = co.id AND s.registration IS NOT NULL
-                        AND s.started_at > now() - interval '30 days'
-                      ORDER BY s.started_at DESC LIMIT 1) AS registration
-               FROM claimed c LEFT JOIN companies co ON co.id = (c.payload->>'company_id')::bigint",
+             SELECT c.id, c.payload, c.attempts, c.max_attempts, co.domain, r.data AS registration,
+                    $5::float8 IS NOT NULL AND (r.company_id IS NULL OR r.checked_at IS NULL
+                        OR r.checked_at < now() - make_interval(secs => $5::float8)) AS registration_due
+               FROM claimed c LEFT JOIN companies co ON co.id = (c.payload->>'company_id')::bigint
+               LEFT JOIN registrations r ON r.company_id = co.id",
             queue::CLAIM_SQL
         )
     });
@@ -107,6 +115,7 @@ async fn claim_scans(pool: &PgPool, owner: &str, n: i64) -> Result<Vec<ClaimedSc
         .bind(owner)
         .bind(n)
         .bind(LEASE.as_secs_f64())
+        .bind(registration_ttl.map(|ttl| ttl.as_secs_f64()))
         .fetch_all(pool)
         .await?;
     rows.iter()
@@ -122,13 +131,14 @@ async fn claim_scans(pool: &PgPool, owner: &str, n: i64) -> Result<Vec<ClaimedSc
                 known_registration: r
                     .try_get::<Option<serde_json::Value>, _>("registration")?
                     .and_then(|v| serde_json::from_value(v).ok()),
+                registration_due: r.try_get::<Option<bool>, _>("registration_due")?.unwrap_or(false),
             })
         })
         .collect()
 }
 
 async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedScan) {
-    let ClaimedScan { item, domain, known_registration: known } = claimed;
+    let ClaimedScan { item, domain, known_registration: known, registration_due } = claimed;
     let Some(company_id) = item.payload.get("company_id").and_then(serde_json::Value::as_i64) else {
         let _ = queue::fail(pool, &item, owner, "queue item without a company_id").await;
         return;
@@ -138,7 +148,8 @@ async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedSc
         let _ = queue::complete(pool, &[item.id], owner).await;
         return;
     };
-    let outcome = engine.evaluate(company_id, &domain, known).await;
+    let mut outcome = engine.evaluate(company_id, &domain, known).await;
+    outcome.registration_due = registration_due;
     if is_transient(outcome.scan.status) {
         let attempt = item.payload.get("transient_attempt").and_then(serde_json::Value::as_i64).unwrap_or(0);
         let stored = retry_through_outage(STORE_PATIENCE, || {

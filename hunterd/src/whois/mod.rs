@@ -5,6 +5,7 @@
 //! on, so every failure is an ordinary [`WhoisError`] value and timeouts are short.
 
 pub mod bootstrap;
+pub mod pacing;
 mod parse;
 mod port43;
 mod rdap;
@@ -63,6 +64,21 @@ pub enum WhoisError {
     Transport { service: String, message: String },
     #[error("{service}: unreadable answer: {message}")]
     Malformed { service: String, message: String },
+}
+
+impl WhoisError {
+    /// Whether asking again later may work (the registry was busy, slow or unreachable), as opposed
+    /// to an answer that will not change (no service for the TLD, a malformed name or answer).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WhoisError::Timeout { .. } | WhoisError::RateLimited { .. } | WhoisError::Transport { .. } => true,
+            WhoisError::Http { status, .. } => *status == 429 || *status >= 500,
+            WhoisError::InvalidDomain(_)
+            | WhoisError::NoService { .. }
+            | WhoisError::TooLarge { .. }
+            | WhoisError::Malformed { .. } => false,
+        }
+    }
 }
 
 /// Everything a [`WhoisClient`] needs; tests point the servers at local fakes.
@@ -177,6 +193,24 @@ impl WhoisClient {
                 tracing::debug!(%domain, error = %e, "WHOIS lookup failed");
                 Err(rdap_error.unwrap_or(e))
             }
+        }
+    }
+
+    /// The registry server a lookup of `domain` goes to first (the RDAP host, else the WHOIS server,
+    /// else IANA's referral for the TLD): the unit rate limits and backoff apply to.
+    pub fn registry_server(&self, domain: &str) -> String {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let tld = domain.rsplit('.').next().unwrap_or(&domain).to_string();
+        let bootstrap = self.current_bootstrap();
+        if let Some(base) = bootstrap.base_urls(&domain).and_then(|bases| bases.first()) {
+            return reqwest::Url::parse(base)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| base.clone());
+        }
+        match self.config.whois_servers.get(&tld) {
+            Some(server) => server.to_string(),
+            None => format!("whois referral for .{tld}"),
         }
     }
 

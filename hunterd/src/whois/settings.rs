@@ -1,5 +1,6 @@
 //! The `[whois]` config section.
 
+use crate::config::HumanDuration;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,6 +22,15 @@ pub struct WhoisSettings {
     /// Per-TLD port-43 servers (`tr = "whois.trabis.gov.tr"`, `host:port` allowed) over the built-in table.
     #[serde(deserialize_with = "whois_servers")]
     pub servers: BTreeMap<String, String>,
+    /// Lookups sent to one registry server (an RDAP host or a WHOIS server) per minute: registries
+    /// rate-limit per client, often to a few a second or less.
+    #[serde(deserialize_with = "at_least_one")]
+    pub per_server_per_minute: u32,
+    /// Registration lookups in flight at once (over all servers).
+    #[serde(deserialize_with = "at_least_one")]
+    pub concurrency: u32,
+    /// A registry's answer is reused this long: registrations change rarely.
+    pub cache_ttl: HumanDuration,
 }
 
 impl Default for WhoisSettings {
@@ -31,6 +41,9 @@ impl Default for WhoisSettings {
             whois_timeout_ms: DEFAULT_WHOIS_TIMEOUT_MS,
             rdap_bootstrap_url: DEFAULT_BOOTSTRAP_URL.into(),
             servers: BTreeMap::new(),
+            per_server_per_minute: 60,
+            concurrency: 8,
+            cache_ttl: HumanDuration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -41,6 +54,14 @@ fn at_least_one_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         return Err(serde::de::Error::custom("must be at least 1"));
     }
     Ok(ms)
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
 }
 
 fn whois_servers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {

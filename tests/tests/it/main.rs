@@ -13,6 +13,7 @@ mod lifecycle;
 mod migrate_revert;
 mod migrations;
 mod queue;
+mod registration;
 mod scan;
 mod supervision;
 mod tui;

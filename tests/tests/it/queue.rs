@@ -57,6 +57,7 @@ fn outcome(company_id: i64, provider: &str, mx: &str) -> ScanOutcome {
             ..StoredScore::default()
         },
         registration: None,
+        registration_due: false,
         enrichment: None,
         started_at: chrono::Utc::now(),
         duration_ms: 12,
