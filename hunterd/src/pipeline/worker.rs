@@ -40,6 +40,9 @@ impl ScanWorker {
         let slots = Arc::new(Semaphore::new(self.capacity.max(1)));
         let finished = Arc::new(AtomicU64::new(0));
         let reporter = tokio::spawn(report_progress(self.pool.clone(), finished.clone(), self.events.clone()));
+        // Items being scanned or stored; after a database outage, our other leases are orphans.
+        let in_flight: Arc<std::sync::Mutex<std::collections::HashSet<i64>>> = Arc::default();
+        let mut after_outage = false;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -48,9 +51,24 @@ impl ScanWorker {
             let items = if free == 0 {
                 Vec::new()
             } else {
+                if after_outage {
+                    let keep: Vec<i64> = in_flight.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+                    match queue::release_orphans(&self.pool, &self.owner, &keep).await {
+                        Ok(n) => {
+                            after_outage = false;
+                            if n > 0 {
+                                tracing::info!(
+                                    "handed back {n} scan(s) whose claim was cut off by the database outage"
+                                );
+                            }
+                        }
+                        Err(e) => tracing::debug!("cannot hand back orphaned scans yet: {e}"),
+                    }
+                }
                 match claim_scans(&self.pool, &self.owner, free as i64, self.registration_ttl).await {
                     Ok(items) => items,
                     Err(e) => {
+                        after_outage |= crate::db::supervisor::is_outage(&e);
                         tracing::warn!("could not claim scans: {e}");
                         Vec::new()
                     }
@@ -67,10 +85,17 @@ impl ScanWorker {
             }
             for item in items {
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                let (pool, engine, owner, finished) =
-                    (self.pool.clone(), self.engine.clone(), self.owner.clone(), finished.clone());
+                let (pool, engine, owner, finished, in_flight) =
+                    (self.pool.clone(), self.engine.clone(), self.owner.clone(), finished.clone(), in_flight.clone());
+                let id = item.item.id;
+                if let Ok(mut set) = in_flight.lock() {
+                    set.insert(id);
+                }
                 tokio::spawn(async move {
                     process(&pool, &engine, &owner, item).await;
+                    if let Ok(mut set) = in_flight.lock() {
+                        set.remove(&id);
+                    }
                     finished.fetch_add(1, Ordering::Relaxed);
                     drop(permit);
                 });

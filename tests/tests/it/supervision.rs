@@ -60,7 +60,7 @@ async fn wait_until_done_at_least(client: &Client, batch: &str, n: u64, patience
     }
 }
 
-async fn wait_until_complete(client: &Client, batch: &str, patience: Duration) {
+async fn wait_until_complete(daemon: &Daemon, client: &Client, batch: &str, patience: Duration) {
     let deadline = Instant::now() + patience;
     loop {
         if let Some((done, total)) = progress(client, batch).await
@@ -68,7 +68,7 @@ async fn wait_until_complete(client: &Client, batch: &str, patience: Duration) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "batch {batch} not complete within {patience:?}");
+        assert!(Instant::now() < deadline, "batch {batch} not complete within {patience:?}; log:\n{}", daemon.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -116,7 +116,7 @@ async fn a_killed_embedded_postmaster_is_restarted_and_the_scan_completes_with_e
     // Status answers at once, database or not.
     assert!(status(&client).await.database.location.contains("postgres"));
 
-    wait_until_complete(&client, &batch, Duration::from_secs(120)).await;
+    wait_until_complete(&daemon, &client, &batch, Duration::from_secs(120)).await;
     let restarted = embedded_postmaster_pid(&options.state_dir).expect("cluster running again");
     assert_ne!(restarted, postmaster);
     assert_eq!(status(&client).await.database.problem, None);
@@ -190,7 +190,7 @@ async fn an_external_server_restarted_mid_scan_is_reconnected_and_status_says_it
         let log = std::fs::read_to_string(server.cluster.root().join("postgres.log")).unwrap_or_default();
         panic!("restart failed: {e}\n{log}");
     }
-    wait_until_complete(&client, &batch, Duration::from_secs(120)).await;
+    wait_until_complete(&daemon, &client, &batch, Duration::from_secs(120)).await;
     assert_eq!(status(&client).await.database.problem, None);
     let pool = sqlx::PgPool::connect_with(server.cluster.connect_options()).await.unwrap();
     assert_scanned_exactly_once(&pool).await;
