@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
-use protocol::{DaemonStatus, JobInfo, Request, Response};
+use protocol::{DaemonStatus, JobInfo};
 
 use crate::app;
 use crate::client::{Client, ClientError};
@@ -228,27 +228,18 @@ pub fn color_enabled(no_color_flag: bool, no_color_env: Option<OsString>) -> boo
 }
 
 pub async fn fetch_status(socket: &Path) -> Result<DaemonStatus, ClientError> {
-    match ask(socket, Request::Status).await? {
-        Response::Status(status) => Ok(*status),
-        other => Err(unexpected(&other)),
-    }
+    let client = Client::connect(socket, CLIENT_NAME).await?;
+    deadline(client.status()).await.map(|status| *status)
 }
 
 pub async fn fetch_jobs(socket: &Path) -> Result<Vec<JobInfo>, ClientError> {
-    match ask(socket, Request::Jobs).await? {
-        Response::Jobs(jobs) => Ok(jobs),
-        other => Err(unexpected(&other)),
-    }
-}
-
-/// One connection, one request.
-async fn ask(socket: &Path, request: Request) -> Result<Response, ClientError> {
     let client = Client::connect(socket, CLIENT_NAME).await?;
-    client.request_timeout(request, REQUEST_TIMEOUT).await
+    deadline(client.jobs()).await
 }
 
-fn unexpected(response: &Response) -> ClientError {
-    ClientError::Unexpected(format!("{response:?}"))
+/// One request may take at most [`REQUEST_TIMEOUT`].
+async fn deadline<T>(call: impl Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
+    tokio::time::timeout(REQUEST_TIMEOUT, call).await.map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
 }
 
 /// What a subcommand prints, and its exit code. Built by pure functions so the text, the JSON and

@@ -9,7 +9,10 @@ use std::time::Duration;
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
-use protocol::{ClientMessage, Event, Hello, RemoteError, Request, Response, ServerMessage, Welcome};
+use protocol::{
+    AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, FacetCount, Hello, ImportReport, JobInfo,
+    LeadDetail, LeadFilter, LeadPage, LeadQuery, RemoteError, Request, Response, ServerMessage, Welcome,
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +37,88 @@ pub enum ClientError {
     Remote(RemoteError),
     #[error("unexpected answer from hunterd: {0}")]
     Unexpected(String),
+}
+
+/// Takes the one response shape a request expects; anything else is the daemon's mistake.
+macro_rules! expect {
+    ($response:expr, $shape:pat => $value:expr) => {
+        match $response {
+            $shape => Ok($value),
+            other => Err(ClientError::Unexpected(format!("{other:?}").chars().take(200).collect())),
+        }
+    };
+}
+
+/// What a rescan queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The batch to follow; `None` when nothing was queued.
+    pub batch_id: Option<String>,
+    pub queued: u64,
+    /// Domains that are not leads.
+    pub unknown: Vec<String>,
+}
+
+/// A request's typed outcome, one variant per [`Request`] variant, errors as text for the user: what
+/// [`Client::call`] returns and the UI matches without a catch-all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Pong(Result<(), String>),
+    Status(Result<Box<DaemonStatus>, String>),
+    Jobs(Result<Vec<JobInfo>, String>),
+    RunJob { name: String, result: Result<(), String> },
+    Subscribed(Result<(), String>),
+    Unsubscribed(Result<(), String>),
+    Added(Result<AddReport, String>),
+    ImportStarted(Result<u64, String>),
+    ChunkStored(Result<(), String>),
+    Imported(Result<Box<ImportReport>, String>),
+    BatchProgress { batch_id: String, result: Result<BatchProgress, String> },
+    Rescan(Result<Queued, String>),
+    RescanAll(Result<Queued, String>),
+    Leads { query: Box<LeadQuery>, result: Result<LeadPage, String> },
+    Lead { domain: String, result: Result<Box<LeadDetail>, String> },
+    Changes(Result<Vec<Change>, String>),
+    NoteAdded { domain: String, result: Result<(), String> },
+    TagSet { domain: String, tag: String, present: bool, result: Result<(), String> },
+    FavoriteSet { domain: String, favorite: bool, result: Result<(), String> },
+    Facets { facet: String, result: Result<Vec<FacetCount>, String> },
+}
+
+impl Answer {
+    /// The answer to a request that could not be sent at all.
+    pub fn failed(request: Request, error: String) -> Answer {
+        match request {
+            Request::Ping => Answer::Pong(Err(error)),
+            Request::Status => Answer::Status(Err(error)),
+            Request::Jobs => Answer::Jobs(Err(error)),
+            Request::RunJob { name } => Answer::RunJob { name, result: Err(error) },
+            Request::Subscribe => Answer::Subscribed(Err(error)),
+            Request::Unsubscribe => Answer::Unsubscribed(Err(error)),
+            Request::AddDomains { .. } => Answer::Added(Err(error)),
+            Request::ImportBegin { .. } => Answer::ImportStarted(Err(error)),
+            Request::ImportChunk { .. } => Answer::ChunkStored(Err(error)),
+            Request::ImportFinish { .. } => Answer::Imported(Err(error)),
+            Request::BatchProgress { batch_id } => Answer::BatchProgress { batch_id, result: Err(error) },
+            Request::Rescan { .. } => Answer::Rescan(Err(error)),
+            Request::RescanAll => Answer::RescanAll(Err(error)),
+            Request::ListLeads(query) => Answer::Leads { query, result: Err(error) },
+            Request::LeadDetail { domain } => Answer::Lead { domain, result: Err(error) },
+            Request::Changes { .. } => Answer::Changes(Err(error)),
+            Request::AddNote { domain, .. } => Answer::NoteAdded { domain, result: Err(error) },
+            Request::SetTag { domain, tag, present } => Answer::TagSet { domain, tag, present, result: Err(error) },
+            Request::SetFavorite { domain, favorite } => Answer::FavoriteSet { domain, favorite, result: Err(error) },
+            Request::LeadFacets { facet, .. } => Answer::Facets { facet, result: Err(error) },
+        }
+    }
+}
+
+/// A typed call with a deadline, its error as text.
+async fn within<T>(timeout: Duration, call: impl Future<Output = Result<T, ClientError>>) -> Result<T, String> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(ClientError::Timeout(timeout).to_string()),
+    }
 }
 
 type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
@@ -140,6 +225,155 @@ impl Client {
     /// Like [`request`](Self::request) with a deadline.
     pub async fn request_timeout(&self, body: Request, timeout: Duration) -> Result<Response, ClientError> {
         tokio::time::timeout(timeout, self.request(body)).await.map_err(|_| ClientError::Timeout(timeout))?
+    }
+
+    /// Runs any request and returns its typed answer; errors (including a missed deadline) become text
+    /// for the user. Every [`Request`] variant is listed, so a new one does not compile until it has
+    /// an [`Answer`].
+    pub async fn call(&self, request: Request, timeout: Duration) -> Answer {
+        let t = timeout;
+        match request {
+            Request::Ping => Answer::Pong(within(t, self.ping()).await),
+            Request::Status => Answer::Status(within(t, self.status()).await),
+            Request::Jobs => Answer::Jobs(within(t, self.jobs()).await),
+            Request::RunJob { name } => {
+                let result = within(t, self.run_job(&name)).await;
+                Answer::RunJob { name, result }
+            }
+            Request::Subscribe => Answer::Subscribed(within(t, self.subscribe()).await),
+            Request::Unsubscribe => Answer::Unsubscribed(within(t, self.unsubscribe()).await),
+            Request::AddDomains { inputs } => Answer::Added(within(t, self.add_domains(inputs)).await),
+            Request::ImportBegin { file_name } => Answer::ImportStarted(within(t, self.import_begin(file_name)).await),
+            Request::ImportChunk { upload_id, data } => {
+                Answer::ChunkStored(within(t, self.import_chunk(upload_id, data)).await)
+            }
+            Request::ImportFinish { upload_id } => Answer::Imported(within(t, self.import_finish(upload_id)).await),
+            Request::BatchProgress { batch_id } => {
+                let result = within(t, self.batch_progress(&batch_id)).await;
+                Answer::BatchProgress { batch_id, result }
+            }
+            Request::Rescan { domains } => Answer::Rescan(within(t, self.rescan(domains)).await),
+            Request::RescanAll => Answer::RescanAll(within(t, self.rescan_all()).await),
+            Request::ListLeads(query) => {
+                let result = within(t, self.list_leads((*query).clone())).await;
+                Answer::Leads { query, result }
+            }
+            Request::LeadDetail { domain } => {
+                let result = within(t, self.lead_detail(&domain)).await;
+                Answer::Lead { domain, result }
+            }
+            Request::Changes { limit } => Answer::Changes(within(t, self.changes(limit)).await),
+            Request::AddNote { domain, author, body } => {
+                let result = within(t, self.add_note(&domain, &author, &body)).await;
+                Answer::NoteAdded { domain, result }
+            }
+            Request::SetTag { domain, tag, present } => {
+                let result = within(t, self.set_tag(&domain, &tag, present)).await;
+                Answer::TagSet { domain, tag, present, result }
+            }
+            Request::SetFavorite { domain, favorite } => {
+                let result = within(t, self.set_favorite(&domain, favorite)).await;
+                Answer::FavoriteSet { domain, favorite, result }
+            }
+            Request::LeadFacets { facet, filter } => {
+                let result = within(t, self.lead_facets(&facet, (*filter).clone())).await;
+                Answer::Facets { facet, result }
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        expect!(self.request(Request::Ping).await?, Response::Pong => ())
+    }
+
+    pub async fn status(&self) -> Result<Box<DaemonStatus>, ClientError> {
+        expect!(self.request(Request::Status).await?, Response::Status(status) => status)
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<JobInfo>, ClientError> {
+        expect!(self.request(Request::Jobs).await?, Response::Jobs(jobs) => jobs)
+    }
+
+    pub async fn run_job(&self, name: &str) -> Result<(), ClientError> {
+        expect!(self.request(Request::RunJob { name: name.into() }).await?, Response::Ok => ())
+    }
+
+    /// Start receiving events (see [`take_events`](Self::take_events)).
+    pub async fn subscribe(&self) -> Result<(), ClientError> {
+        expect!(self.request(Request::Subscribe).await?, Response::Ok => ())
+    }
+
+    pub async fn unsubscribe(&self) -> Result<(), ClientError> {
+        expect!(self.request(Request::Unsubscribe).await?, Response::Ok => ())
+    }
+
+    pub async fn add_domains(&self, inputs: Vec<String>) -> Result<AddReport, ClientError> {
+        expect!(self.request(Request::AddDomains { inputs }).await?, Response::Added(report) => report)
+    }
+
+    /// Starts an upload; returns its id for the chunks.
+    pub async fn import_begin(&self, file_name: String) -> Result<u64, ClientError> {
+        expect!(self.request(Request::ImportBegin { file_name }).await?, Response::ImportStarted { upload_id } => upload_id)
+    }
+
+    pub async fn import_chunk(&self, upload_id: u64, data: Vec<u8>) -> Result<(), ClientError> {
+        expect!(self.request(Request::ImportChunk { upload_id, data }).await?, Response::Ok => ())
+    }
+
+    pub async fn import_finish(&self, upload_id: u64) -> Result<Box<ImportReport>, ClientError> {
+        expect!(self.request(Request::ImportFinish { upload_id }).await?, Response::Imported(report) => report)
+    }
+
+    pub async fn batch_progress(&self, batch_id: &str) -> Result<BatchProgress, ClientError> {
+        expect!(
+            self.request(Request::BatchProgress { batch_id: batch_id.into() }).await?,
+            Response::BatchProgress(progress) => progress
+        )
+    }
+
+    pub async fn rescan(&self, domains: Vec<String>) -> Result<Queued, ClientError> {
+        expect!(
+            self.request(Request::Rescan { domains }).await?,
+            Response::Queued { batch_id, queued, unknown } => Queued { batch_id, queued, unknown }
+        )
+    }
+
+    pub async fn rescan_all(&self) -> Result<Queued, ClientError> {
+        expect!(
+            self.request(Request::RescanAll).await?,
+            Response::Queued { batch_id, queued, unknown } => Queued { batch_id, queued, unknown }
+        )
+    }
+
+    pub async fn list_leads(&self, query: LeadQuery) -> Result<LeadPage, ClientError> {
+        expect!(self.request(Request::ListLeads(Box::new(query))).await?, Response::Leads(page) => page)
+    }
+
+    pub async fn lead_detail(&self, domain: &str) -> Result<Box<LeadDetail>, ClientError> {
+        expect!(self.request(Request::LeadDetail { domain: domain.into() }).await?, Response::Lead(lead) => lead)
+    }
+
+    pub async fn changes(&self, limit: u32) -> Result<Vec<Change>, ClientError> {
+        expect!(self.request(Request::Changes { limit }).await?, Response::Changes(changes) => changes)
+    }
+
+    pub async fn add_note(&self, domain: &str, author: &str, body: &str) -> Result<(), ClientError> {
+        let request = Request::AddNote { domain: domain.into(), author: author.into(), body: body.into() };
+        expect!(self.request(request).await?, Response::Ok => ())
+    }
+
+    pub async fn set_tag(&self, domain: &str, tag: &str, present: bool) -> Result<(), ClientError> {
+        let request = Request::SetTag { domain: domain.into(), tag: tag.into(), present };
+        expect!(self.request(request).await?, Response::Ok => ())
+    }
+
+    pub async fn set_favorite(&self, domain: &str, favorite: bool) -> Result<(), ClientError> {
+        expect!(self.request(Request::SetFavorite { domain: domain.into(), favorite }).await?, Response::Ok => ())
+    }
+
+    pub async fn lead_facets(&self, facet: &str, filter: LeadFilter) -> Result<Vec<FacetCount>, ClientError> {
+        let request = Request::LeadFacets { facet: facet.into(), filter: Box::new(filter) };
+        expect!(self.request(request).await?, Response::Facets(values) => values)
     }
 
     fn forget(&self, id: u64) {

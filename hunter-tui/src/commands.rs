@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use protocol::{
     AddReport, BatchProgress, IMPORT_CHUNK, ImportReport, IntakeOutcome, LeadFilter, LeadQuery, LeadSort, MAX_PAGE,
-    Request, Response,
 };
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Queued};
 use crate::export::{Exporter, Format as ExportFormat};
 
 /// Exit code when some inputs were rejected (the rest went through).
@@ -29,16 +28,9 @@ pub enum CommandError {
     Usage(String),
 }
 
-fn unexpected(resp: Response) -> CommandError {
-    CommandError::Client(ClientError::Unexpected(format!("{resp:?}").chars().take(200).collect()))
-}
-
 /// `hunter-tui add DOMAIN…`: one line per input; exit 2 when any was rejected.
 pub async fn add(client: &Client, inputs: Vec<String>, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
-    let report = match client.request(Request::AddDomains { inputs }).await? {
-        Response::Added(report) => report,
-        other => return Err(unexpected(other)),
-    };
+    let report = client.add_domains(inputs).await?;
     print_add_report(&report, json)?;
     if wait && let Some(batch) = &report.batch_id {
         wait_for_batch(client, batch).await?;
@@ -89,22 +81,16 @@ pub async fn upload(client: &Client, path: &Path) -> Result<ImportReport, Comman
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|source| CommandError::Read { path: shown.clone(), source })?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| shown.clone());
-    let upload_id = match client.request(Request::ImportBegin { file_name }).await? {
-        Response::ImportStarted { upload_id } => upload_id,
-        other => return Err(unexpected(other)),
-    };
+    let upload_id = client.import_begin(file_name).await?;
     let mut buf = vec![0u8; IMPORT_CHUNK];
     loop {
         let n = file.read(&mut buf).map_err(|source| CommandError::Read { path: shown.clone(), source })?;
         if n == 0 {
             break;
         }
-        client.request(Request::ImportChunk { upload_id, data: buf[..n].to_vec() }).await?;
+        client.import_chunk(upload_id, buf[..n].to_vec()).await?;
     }
-    match client.request(Request::ImportFinish { upload_id }).await? {
-        Response::Imported(report) => Ok(*report),
-        other => Err(unexpected(other)),
-    }
+    Ok(*client.import_finish(upload_id).await?)
 }
 
 /// `hunter-tui import FILE`: the accepted / merged / rejected report; exit 2 when rows were rejected.
@@ -184,10 +170,7 @@ pub async fn export(
     let mut offset = 0u64;
     loop {
         let query = LeadQuery { filter: filter.clone(), sort, descending, offset, limit: MAX_PAGE };
-        let page = match client.request(Request::ListLeads(Box::new(query))).await? {
-            Response::Leads(page) => page,
-            other => return Err(unexpected(other)),
-        };
+        let page = client.list_leads(query).await?;
         for row in &page.rows {
             exporter.write(row)?;
         }
@@ -211,11 +194,8 @@ pub async fn rescan(
     if all != domains.is_empty() {
         return Err(CommandError::Usage("give domains to rescan, or --all (not both)".into()));
     }
-    let request = if all { Request::RescanAll } else { Request::Rescan { domains } };
-    let (batch_id, queued, unknown) = match client.request(request).await? {
-        Response::Queued { batch_id, queued, unknown } => (batch_id, queued, unknown),
-        other => return Err(unexpected(other)),
-    };
+    let Queued { batch_id, queued, unknown } =
+        if all { client.rescan_all().await? } else { client.rescan(domains).await? };
     if json {
         println!("{}", serde_json::json!({ "batch_id": batch_id, "queued": queued, "unknown": unknown }));
     } else {
@@ -234,10 +214,7 @@ pub async fn rescan(
 pub async fn wait_for_batch(client: &Client, batch_id: &str) -> Result<BatchProgress, CommandError> {
     let terminal = std::io::stderr().is_terminal();
     loop {
-        let progress = match client.request(Request::BatchProgress { batch_id: batch_id.into() }).await? {
-            Response::BatchProgress(p) => p,
-            other => return Err(unexpected(other)),
-        };
+        let progress = client.batch_progress(batch_id).await?;
         if terminal {
             eprint!("\r{}", progress_bar(progress, 30));
         }

@@ -2,7 +2,7 @@
 //! (the caller passes "now") so both are testable and snapshots are stable.
 
 use chrono::{DateTime, Utc};
-use protocol::JobOutcome;
+use protocol::{JobOutcome, LeadRow, LeadSort};
 
 /// `45s`, `5m 3s`, `2h 5m`, `3d 4h`: the two largest units, enough to read at a glance.
 pub fn duration(secs: u64) -> String {
@@ -81,10 +81,61 @@ pub fn on_off(enabled: bool) -> &'static str {
     if enabled { "on" } else { "off" }
 }
 
+/// The column title a sort key is shown under.
+pub fn sort_label(sort: LeadSort) -> &'static str {
+    match sort {
+        LeadSort::Domain => "Domain",
+        LeadSort::Company => "Company",
+        LeadSort::Provider => "Provider",
+        LeadSort::Gateway => "Gateway",
+        LeadSort::Segment => "Segment",
+        LeadSort::Score => "Score",
+        LeadSort::Priority => "Priority",
+        LeadSort::CommercialSegment => "Commercial segment",
+        LeadSort::TechnicalHeat => "Heat",
+        LeadSort::CommercialHeat => "Commercial heat",
+        LeadSort::ScanStatus => "Scan status",
+        LeadSort::ScannedAt => "Last scan",
+    }
+}
+
+/// `M365 ⟵ Mimecast` (the gateway in front of the provider), the bare provider, or why there is
+/// none (`nxdomain`, `not scanned`); the flag says whether it is a real provider.
+pub fn provider_text(row: &LeadRow) -> (String, bool) {
+    match (&row.provider, &row.gateway) {
+        (Some(provider), Some(gateway)) => (format!("{provider} ⟵ {gateway}"), true),
+        (Some(provider), None) => (provider.clone(), true),
+        (None, Some(gateway)) => (format!("? ⟵ {gateway}"), true),
+        (None, None) => match row.scan_status.as_deref() {
+            Some("ok") | None if row.scanned_at.is_none() => ("not scanned".into(), false),
+            Some(status) => (status.to_string(), false),
+            None => ("unknown".into(), false),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn the_provider_shows_the_gateway_in_front_of_it() {
+        let row = LeadRow { provider: Some("M365".into()), gateway: Some("Mimecast".into()), ..LeadRow::default() };
+        assert_eq!(provider_text(&row), ("M365 ⟵ Mimecast".into(), true));
+    }
+
+    #[test]
+    fn a_lead_without_provider_says_why() {
+        let unscanned = LeadRow::default();
+        assert_eq!(provider_text(&unscanned), ("not scanned".into(), false));
+        let nx = LeadRow {
+            scan_status: Some("nxdomain".into()),
+            scanned_at: Some(chrono::Utc::now()),
+            ..LeadRow::default()
+        };
+        assert_eq!(provider_text(&nx), ("nxdomain".into(), false));
+    }
 
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()

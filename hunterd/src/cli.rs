@@ -112,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if crate::ops::check::passed(&lines) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Run => {
-            daemon::ensure_state_dir(&paths)?;
+            crate::paths::ensure_state_dir(&paths)?;
             let log_dir = paths.log_dir(config.log.dir.as_deref());
             let _guard = logging::init(config.log.level.as_deref(), &log_dir, true)?;
             tracing::info!("configuration from {source}");
@@ -155,7 +155,7 @@ fn check_config(paths: &Paths, config: &Config, source: &ConfigSource) {
 
 async fn migrate(paths: &Paths, config: &Config, action: Option<MigrateAction>) -> anyhow::Result<()> {
     // In embedded mode a running daemon owns the cluster: refuse rather than race it.
-    let _lock = if config.database.url.is_none() { Some(daemon::lock_state_dir(paths)?) } else { None };
+    let _lock = if config.database.url.is_none() { Some(crate::paths::lock_state_dir(paths)?) } else { None };
     let db = Database::open_as(config, paths, crate::db::COMMAND_APPLICATION_NAME).await?;
     let result = async {
         match action {

@@ -4,7 +4,10 @@
 //! us (`STATE_DIRECTORY`, `LOGS_DIRECTORY`, `CONFIGURATION_DIRECTORY`, `RUNTIME_DIRECTORY`), then the
 //! mode's default (system: `/etc/hunter`, `/var/lib/hunter`, `/run/hunter`; user: the XDG folders).
 
+use nix::fcntl::{Flock, FlockArg};
 use protocol::paths::{Mode, daemon_mode, default_socket};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -73,4 +76,68 @@ impl Paths {
     pub fn state_lock(&self) -> PathBuf {
         self.state_dir.join("hunterd.lock")
     }
+}
+
+/// The state directory could not be prepared or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateDirError {
+    #[error("cannot create state directory {}: {error}", path.display())]
+    Create { path: PathBuf, error: std::io::Error },
+    #[error("cannot set permissions on {}: {error}", path.display())]
+    Permissions { path: PathBuf, error: std::io::Error },
+    #[error("cannot open {}: {error}", path.display())]
+    Open { path: PathBuf, error: std::io::Error },
+    #[error("cannot lock {}: {errno}", path.display())]
+    Lock { path: PathBuf, errno: nix::errno::Errno },
+    #[error(
+        "another hunterd (pid {pid}) is using state directory {}: stop it first (or pass a different --state-dir)",
+        dir.display()
+    )]
+    Busy { pid: String, dir: PathBuf },
+}
+
+/// Held while the daemon runs: a second daemon on the same state directory is refused.
+pub struct StateLock {
+    _lock: Flock<std::fs::File>,
+}
+
+/// Creates the state directory if needed and locks it.
+pub fn lock_state_dir(paths: &Paths) -> Result<StateLock, StateDirError> {
+    try_lock_state_dir(paths)?.map_err(|pid| StateDirError::Busy { pid, dir: paths.state_dir.clone() })
+}
+
+/// Like [`lock_state_dir`], but a lock held by a running daemon is an answer, not an error: `Err`
+/// carries that daemon's pid (as written in the lock file).
+pub fn try_lock_state_dir(paths: &Paths) -> Result<Result<StateLock, String>, StateDirError> {
+    ensure_state_dir(paths)?;
+    let path = paths.state_lock();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|error| StateDirError::Open { path: path.clone(), error })?;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            return Ok(Err(std::fs::read_to_string(&path).unwrap_or_default().trim().to_string()));
+        }
+        Err((_, errno)) => return Err(StateDirError::Lock { path, errno }),
+    };
+    lock.set_len(0).ok();
+    write!(lock, "{}", std::process::id()).ok();
+    Ok(Ok(StateLock { _lock: lock }))
+}
+
+/// Creates the state directory (private; as root also enterable by the embedded cluster's account).
+pub fn ensure_state_dir(paths: &Paths) -> Result<(), StateDirError> {
+    let dir = &paths.state_dir;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|error| StateDirError::Create { path: dir.clone(), error })?;
+        let mode = if protocol::paths::is_root() { 0o711 } else { 0o700 };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .map_err(|error| StateDirError::Permissions { path: dir.clone(), error })?;
+    }
+    Ok(())
 }

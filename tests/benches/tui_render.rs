@@ -107,11 +107,12 @@ impl Driver {
             let msg = match effect {
                 Effect::Send(request) => {
                     let start = Instant::now();
-                    let result = self.client.request(request.clone()).await.map_err(|e| e.to_string());
-                    if matches!(request, Request::ListLeads(_)) {
+                    let page = matches!(request, Request::ListLeads(_));
+                    let answer = self.client.call(request, Duration::from_secs(60)).await;
+                    if page {
                         self.pages.values.push(start.elapsed());
                     }
-                    Msg::Answer { request, result }
+                    Msg::Answer(answer)
                 }
                 // Debounce timers fire at once here: the bench measures work, not waiting.
                 Effect::After(_, msg) => *msg,

@@ -488,12 +488,6 @@ impl App {
         self.jobs.get(self.selected_job)
     }
 
-    /// Rows of leads the table shows at the current terminal size.
-    pub fn visible_rows(&self) -> u64 {
-        let (width, height) = self.size;
-        super::view::leads_table_rows(self, ratatui::layout::Rect::new(0, 0, width, height)) as u64
-    }
-
     /// The domain lead actions apply to on this screen.
     pub fn current_domain(&self) -> Option<String> {
         match self.screen {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
-use protocol::{DaemonStatus, Event, LeadQuery, MAX_PAGE, Request, Response};
+use protocol::{DaemonStatus, Event, LeadQuery, MAX_PAGE, Request};
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -21,7 +21,7 @@ use tokio::time::MissedTickBehavior;
 use super::model::{App, Down, LeadList, RETRY_SECS};
 use super::update::{Effect, Msg, notify, update};
 use super::view::view;
-use crate::client::{Client, ClientError};
+use crate::client::{Answer, Client, ClientError};
 use crate::export::{Exporter, Format};
 use crate::settings;
 
@@ -257,11 +257,9 @@ async fn session(socket: PathBuf, msgs: mpsc::UnboundedSender<Msg>, mut work: mp
 async fn open(socket: &Path) -> Result<(Arc<Client>, mpsc::Receiver<Event>, Box<DaemonStatus>), ClientError> {
     let mut client = Client::connect(socket, CLIENT_NAME).await?;
     let events = client.take_events().ok_or_else(|| ClientError::Unexpected("event stream already taken".into()))?;
-    client.request_timeout(Request::Subscribe, REQUEST_TIMEOUT).await?;
-    match client.request_timeout(Request::Status, REQUEST_TIMEOUT).await? {
-        Response::Status(status) => Ok((Arc::new(client), events, status)),
-        other => Err(ClientError::Unexpected(format!("{other:?} in answer to a status request"))),
-    }
+    deadline(client.subscribe()).await?;
+    let status = deadline(client.status()).await?;
+    Ok((Arc::new(client), events, status))
 }
 
 /// Forwards events and runs work until the connection ends; returns why it ended.
@@ -294,13 +292,15 @@ async fn serve(
     }
 }
 
+/// One request may take at most [`REQUEST_TIMEOUT`].
+async fn deadline<T>(call: impl Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
+    tokio::time::timeout(REQUEST_TIMEOUT, call).await.map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
+}
+
 /// Runs one piece of work off the session loop, so a slow answer never delays events.
 async fn perform_work(client: Arc<Client>, work: Work, msgs: mpsc::UnboundedSender<Msg>) {
     let msg = match work {
-        Work::Request(request) => {
-            let result = client.request_timeout(request.clone(), REQUEST_TIMEOUT).await.map_err(|e| e.to_string());
-            Msg::Answer { request, result }
-        }
+        Work::Request(request) => Msg::Answer(client.call(request, REQUEST_TIMEOUT).await),
         Work::Import(path) => {
             let file = path.display().to_string();
             let result = crate::commands::upload(&client, &path).await.map_err(|e| e.to_string());
@@ -324,11 +324,7 @@ async fn export_to_file(client: &Client, query: LeadQuery, path: &Path) -> Resul
         let mut offset = 0u64;
         loop {
             let page_query = LeadQuery { offset, limit: MAX_PAGE, ..query.clone() };
-            let page = match client.request(Request::ListLeads(Box::new(page_query))).await {
-                Ok(Response::Leads(page)) => page,
-                Ok(other) => return Err(format!("unexpected answer from hunterd: {other:?}")),
-                Err(e) => return Err(e.to_string()),
-            };
+            let page = client.list_leads(page_query).await.map_err(|e| e.to_string())?;
             for row in &page.rows {
                 exporter.write(row).map_err(|e| e.to_string())?;
             }
@@ -361,7 +357,7 @@ async fn refuse_work_for(wait: Duration, msgs: &mpsc::UnboundedSender<Msg>, work
             Some(item) = work.recv() => {
                 let error = "not connected to hunterd; it reconnects by itself, try again in a moment".to_string();
                 let msg = match item {
-                    Work::Request(request) => Msg::Answer { request, result: Err(error) },
+                    Work::Request(request) => Msg::Answer(Answer::failed(request, error)),
                     Work::Import(path) => Msg::Imported { file: path.display().to_string(), result: Err(error) },
                     Work::Export { path, .. } => Msg::Exported { path: path.display().to_string(), result: Err(error) },
                 };
@@ -409,9 +405,8 @@ mod tests {
         let session = tokio::spawn(session(path, msg_tx, work_rx));
 
         assert!(matches!(next(&mut msgs).await, Msg::Connected(_)));
-        let run = Request::RunJob { name: "rescan".into() };
-        work.send(Work::Request(run.clone())).await.unwrap();
-        assert_eq!(next(&mut msgs).await, Msg::Answer { request: run, result: Ok(Response::Ok) });
+        work.send(Work::Request(Request::RunJob { name: "rescan".into() })).await.unwrap();
+        assert_eq!(next(&mut msgs).await, Msg::Answer(Answer::RunJob { name: "rescan".into(), result: Ok(()) }));
         session.abort();
         daemon.abort();
     }

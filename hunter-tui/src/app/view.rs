@@ -4,14 +4,16 @@
 
 use protocol::{JobInfo, JobOutcome, JobState};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Block, BorderType, Cell, Clear, HighlightSpacing, Padding, Paragraph, Row, Table, TableState, Wrap,
 };
 
+use super::layout::{Areas, centered};
 use super::model::{App, Daemon, Down, Link, RETRY_SECS, Screen};
+use super::theme::Theme;
 use super::{view_detail, view_leads};
 use crate::humanize;
 use crate::keymap::{Action, Scope};
@@ -48,97 +50,6 @@ pub fn view(app: &App, frame: &mut Frame) {
     }
     if app.help {
         render_help(frame, area, app, theme);
-    }
-}
-
-/// Where things go on a connected screen. Shared with [`update`](super::update) through
-/// [`leads_table_rows`], so paging asks for exactly the rows the table shows.
-pub(super) struct Areas {
-    pub header: Rect,
-    /// The filter bar (leads view only).
-    pub bar: Rect,
-    pub main: Rect,
-    /// One line of progress bars while something runs.
-    pub progress: Rect,
-    pub footer: Rect,
-}
-
-impl Areas {
-    pub fn of(app: &App, area: Rect, screen: Screen) -> Areas {
-        let bar = u16::from(screen == Screen::Leads);
-        let progress = u16::from(app.progress.is_active());
-        let [header, bar, main, progress, footer] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(bar),
-            Constraint::Fill(1),
-            Constraint::Length(progress),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        Areas { header, bar, main, progress, footer }
-    }
-}
-
-/// Lead rows the table shows in a terminal of `area`: the main area less borders and header.
-/// Computed for the leads view whatever is on screen, so paging in the background (a refresh
-/// while the detail is open) keeps the table's geometry.
-pub fn leads_table_rows(app: &App, area: Rect) -> u16 {
-    Areas::of(app, area, Screen::Leads).main.height.saturating_sub(3)
-}
-
-/// How far the detail view can scroll at the current terminal size.
-pub fn detail_max_scroll(app: &App) -> u16 {
-    let area = Rect::new(0, 0, app.size.0, app.size.1);
-    view_detail::max_scroll(app, Areas::of(app, area, Screen::Detail).main, Theme { color: app.color })
-}
-
-/// Styles from the 16 named ANSI colours; with colour off, only bold/reverse/italic remain, so
-/// nothing depends on colour alone.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Theme {
-    pub color: bool,
-}
-
-impl Theme {
-    pub fn fg(self, color: Color) -> Style {
-        if self.color { Style::new().fg(color) } else { Style::new() }
-    }
-
-    pub fn title(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn heading(self) -> Style {
-        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn key(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn dim(self) -> Style {
-        self.fg(Color::DarkGray)
-    }
-
-    pub fn error(self) -> Style {
-        self.fg(Color::Red).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn ok(self) -> Style {
-        self.fg(Color::Green)
-    }
-
-    pub fn busy(self) -> Style {
-        self.fg(Color::Yellow)
-    }
-
-    pub fn bold(self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
-
-    /// Selection is shown by reversing the row, never by a background colour alone.
-    pub fn selected(self) -> Style {
-        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     }
 }
 
@@ -470,13 +381,6 @@ fn close_keys(app: &App) -> String {
     [Action::ToggleHelp, Action::Back].map(|a| app.keymap.keys_for(a)).join(", ")
 }
 
-/// A `width`×`height` rectangle in the middle of `area`.
-pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [row] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
-    let [cell] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(row);
-    cell
-}
-
 /// Rows a wrapped, bordered paragraph needs at `width`, capped to what `area` has.
 pub(super) fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
     u16::try_from(paragraph.line_count(width)).unwrap_or(u16::MAX).min(area.height)
@@ -488,14 +392,16 @@ mod tests {
     use crate::app::fixtures::{detail, lead};
     use crate::app::model::{BatchWatch, LeadList, ScanQueue};
     use crate::app::update::{Msg, update};
+    use crate::client::Answer;
     use crate::keymap::{Key, Keymap};
     use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
     use crossterm::event::{KeyCode, KeyEvent};
     use insta::assert_snapshot;
-    use protocol::{LeadPage, Request, Response};
+    use protocol::LeadPage;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
+    use ratatui::style::{Color, Modifier};
 
     const SOCKET: &str = "/run/hunter/hunterd.sock";
 
@@ -525,8 +431,8 @@ mod tests {
         let query = app.leads.query(page);
         let start = page * crate::app::model::PAGE_SIZE;
         let rows = (start..total.min(start + crate::app::model::PAGE_SIZE)).map(lead).collect();
-        let answer = Response::Leads(LeadPage { total, offset: start, rows });
-        update(app, Msg::Answer { request: Request::ListLeads(Box::new(query)), result: Ok(answer) });
+        let answer = LeadPage { total, offset: start, rows };
+        update(app, Msg::Answer(Answer::Leads { query: Box::new(query), result: Ok(answer) }));
     }
 
     fn down(reason: Down) -> App {
@@ -559,8 +465,8 @@ mod tests {
     fn detail_view(width: u16, height: u16) -> App {
         let mut app = with_leads(3, width, height);
         press(&mut app, Action::Open);
-        let request = Request::LeadDetail { domain: "lead0.example".into() };
-        update(&mut app, Msg::Answer { request, result: Ok(Response::Lead(Box::new(detail()))) });
+        let domain = "lead0.example".to_string();
+        update(&mut app, Msg::Answer(Answer::Lead { domain, result: Ok(Box::new(detail())) }));
         app
     }
 
@@ -671,9 +577,9 @@ mod tests {
     #[test]
     fn leads_view_when_the_list_cannot_be_loaded() {
         let mut app = connected(vec![]);
-        let request = Request::ListLeads(Box::new(app.leads.query(0)));
+        let query = Box::new(app.leads.query(0));
         let error = "database unavailable: connection refused; hunterd retries by itself".to_string();
-        update(&mut app, Msg::Answer { request, result: Err(error) });
+        update(&mut app, Msg::Answer(Answer::Leads { query, result: Err(error) }));
         assert_snapshot!(render_app(&app));
     }
 
@@ -822,9 +728,9 @@ mod tests {
         let mut app = with_leads(3, 80, 10);
         press(&mut app, Action::Open);
         assert!(text(render_app(&app).buffer()).contains("Loading lead0.example…"));
-        let request = Request::LeadDetail { domain: "lead0.example".into() };
+        let domain = "lead0.example".to_string();
         let error = "no lead for `lead0.example` (add it with `hunter-tui add lead0.example`)".to_string();
-        update(&mut app, Msg::Answer { request, result: Err(error) });
+        update(&mut app, Msg::Answer(Answer::Lead { domain, result: Err(error) }));
         assert_snapshot!(render_app(&app));
     }
 
@@ -885,8 +791,7 @@ mod tests {
     #[test]
     fn an_error_notice_replaces_the_key_hints() {
         let mut app = connected(vec![]);
-        let request = protocol::Request::RunJob { name: "rescan".into() };
-        update(&mut app, Msg::Answer { request, result: Err("busy".into()) });
+        update(&mut app, Msg::Answer(Answer::RunJob { name: "rescan".into(), result: Err("busy".into()) }));
         let backend = render(&app, 80, 24);
         assert_eq!(line(backend.buffer(), 23), " could not run rescan: busy");
     }
@@ -921,7 +826,7 @@ mod tests {
             let app = with_leads(10_000, 100, height);
             let backend = render_app(&app);
             let shown = text(backend.buffer()).matches(".example").count() as u64;
-            assert_eq!(shown, app.visible_rows(), "height {height}");
+            assert_eq!(shown, crate::app::layout::visible_rows(&app), "height {height}");
         }
     }
 

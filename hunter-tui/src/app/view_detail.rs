@@ -9,9 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Padding, Paragraph, Wrap};
 
 use super::model::{App, DetailState};
-use super::view::Theme;
-use super::view_leads::provider_text;
+use super::theme::Theme;
 use crate::humanize;
+use crate::humanize::provider_text;
 use crate::keymap::Action;
 
 /// Longest contribution bar, in cells.

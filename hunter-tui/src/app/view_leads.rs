@@ -8,10 +8,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
+use super::layout::centered;
 use super::model::App;
-use super::update::sort_label;
-use super::view::{Theme, centered};
+use super::theme::Theme;
 use crate::humanize;
+use crate::humanize::{provider_text, sort_label};
 use crate::keymap::Action;
 
 /// A column of the leads table.
@@ -331,21 +332,6 @@ fn lead_cell<'a>(app: &App, row: &LeadRow, col: Col, width: u16, theme: Theme) -
     Cell::from(span)
 }
 
-/// `M365 ⟵ Mimecast` (the gateway in front of the provider), the bare provider, or why there is
-/// none (`nxdomain`, `not scanned`); the flag says whether it is a real provider.
-pub fn provider_text(row: &LeadRow) -> (String, bool) {
-    match (&row.provider, &row.gateway) {
-        (Some(provider), Some(gateway)) => (format!("{provider} ⟵ {gateway}"), true),
-        (Some(provider), None) => (provider.clone(), true),
-        (None, Some(gateway)) => (format!("? ⟵ {gateway}"), true),
-        (None, None) => match row.scan_status.as_deref() {
-            Some("ok") | None if row.scanned_at.is_none() => ("not scanned".into(), false),
-            Some(status) => (status.to_string(), false),
-            None => ("unknown".into(), false),
-        },
-    }
-}
-
 /// Cuts text to `width` characters, ending with `…` when something was cut.
 pub fn fit(text: &str, width: u16) -> String {
     let width = width as usize;
@@ -453,24 +439,6 @@ mod tests {
         let proxied = LeadRow { ip_country: Some("NL".into()), ip_proxy: Some(true), ..LeadRow::default() };
         assert_eq!(infrastructure_label(&proxied), Some(("⚠ NL".into(), true)));
         assert_eq!(infrastructure_label(&LeadRow::default()), None);
-    }
-
-    #[test]
-    fn the_provider_shows_the_gateway_in_front_of_it() {
-        let row = LeadRow { provider: Some("M365".into()), gateway: Some("Mimecast".into()), ..LeadRow::default() };
-        assert_eq!(provider_text(&row), ("M365 ⟵ Mimecast".into(), true));
-    }
-
-    #[test]
-    fn a_lead_without_provider_says_why() {
-        let unscanned = LeadRow::default();
-        assert_eq!(provider_text(&unscanned), ("not scanned".into(), false));
-        let nx = LeadRow {
-            scan_status: Some("nxdomain".into()),
-            scanned_at: Some(chrono::Utc::now()),
-            ..LeadRow::default()
-        };
-        assert_eq!(provider_text(&nx), ("nxdomain".into(), false));
     }
 
     #[test]

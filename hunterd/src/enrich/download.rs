@@ -315,24 +315,3 @@ pub async fn run(config: &EnrichmentConfig, service: Option<&EnrichmentService>)
     }
     Err(anyhow::anyhow!(message))
 }
-
-/// Registered by the daemon; enabled when the flag is on and a MaxMind account is configured.
-pub fn spec(
-    config: &crate::config::Config,
-    engine: std::sync::Arc<crate::pipeline::engine::Engine>,
-) -> crate::jobs::JobSpec {
-    let enrichment = config.enrichment.clone();
-    let run: crate::jobs::JobFn = std::sync::Arc::new(move |_ctx| {
-        let (engine, enrichment) = (engine.clone(), enrichment.clone());
-        Box::pin(async move { run(&enrichment, engine.enrichment.as_ref()).await })
-    });
-    crate::jobs::JobSpec {
-        name: JOB_NAME,
-        description: "Download the configured MaxMind databases (checksum verified, replaced atomically)",
-        interval: config.enrichment.download_interval.0,
-        enabled: configured(config.features.ip_enrichment, &config.enrichment),
-        // First registration means the account was just configured: fetch right away.
-        run_on_start: true,
-        run,
-    }
-}

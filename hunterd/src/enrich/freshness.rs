@@ -5,7 +5,6 @@
 //! old, missing or unreadable file makes the job fail, which is what the sync screen highlights.
 
 use super::{EnrichmentService, SourceInfo};
-use crate::jobs::{JobFn, JobSpec};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::time::Duration;
 
@@ -103,24 +102,4 @@ pub fn check(service: &EnrichmentService, now: DateTime<Utc>, max_age: Duration)
 }
 
 /// How often the files are checked; a reload is cheap and most checks change nothing.
-const CHECK_EVERY: Duration = Duration::from_secs(3600);
-
-/// Registered by the daemon; enabled with `features.ip_enrichment`.
-pub fn spec(config: &crate::config::Config, engine: std::sync::Arc<crate::pipeline::engine::Engine>) -> JobSpec {
-    let max_age = config.enrichment.max_age.0;
-    let run: JobFn = std::sync::Arc::new(move |_ctx| {
-        let engine = engine.clone();
-        Box::pin(async move {
-            let service = engine.enrichment.as_ref().ok_or_else(|| anyhow::anyhow!("IP enrichment is off"))?;
-            check(service, Utc::now(), max_age)
-        })
-    });
-    JobSpec {
-        name: JOB_NAME,
-        description: "Reload changed IP enrichment databases; report each one's build date and age",
-        interval: CHECK_EVERY,
-        enabled: config.features.ip_enrichment,
-        run_on_start: true,
-        run,
-    }
-}
+pub const CHECK_EVERY: Duration = Duration::from_secs(3600);

@@ -23,8 +23,8 @@ pub use domain::{
 };
 pub use source::{FileFormat, ImportSource, ParsedRow, SourceInfo, read_rows};
 pub use store::{
-    AddOutcome, AddReport, ImportOptions, ImportReport, add_domains, import, import_file, import_in, import_reader,
-    new_company_ids,
+    AddOutcome, AddReport, ImportOptions, ImportReport, add_domains, add_domains_in, import, import_file, import_in,
+    import_reader, new_company_ids,
 };
 
 /// Problems that stop a whole import; nothing of the file is stored.

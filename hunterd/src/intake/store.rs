@@ -382,6 +382,19 @@ pub async fn add_domains(
     rules: &DomainRules,
     source: &str,
 ) -> Result<AddReport, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let report = add_domains_in(&mut tx, inputs, rules, source).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// [`add_domains`] inside a transaction the caller owns (so it can queue the scans before committing).
+pub async fn add_domains_in(
+    tx: &mut PgConnection,
+    inputs: &[String],
+    rules: &DomainRules,
+    source: &str,
+) -> Result<AddReport, sqlx::Error> {
     let checked: Vec<Result<String, String>> =
         inputs.iter().map(|input| rules.check(input).map_err(|why| why.to_string())).collect();
     let mut unique: Vec<String> = Vec::new();
@@ -392,7 +405,6 @@ pub async fn add_domains(
         }
     }
 
-    let mut tx = pool.begin().await?;
     let batch_id: Uuid = sqlx::query_scalar("SELECT gen_random_uuid()").fetch_one(&mut *tx).await?;
     let created: Vec<(i64, String)> = sqlx::query_as(
         "INSERT INTO companies (domain, source) \
@@ -452,7 +464,6 @@ pub async fn add_domains(
     .bind(batch_id)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(AddReport { batch_id, results })
 }
 

@@ -3,7 +3,7 @@
 //! stalls mid-frame is dropped; nobody else notices.
 
 use super::handler;
-use crate::daemon::AppState;
+use crate::daemon::state::AppState;
 use interprocess::local_socket::tokio::Stream;
 use protocol::frame::{self, FrameError};
 use protocol::handshake::{MAGIC, mismatch_message};
@@ -137,7 +137,21 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
                     let _ = outbox.send(ServerMessage::Response { id, body }).await;
                 });
             }
-            body => {
+            body @ (Request::Ping
+            | Request::Status
+            | Request::Jobs
+            | Request::RunJob { .. }
+            | Request::AddDomains { .. }
+            | Request::BatchProgress { .. }
+            | Request::Rescan { .. }
+            | Request::RescanAll
+            | Request::ListLeads(_)
+            | Request::LeadDetail { .. }
+            | Request::Changes { .. }
+            | Request::AddNote { .. }
+            | Request::SetTag { .. }
+            | Request::SetFavorite { .. }
+            | Request::LeadFacets { .. }) => {
                 let (state, outbox) = (state.clone(), outbox.clone());
                 tokio::spawn(async move {
                     let body = handler::handle(&state, body).await;

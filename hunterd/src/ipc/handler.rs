@@ -1,11 +1,16 @@
-//! Turns one request into one response. Connection-level requests (subscriptions) are handled by
-//! the connection itself.
+//! Turns one request into one response: the request is passed on to the part of the daemon that owns
+//! it, and its errors become a [`RemoteError`] the client can show. Session-level requests
+//! (subscriptions, uploads) are answered by the connection itself.
+//!
+//! Every [`Request`] variant is listed (no catch-all), so a new request does not compile until it is
+//! handled here and in the connection.
 
-use crate::daemon::AppState;
+use crate::daemon::state::AppState;
 use crate::intake;
 use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
 use crate::leads::{self, LeadError};
+use crate::pipeline::submit::Queued;
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
 
@@ -24,7 +29,15 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             Ok(()) => Response::Ok,
             Err(e) => scheduler_error(e),
         },
-        Request::Subscribe | Request::Unsubscribe => Response::Ok,
+        // Session-level: the connection answers these itself and never passes them here.
+        Request::Subscribe
+        | Request::Unsubscribe
+        | Request::ImportBegin { .. }
+        | Request::ImportChunk { .. }
+        | Request::ImportFinish { .. } => Response::Error(RemoteError {
+            kind: ErrorKind::Internal,
+            message: "this request belongs to the connection, not the request handler".into(),
+        }),
         Request::ListLeads(query) => lead_result(leads::list_leads(&state.db.pool, &query).await.map(Response::Leads)),
         Request::LeadDetail { domain } => {
             lead_result(leads::lead_detail(&state.db.pool, &domain).await.map(|d| Response::Lead(Box::new(d))))
@@ -40,10 +53,12 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             lead_result(leads::set_favorite(&state.db.pool, &domain, favorite).await.map(|()| Response::Ok))
         }
         Request::Rescan { domains } => rescan(state, &domains).await,
-        Request::AddDomains { inputs } => add_domains(state, &inputs).await,
-        Request::RescanAll => match queue::enqueue_all_scans(&state.db.pool, USER_PRIORITY).await {
-            Ok((batch_id, queued)) => {
-                state.scan_wake.notify_waiters();
+        Request::AddDomains { inputs } => match state.submit.add(&inputs, &state.domain_rules).await {
+            Ok(report) => Response::Added(report.to_protocol()),
+            Err(e) => unavailable(format!("database unavailable: {e}")),
+        },
+        Request::RescanAll => match state.submit.rescan_all().await {
+            Ok(Queued { batch_id, queued }) => {
                 Response::Queued { batch_id: Some(batch_id), queued, unknown: Vec::new() }
             }
             Err(e) => unavailable(format!("database unavailable: {e}")),
@@ -58,10 +73,6 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
         Request::LeadFacets { facet, filter } => {
             lead_result(leads::facet_values(&state.db.pool, &facet, &filter).await.map(Response::Facets))
         }
-        _ => Response::Error(RemoteError {
-            kind: ErrorKind::Unavailable,
-            message: "this hunterd does not support that request yet".into(),
-        }),
     }
 }
 
@@ -104,9 +115,8 @@ pub fn upload_error(e: UploadError) -> Response {
 
 /// Imports an uploaded file and queues scans for what it brought in.
 pub async fn import(state: &AppState, received: Received) -> Response {
-    let options = intake::ImportOptions { source: "import".into(), batch_id: None };
-    let report = match intake::import_file(&state.db.pool, &received.path, &state.domain_rules, &options).await {
-        Ok(report) => report,
+    match state.submit.import(&received.path, &state.domain_rules).await {
+        Ok(report) => Response::Imported(Box::new(report.to_protocol(&received.file_name))),
         Err(e) => {
             let kind = match &e {
                 intake::ImportError::Db(_) | intake::ImportError::Task(_) | intake::ImportError::Cancelled => {
@@ -115,41 +125,10 @@ pub async fn import(state: &AppState, received: Received) -> Response {
                 _ => ErrorKind::InvalidInput,
             };
             let message = format!("{}: {e}; nothing was imported", received.file_name);
-            return Response::Error(RemoteError { kind, message });
-        }
-    };
-    let mut response = report.to_protocol(&received.file_name);
-    match queue::track_intake_batch(&state.db.pool, &report.batch_id.to_string(), "import", IMPORT_PRIORITY).await {
-        Ok(_) => state.scan_wake.notify_waiters(),
-        Err(e) => {
-            tracing::warn!("imported {} but could not queue its scans: {e}", received.file_name);
-            response.batch_id = None;
+            Response::Error(RemoteError { kind, message })
         }
     }
-    Response::Imported(Box::new(response))
 }
-
-async fn add_domains(state: &AppState, inputs: &[String]) -> Response {
-    let report = match intake::add_domains(&state.db.pool, inputs, &state.domain_rules, "manual").await {
-        Ok(report) => report,
-        Err(e) => return unavailable(format!("database unavailable: {e}")),
-    };
-    let mut response = report.to_protocol();
-    match queue::track_intake_batch(&state.db.pool, &report.batch_id.to_string(), "add", USER_PRIORITY).await {
-        Ok(_) => state.scan_wake.notify_waiters(),
-        Err(e) => {
-            tracing::warn!("added domains but could not queue their scans: {e}");
-            response.batch_id = None;
-        }
-    }
-    Response::Added(response)
-}
-
-/// Imports are big: they queue behind scans a person asked for one by one.
-const IMPORT_PRIORITY: i16 = 5;
-
-/// Scans a person asked for go before periodic rescans.
-const USER_PRIORITY: i16 = 10;
 
 async fn rescan(state: &AppState, domains: &[String]) -> Response {
     let (ids, unknown) = match leads::company_ids(&state.db.pool, domains).await {
@@ -159,18 +138,8 @@ async fn rescan(state: &AppState, domains: &[String]) -> Response {
     if ids.is_empty() {
         return Response::Queued { batch_id: None, queued: 0, unknown };
     }
-    let queued = async {
-        let batch = queue::create_batch(&state.db.pool, "rescan", &ids).await?;
-        queue::enqueue_scans(&state.db.pool, &ids, USER_PRIORITY).await?;
-        // Ones already waiting in the queue (e.g. from the periodic rescan) count too: they will be scanned.
-        Ok::<_, sqlx::Error>((batch, ids.len() as u64))
-    }
-    .await;
-    match queued {
-        Ok((batch_id, queued)) => {
-            state.scan_wake.notify_waiters();
-            Response::Queued { batch_id: Some(batch_id), queued, unknown }
-        }
+    match state.submit.rescan(&ids).await {
+        Ok(Queued { batch_id, queued }) => Response::Queued { batch_id: Some(batch_id), queued, unknown },
         Err(e) => unavailable(format!("database unavailable: {e}")),
     }
 }

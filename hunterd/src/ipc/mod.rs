@@ -5,7 +5,7 @@ mod handler;
 pub mod socket;
 pub mod uploads;
 
-use crate::daemon::AppState;
+use crate::daemon::state::AppState;
 use interprocess::local_socket::tokio::{Listener, prelude::*};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};

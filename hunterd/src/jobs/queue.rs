@@ -6,7 +6,7 @@
 //! running at a time, so asking twice to scan a domain queues one scan.
 
 use protocol::BatchProgress;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -200,8 +200,15 @@ pub async fn enqueue_all_scans(pool: &PgPool, priority: i16) -> Result<(String, 
 /// Turns an intake batch (an add or an import, whose rows carry `batch_id`) into a scan batch: its
 /// new companies, and known ones never scanned, are the members and get queued. Known, already
 /// scanned companies are not rescanned just because they were imported again.
-pub async fn track_intake_batch(pool: &PgPool, batch_id: &str, kind: &str, priority: i16) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+///
+/// Runs inside the caller's transaction, the one that stored the intake: companies are never stored
+/// without their scans queued.
+pub async fn track_intake_batch(
+    tx: &mut PgConnection,
+    batch_id: &str,
+    kind: &str,
+    priority: i16,
+) -> Result<u64, sqlx::Error> {
     sqlx::query("INSERT INTO batches (id, kind) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING")
         .bind(batch_id)
         .bind(kind)
@@ -229,7 +236,6 @@ pub async fn track_intake_batch(pool: &PgPool, batch_id: &str, kind: &str, prior
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    tx.commit().await?;
     Ok(queued)
 }
 

@@ -8,9 +8,9 @@ pub mod backup;
 pub mod check;
 
 use crate::config::Config;
-use crate::daemon::{StateLock, try_lock_state_dir};
 use crate::db::{COMMAND_APPLICATION_NAME, DAEMON_APPLICATION_NAME, Database, DbError};
 use crate::paths::Paths;
+use crate::paths::{StateLock, try_lock_state_dir};
 
 /// The database as a one-shot command gets it.
 pub struct CommandDb {

@@ -6,4 +6,7 @@ pub mod engine;
 pub mod registration;
 pub mod rescan;
 pub mod store;
+pub mod submit;
 pub mod worker;
+
+pub use submit::Submitter;

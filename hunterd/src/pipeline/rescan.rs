@@ -1,26 +1,11 @@
 //! The periodic rescan: leads whose last scan is older than `scan.rescan_interval` (or that were never
 //! scanned and are not queued) go back into the queue, at a lower priority than work people asked for.
 
-use crate::jobs::{JobContext, JobFn, JobSpec};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const NAME: &str = "rescans";
 /// At most this many per run, so one run never floods the queue; the next run takes the rest.
 const PER_RUN: i64 = 50_000;
-
-pub fn spec(rescan_interval: Duration) -> JobSpec {
-    let run: JobFn = Arc::new(move |ctx: JobContext| Box::pin(async move { run(&ctx.pool, rescan_interval).await }));
-    JobSpec {
-        name: NAME,
-        description: "Queue rescans of leads whose last scan is older than scan.rescan_interval",
-        // Check often; what is due depends on each lead's own last scan.
-        interval: rescan_interval.min(Duration::from_secs(3600)),
-        enabled: true,
-        run_on_start: true,
-        run,
-    }
-}
 
 pub async fn run(pool: &sqlx::PgPool, rescan_interval: Duration) -> anyhow::Result<String> {
     let queued = sqlx::query(

@@ -76,3 +76,51 @@ async fn a_broken_upload_stores_nothing_and_says_why() {
     let Response::Leads(page) = client.request(Request::ListLeads(Box::default())).await.unwrap() else { panic!() };
     assert_eq!(page.total, 0);
 }
+
+/// Makes every insert into the scan queue fail, as a full disk or a lost lock would.
+async fn break_the_scan_queue(db: &TestDb) {
+    let pool = db.pool().await;
+    sqlx::query(
+        "CREATE FUNCTION refuse_queue() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'the scan queue is broken'; END $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER refuse_queue BEFORE INSERT ON job_queue FOR EACH ROW EXECUTE FUNCTION refuse_queue()")
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+async fn companies_stored(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM companies").fetch_one(&db.pool().await).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_import_whose_scans_cannot_be_queued_stores_nothing_and_says_so() {
+    let dns = DnsServer::start(zones());
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
+    let client = daemon.client().await;
+    break_the_scan_queue(&db).await;
+    let csv = dir.path().join("leads.csv");
+    std::fs::write(&csv, "Website\ncontoso.com\nfabrikam.com\n").unwrap();
+    let err = hunter_tui::commands::upload(&client, &csv).await.unwrap_err().to_string();
+    assert!(err.contains("leads.csv") && err.contains("nothing was imported"), "{err}");
+    assert_eq!(companies_stored(&db).await, 0, "companies stored without their scans queued");
+}
+
+#[tokio::test]
+async fn an_add_whose_scans_cannot_be_queued_stores_nothing_and_says_so() {
+    let dns = DnsServer::start(zones());
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
+    let client = daemon.client().await;
+    break_the_scan_queue(&db).await;
+    let err = client.request(Request::AddDomains { inputs: vec!["contoso.com".into()] }).await.unwrap_err();
+    assert!(err.to_string().contains("database unavailable"), "{err}");
+    assert_eq!(companies_stored(&db).await, 0, "companies stored without their scans queued");
+}

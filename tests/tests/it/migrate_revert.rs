@@ -203,7 +203,7 @@ fn revert_refuses_while_a_daemon_holds_the_embedded_state_dir() {
         state_dir: Some(state.clone()),
         socket: None,
     });
-    let _lock = hunterd::daemon::lock_state_dir(&paths).expect("take the state-dir lock");
+    let _lock = hunterd::paths::lock_state_dir(&paths).expect("take the state-dir lock");
 
     // No database URL: embedded mode.
     let out = hunterd_command(

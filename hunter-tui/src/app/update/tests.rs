@@ -1,6 +1,7 @@
 use super::*;
 use crate::app::fixtures::{detail, lead};
 use crate::app::model::MenuKind;
+use crate::client::{Answer, Queued};
 use crate::keymap::{Key, Keymap};
 use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
 use protocol::{AddOutcome, AddReport, BatchProgress, JobOutcome, JobState, LeadPage};
@@ -28,8 +29,8 @@ fn answer_page(app: &mut App, page: u64, total: u64) -> Vec<Effect> {
     let query = app.leads.query(page);
     let start = page * PAGE_SIZE;
     let rows = (start..total.min(start + PAGE_SIZE)).map(lead).collect();
-    let answer = Response::Leads(LeadPage { total, offset: start, rows });
-    update(app, Msg::Answer { request: Request::ListLeads(Box::new(query)), result: Ok(answer) })
+    let answer = LeadPage { total, offset: start, rows };
+    update(app, Msg::Answer(Answer::Leads { query: Box::new(query), result: Ok(answer) }))
 }
 
 /// Presses the first key the keymap binds to `action`, so tests follow the keymap.
@@ -213,8 +214,8 @@ fn a_lagged_subscription_asks_for_a_fresh_status_and_fresh_rows() {
 #[test]
 fn a_refused_run_job_is_shown_as_an_error_notice() {
     let mut app = connected_with(vec![disabled_job()]);
-    let request = Request::RunJob { name: "dynamics_push".into() };
-    update(&mut app, Msg::Answer { request, result: Err("feature is off".into()) });
+    let name = "dynamics_push".to_string();
+    update(&mut app, Msg::Answer(Answer::RunJob { name, result: Err("feature is off".into()) }));
     let notice = app.notice.expect("a notice");
     assert!(notice.error);
     assert_eq!(notice.text, "could not run dynamics_push: feature is off");
@@ -223,7 +224,7 @@ fn a_refused_run_job_is_shown_as_an_error_notice() {
 #[test]
 fn notices_expire_after_a_few_seconds() {
     let mut app = connected();
-    update(&mut app, Msg::Answer { request: Request::Jobs, result: Err("boom".into()) });
+    update(&mut app, Msg::Answer(Answer::Jobs(Err("boom".into()))));
     update(&mut app, Msg::Tick(fixtures::now() + chrono::Duration::seconds(NOTICE_SECS)));
     assert_eq!(app.notice, None);
 }
@@ -242,7 +243,7 @@ fn a_status_answer_refreshes_jobs_and_clamps_the_selection() {
     let mut fixed = failed_job();
     fixed.last_result = Some(JobOutcome::Ok { summary: "3 referrals".into() });
     let status = fixtures::status(vec![fixed.clone()]);
-    update(&mut app, Msg::Answer { request: Request::Status, result: Ok(Response::Status(Box::new(status))) });
+    update(&mut app, Msg::Answer(Answer::Status(Ok(Box::new(status)))));
     assert_eq!(app.jobs, vec![fixed]);
     assert_eq!(app.selected_job, 0);
 }
@@ -291,7 +292,7 @@ fn scrolling_near_a_page_boundary_fetches_the_next_page_ahead_of_time() {
         fetched.extend(page_offsets(&press(&mut app, Action::Down)));
     }
     assert_eq!(fetched, vec![200], "page 1 is fetched once, before it is on screen");
-    assert!(app.leads.row(app.leads.top + app.visible_rows() - 1).is_some());
+    assert!(app.leads.row(app.leads.top + crate::app::layout::visible_rows(&app) - 1).is_some());
 }
 
 #[test]
@@ -303,7 +304,7 @@ fn page_down_moves_a_screen_and_far_pages_are_forgotten() {
             answer_page(&mut app, offset / PAGE_SIZE, 100_000);
         }
     }
-    let visible = app.visible_rows();
+    let visible = crate::app::layout::visible_rows(&app);
     assert_eq!(app.leads.selected, 100 * visible);
     assert!(app.leads.pages.len() <= 6, "{} pages held", app.leads.pages.len());
     assert!(app.leads.row(app.leads.selected).is_some());
@@ -318,8 +319,8 @@ fn an_answer_for_an_older_filter_is_ignored() {
     let due = filter_due(&app);
     update(&mut app, due);
     let rows = vec![lead(999)];
-    let answer = Response::Leads(LeadPage { total: 500, offset: 200, rows });
-    update(&mut app, Msg::Answer { request: Request::ListLeads(Box::new(old)), result: Ok(answer) });
+    let answer = LeadPage { total: 500, offset: 200, rows };
+    update(&mut app, Msg::Answer(Answer::Leads { query: Box::new(old), result: Ok(answer) }));
     assert_eq!(app.leads.total, None);
     assert!(app.leads.pages.is_empty());
 }
@@ -328,10 +329,7 @@ fn an_answer_for_an_older_filter_is_ignored() {
 fn a_failed_page_shows_the_error_and_is_retried_every_tick() {
     let mut app = connected();
     let query = app.leads.query(0);
-    update(
-        &mut app,
-        Msg::Answer { request: Request::ListLeads(Box::new(query)), result: Err("database unavailable".into()) },
-    );
+    update(&mut app, Msg::Answer(Answer::Leads { query: Box::new(query), result: Err("database unavailable".into()) }));
     assert_eq!(app.leads.error.as_deref(), Some("database unavailable"));
     let effects = update(&mut app, Msg::Tick(fixtures::now()));
     assert_eq!(page_offsets(&effects), vec![0]);
@@ -486,8 +484,7 @@ fn facet_values_come_from_the_daemon_and_picking_one_adds_it_to_the_filter() {
     let [Request::LeadFacets { facet, .. }] = requests(&effects)[..] else { panic!("{effects:?}") };
     assert_eq!(facet, "provider");
     let values = vec![FacetCount { value: "Google".into(), count: 12 }, FacetCount { value: "M365".into(), count: 3 }];
-    let request = Request::LeadFacets { facet: "provider".into(), filter: Box::default() };
-    update(&mut app, Msg::Answer { request, result: Ok(Response::Facets(values)) });
+    update(&mut app, Msg::Answer(Answer::Facets { facet: "provider".into(), result: Ok(values) }));
     let menu = app.menu.as_ref().expect("values menu");
     assert_eq!(menu.kind, MenuKind::FacetValues { key: "provider".into() });
     assert_eq!(menu.items[0].note, "12");
@@ -532,9 +529,8 @@ fn rescan_without_marks_takes_the_selected_row_and_follows_the_batch() {
     press(&mut app, Action::Down);
     let effects = press(&mut app, Action::Rescan);
     assert_eq!(requests(&effects), vec![&Request::Rescan { domains: vec!["lead1.example".into()] }]);
-    let request = Request::Rescan { domains: vec!["lead1.example".into()] };
-    let answer = Response::Queued { batch_id: Some("b1".into()), queued: 1, unknown: vec![] };
-    let effects = update(&mut app, Msg::Answer { request, result: Ok(answer) });
+    let answer = Queued { batch_id: Some("b1".into()), queued: 1, unknown: vec![] };
+    let effects = update(&mut app, Msg::Answer(Answer::Rescan(Ok(answer))));
     assert_eq!(effects, vec![Effect::After(BATCH_POLL, Box::new(Msg::PollBatches))]);
     assert_eq!(notice(&app), "1 rescan queued");
     assert_eq!(app.progress.batches[0].label, "rescan 1 lead");
@@ -547,9 +543,8 @@ fn a_followed_batch_is_polled_until_done_then_the_list_refreshes() {
     let effects = update(&mut app, Msg::PollBatches);
     assert_eq!(requests(&effects), vec![&Request::BatchProgress { batch_id: "b1".into() }]);
     assert!(effects.contains(&Effect::After(BATCH_POLL, Box::new(Msg::PollBatches))));
-    let progress = |done| Msg::Answer {
-        request: Request::BatchProgress { batch_id: "b1".into() },
-        result: Ok(Response::BatchProgress(BatchProgress { done, total: 4 })),
+    let progress = |done| {
+        Msg::Answer(Answer::BatchProgress { batch_id: "b1".into(), result: Ok(BatchProgress { done, total: 4 }) })
     };
     update(&mut app, progress(2));
     assert_eq!(app.progress.batches[0].done, 2);
@@ -583,7 +578,7 @@ fn the_add_prompt_sends_every_domain_and_reports_rejections() {
         ],
         batch_id: Some("b2".into()),
     };
-    update(&mut app, Msg::Answer { request: Request::AddDomains { inputs }, result: Ok(Response::Added(report)) });
+    update(&mut app, Msg::Answer(Answer::Added(Ok(report))));
     assert_eq!(notice(&app), "1 added, 1 already known; rejected: gmail.com (free-mail provider)");
     assert_eq!(app.progress.batches[0].total, 2);
 }
@@ -662,8 +657,8 @@ fn f_toggles_the_favourite_of_the_selected_lead() {
 fn in_detail() -> App {
     let mut app = with_leads(3);
     press(&mut app, Action::Open);
-    let request = Request::LeadDetail { domain: "lead0.example".into() };
-    update(&mut app, Msg::Answer { request, result: Ok(Response::Lead(Box::new(detail()))) });
+    let domain = "lead0.example".to_string();
+    update(&mut app, Msg::Answer(Answer::Lead { domain, result: Ok(Box::new(detail())) }));
     app
 }
 
@@ -707,7 +702,8 @@ fn n_in_the_detail_adds_a_note_signed_by_the_user() {
         }]
     );
     let request = requests(&effects)[0].clone();
-    let effects = update(&mut app, Msg::Answer { request, result: Ok(Response::Ok) });
+    let Answer::NoteAdded { domain, .. } = Answer::failed(request, String::new()) else { panic!("not a note") };
+    let effects = update(&mut app, Msg::Answer(Answer::NoteAdded { domain, result: Ok(()) }));
     assert_eq!(notice(&app), "note added");
     assert!(
         requests(&effects).contains(&&Request::LeadDetail { domain: "lead0.example".into() }),
@@ -744,8 +740,8 @@ fn a_detail_answer_for_another_lead_is_ignored() {
     let mut app = in_detail();
     let mut other = detail();
     other.row.domain = "other.example".into();
-    let request = Request::LeadDetail { domain: "other.example".into() };
-    update(&mut app, Msg::Answer { request, result: Ok(Response::Lead(Box::new(other))) });
+    let domain = "other.example".to_string();
+    update(&mut app, Msg::Answer(Answer::Lead { domain, result: Ok(Box::new(other)) }));
     assert_eq!(app.detail.as_ref().unwrap().detail.as_ref().unwrap().row.domain, "lead0.example");
 }
 

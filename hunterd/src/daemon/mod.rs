@@ -2,20 +2,24 @@
 //!
 //! Order: state-dir lock → socket availability (fail fast if a daemon is live) → database (embedded
 //! cluster started if needed) → migrations → scheduler → socket bound → READY=1.
+//!
+//! This folder is the daemon's wiring, and nothing below it imports start-up: [`state`] is what
+//! request handlers reach, [`jobs`] registers every scheduled job.
+
+pub mod jobs;
+pub mod state;
 
 use crate::config::Config;
-use crate::db::{Database, DbHandle};
+use crate::db::Database;
 use crate::ipc::{self, socket::Access};
-use crate::jobs::{self, Scheduler};
-use crate::paths::Paths;
-use crate::pipeline::{self, engine::Engine, registration::RegistrationWorker, worker::ScanWorker};
+use crate::jobs::Scheduler;
+use crate::paths::{Paths, lock_state_dir};
+use crate::pipeline::{Submitter, engine::Engine, registration::RegistrationWorker, worker::ScanWorker};
 use crate::systemd;
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use nix::fcntl::{Flock, FlockArg};
+use chrono::Utc;
 use protocol::Event;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use state::AppState;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
@@ -23,106 +27,6 @@ use tokio::sync::{broadcast, watch};
 
 /// How long running jobs get to finish or checkpoint at shutdown.
 const DRAIN_PATIENCE: Duration = Duration::from_secs(20);
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub config: Config,
-    pub db: DbHandle,
-    pub scheduler: Scheduler,
-    pub events: broadcast::Sender<Event>,
-    pub started_at: DateTime<Utc>,
-    pub started: Instant,
-    pub clients: AtomicU32,
-    /// Wakes this daemon's scan workers when it queued work itself (others poll).
-    pub scan_wake: Arc<tokio::sync::Notify>,
-    pub uploads: crate::ipc::uploads::Uploads,
-    /// What counts as a company domain (free-mail list from config).
-    pub domain_rules: crate::intake::DomainRules,
-}
-
-/// Held while the daemon runs: a second daemon on the same state directory is refused.
-pub struct StateLock {
-    _lock: Flock<std::fs::File>,
-}
-
-/// Creates the state directory if needed and locks it.
-pub fn lock_state_dir(paths: &Paths) -> anyhow::Result<StateLock> {
-    match try_lock_state_dir(paths)? {
-        Ok(lock) => Ok(lock),
-        Err(holder) => anyhow::bail!(
-            "another hunterd (pid {holder}) is using state directory {}: stop it first (or pass a different --state-dir)",
-            paths.state_dir.display()
-        ),
-    }
-}
-
-/// Like [`lock_state_dir`], but a lock held by a running daemon is an answer, not an error: `Err`
-/// carries that daemon's pid (as written in the lock file).
-pub fn try_lock_state_dir(paths: &Paths) -> anyhow::Result<Result<StateLock, String>> {
-    ensure_state_dir(paths)?;
-    let path = paths.state_lock();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => lock,
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            return Ok(Err(std::fs::read_to_string(&path).unwrap_or_default().trim().to_string()));
-        }
-        Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
-    };
-    lock.set_len(0).ok();
-    write!(lock, "{}", std::process::id()).ok();
-    Ok(Ok(StateLock { _lock: lock }))
-}
-
-/// Creates the state directory (private; as root also enterable by the embedded cluster's account).
-pub fn ensure_state_dir(paths: &Paths) -> anyhow::Result<()> {
-    let dir = &paths.state_dir;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create state directory {}", dir.display()))?;
-        let mode = if protocol::paths::is_root() { 0o711 } else { 0o700 };
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("cannot set permissions on {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// The jobs every daemon runs; feature issues add theirs here.
-fn job_specs(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> Vec<jobs::JobSpec> {
-    vec![
-        jobs::housekeeping::spec(),
-        pipeline::rescan::spec(config.scan.rescan_interval.0),
-        rdap_bootstrap_spec(config, paths, engine),
-        crate::enrich::freshness::spec(config, engine.clone()),
-        crate::enrich::download::spec(config, engine.clone()),
-    ]
-}
-
-/// Keeps the RDAP bootstrap (which registry serves which TLD) fresh in the state directory.
-fn rdap_bootstrap_spec(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> jobs::JobSpec {
-    let (engine, url, state_dir) = (engine.clone(), config.whois.rdap_bootstrap_url.clone(), paths.state_dir.clone());
-    let run: jobs::JobFn = Arc::new(move |_ctx| {
-        let (engine, url, state_dir) = (engine.clone(), url.clone(), state_dir.clone());
-        Box::pin(async move {
-            let client = engine.whois.as_ref().ok_or_else(|| anyhow::anyhow!("whois lookups are disabled"))?;
-            client.refresh_bootstrap(&url, &state_dir).await?;
-            Ok(format!("RDAP bootstrap refreshed from {url}"))
-        })
-    });
-    jobs::JobSpec {
-        name: "rdap-bootstrap",
-        description: "Refresh the IANA RDAP bootstrap file (which registry answers for which TLD)",
-        interval: Duration::from_secs(7 * 24 * 3600),
-        enabled: config.whois.enabled,
-        run_on_start: false,
-        run,
-    }
-}
 
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     let _state_lock = lock_state_dir(&paths)?;
@@ -147,7 +51,8 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     }
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let scheduler = Scheduler::new(db.handle.pool.clone(), job_specs(&config, paths, &engine), events.clone()).await?;
+    let scheduler =
+        Scheduler::new(db.handle.pool.clone(), jobs::specs(&config, paths, &engine), events.clone()).await?;
     let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
         domain_rules: crate::intake::DomainRules::new(&config.intake),
@@ -158,7 +63,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         started_at: Utc::now(),
         started: Instant::now(),
         clients: AtomicU32::new(0),
-        scan_wake: Arc::new(tokio::sync::Notify::new()),
+        submit: Submitter::new(db.handle.pool.clone()),
         uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
@@ -173,7 +78,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         engine: engine.clone(),
         owner: owner.clone(),
         capacity: state.config.scan.concurrency as usize,
-        wake: state.scan_wake.clone(),
+        wake: state.submit.wake(),
         events: events.clone(),
         registration_ttl: engine.whois.as_ref().map(|_| whois.cache_ttl.0),
     };

@@ -1,0 +1,284 @@
+//! What the daemon says: typed answers to our requests, the connection coming and going, and events.
+
+use super::*;
+
+pub(super) fn on_connected(app: &mut App, status: &DaemonStatus) -> Vec<Effect> {
+    let reconnected = matches!(app.link, Link::Down(_));
+    app.link = Link::Up(Daemon::from_status(status, app.now));
+    set_jobs(app, status.jobs.clone());
+    if reconnected {
+        notify(app, "reconnected to hunterd".into(), false);
+    }
+    // Requests made before the drop were answered with errors or not at all: start over.
+    app.leads.requested.clear();
+    let mut effects = refresh(app);
+    if !app.progress.batches.is_empty() {
+        app.progress.polling = true;
+        effects.push(Effect::After(BATCH_POLL, Box::new(Msg::PollBatches)));
+    }
+    effects
+}
+
+/// The daemon is away: what we knew about its jobs is stale, so it goes, and so do menus and
+/// prompts the "not connected" screen would hide.
+pub(super) fn go_down(app: &mut App, down: Down) {
+    app.link = Link::Down(down);
+    app.menu = None;
+    app.prompt = None;
+    app.jobs.clear();
+    app.selected_job = 0;
+    app.leads.requested.clear();
+    app.progress.scan = None;
+    app.progress.polling = false;
+}
+
+pub(super) fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
+    match event {
+        Event::JobChanged(job) => upsert_job(app, job),
+        Event::Progress { job, done, total, message } => {
+            if let (true, Some(total)) = (job == "scan", total) {
+                on_scan_progress(app, total.saturating_sub(done));
+            } else {
+                let count = total.map_or_else(|| done.to_string(), |t| format!("{done}/{t}"));
+                notify(app, format!("{job}: {message} ({count})"), false);
+            }
+        }
+        Event::ShuttingDown => go_down(app, Down::Stopped),
+        Event::LeadsChanged { .. } if !app.refresh_scheduled => {
+            app.refresh_scheduled = true;
+            return vec![Effect::After(REFRESH_DEBOUNCE, Box::new(Msg::RefreshDue))];
+        }
+        Event::LeadsChanged { .. } => {}
+        // Some job changes were dropped for us: ask for the whole picture again.
+        Event::Lagged { .. } => {
+            let mut effects = vec![Effect::Send(Request::Status)];
+            effects.extend(refresh(app));
+            return effects;
+        }
+    }
+    vec![]
+}
+
+pub(super) fn on_scan_progress(app: &mut App, waiting: u64) {
+    if waiting == 0 {
+        app.progress.scan = None;
+        return;
+    }
+    let peak = app.progress.scan.as_ref().map_or(waiting, |q| q.peak.max(waiting));
+    app.progress.scan = Some(ScanQueue { waiting, peak });
+}
+
+pub(super) fn on_batch_progress(app: &mut App, batch_id: &str, done: u64, total: u64) -> Vec<Effect> {
+    let Some(index) = app.progress.batches.iter().position(|b| b.id == batch_id) else { return vec![] };
+    if done < total {
+        let watch = &mut app.progress.batches[index];
+        watch.done = done;
+        watch.total = total;
+        return vec![];
+    }
+    let watch = app.progress.batches.remove(index);
+    notify(app, format!("{}: {} scanned", watch.label, humanize::count(total as usize, "domain")), false);
+    refresh(app)
+}
+
+pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
+    match answer {
+        Answer::Leads { query, result } => on_lead_page(app, &query, result),
+        Answer::Lead { domain, result } => {
+            if let Some(detail) = app.detail.as_mut().filter(|d| d.domain == domain) {
+                match result {
+                    Ok(lead) => {
+                        detail.detail = Some(Arc::from(lead));
+                        detail.error = None;
+                    }
+                    Err(e) => detail.error = Some(e),
+                }
+            }
+            vec![]
+        }
+        Answer::Facets { facet, result: Ok(values) } => {
+            if app.notice.as_ref().is_some_and(|n| n.text.starts_with("counting")) {
+                app.notice = None;
+            }
+            open_facet_values(app, &facet, values);
+            vec![]
+        }
+        Answer::Facets { facet, result: Err(e) } => {
+            notify(app, format!("could not list {facet} values: {e}"), true);
+            vec![]
+        }
+        Answer::Added(Ok(report)) => {
+            let count = |o: IntakeOutcome| report.results.iter().filter(|r| r.outcome == o).count();
+            let (accepted, merged) = (count(IntakeOutcome::Accepted), count(IntakeOutcome::Merged));
+            let rejected: Vec<String> = report
+                .results
+                .iter()
+                .filter(|r| r.outcome == IntakeOutcome::Rejected)
+                .map(|r| format!("{} ({})", r.input, r.reason.as_deref().unwrap_or("invalid")))
+                .collect();
+            let mut text = format!("{accepted} added, {merged} already known");
+            if !rejected.is_empty() {
+                text.push_str(&format!("; rejected: {}", rejected.join(", ")));
+            }
+            notify(app, text, !rejected.is_empty());
+            let mut effects = refresh(app);
+            if let Some(batch) = report.batch_id {
+                let label = format!("add {}", humanize::count(accepted + merged, "domain"));
+                effects.extend(watch_batch(app, batch, label, (accepted + merged) as u64));
+            }
+            effects
+        }
+        Answer::Added(Err(error)) => failed(app, "add failed", error),
+        Answer::Rescan(Ok(Queued { batch_id, queued, unknown })) => {
+            let mut text = format!("{} queued", humanize::count(queued as usize, "rescan"));
+            if !unknown.is_empty() {
+                text.push_str(&format!("; unknown: {}", unknown.join(", ")));
+            }
+            notify(app, text, !unknown.is_empty());
+            match batch_id {
+                Some(batch) => {
+                    watch_batch(app, batch, format!("rescan {}", humanize::count(queued as usize, "lead")), queued)
+                }
+                None => vec![],
+            }
+        }
+        Answer::Rescan(Err(error)) | Answer::RescanAll(Err(error)) => failed(app, "rescan failed", error),
+        Answer::BatchProgress { batch_id, result: Ok(p) } => on_batch_progress(app, &batch_id, p.done, p.total),
+        Answer::BatchProgress { batch_id, result: Err(e) } => {
+            // A batch the daemon no longer knows will never finish: stop following it.
+            if app.connected() {
+                app.progress.batches.retain(|b| b.id != batch_id);
+                notify(app, format!("lost track of a batch: {e}"), true);
+            }
+            vec![]
+        }
+        Answer::NoteAdded { result: Ok(()), .. } => {
+            notify(app, "note added".into(), false);
+            refresh(app)
+        }
+        Answer::NoteAdded { result: Err(error), .. } => failed(app, "note not saved", error),
+        Answer::TagSet { domain, tag, present, result: Ok(()) } => {
+            let verb = if present { "tagged" } else { "untagged" };
+            notify(app, format!("{verb} {domain}: {tag}"), false);
+            refresh(app)
+        }
+        Answer::TagSet { result: Err(error), .. } => failed(app, "tag not changed", error),
+        Answer::FavoriteSet { domain, favorite, result: Ok(()) } => {
+            let text = if favorite {
+                format!("{domain} is a favourite")
+            } else {
+                format!("{domain} is no longer a favourite")
+            };
+            notify(app, text, false);
+            refresh(app)
+        }
+        Answer::FavoriteSet { result: Err(error), .. } => failed(app, "favourite not changed", error),
+        Answer::Status(Ok(status)) => {
+            if let Link::Up(daemon) = &mut app.link {
+                *daemon = Daemon::from_status(&status, app.now);
+            }
+            set_jobs(app, status.jobs);
+            vec![]
+        }
+        Answer::Jobs(Ok(jobs)) => {
+            set_jobs(app, jobs);
+            vec![]
+        }
+        Answer::RunJob { name, result: Ok(()) } => {
+            notify(app, format!("{name} started"), false);
+            vec![]
+        }
+        Answer::RunJob { name, result: Err(error) } => {
+            notify(app, format!("could not run {name}: {error}"), true);
+            vec![]
+        }
+        // Nothing to show when these succeed (the UI does not send them today).
+        Answer::RescanAll(Ok(_))
+        | Answer::Pong(Ok(()))
+        | Answer::Subscribed(Ok(()))
+        | Answer::Unsubscribed(Ok(()))
+        | Answer::ImportStarted(Ok(_))
+        | Answer::ChunkStored(Ok(()))
+        | Answer::Imported(Ok(_))
+        | Answer::Changes(Ok(_)) => vec![],
+        Answer::Status(Err(error))
+        | Answer::Jobs(Err(error))
+        | Answer::Pong(Err(error))
+        | Answer::Subscribed(Err(error))
+        | Answer::Unsubscribed(Err(error))
+        | Answer::ImportStarted(Err(error))
+        | Answer::ChunkStored(Err(error))
+        | Answer::Imported(Err(error))
+        | Answer::Changes(Err(error)) => failed(app, "request failed", error),
+    }
+}
+
+/// A request failed: say which, and why.
+pub(super) fn failed(app: &mut App, what: &str, error: String) -> Vec<Effect> {
+    notify(app, format!("{what}: {error}"), true);
+    vec![]
+}
+
+pub(super) fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<LeadPage, String>) -> Vec<Effect> {
+    if !app.leads.is_current(query) {
+        return vec![];
+    }
+    let page = query.offset / PAGE_SIZE;
+    app.leads.requested.remove(&page);
+    match result {
+        Ok(answer) => {
+            app.leads.error = None;
+            app.leads.total = Some(answer.total);
+            app.leads.pages.insert(page, Page { rows: Arc::new(answer.rows), stale: false });
+            // The count may have changed: keep the selection inside and fetch what is now in view.
+            fetch_leads(app)
+        }
+        Err(e) => {
+            app.leads.error = Some(e);
+            vec![]
+        }
+    }
+}
+
+pub(super) fn on_imported(app: &mut App, file: String, result: Result<ImportReport, String>) -> Vec<Effect> {
+    match result {
+        Ok(report) => {
+            let mut text =
+                format!("{file}: {} accepted, {} merged, {} rejected", report.accepted, report.merged, report.rejected);
+            if let Some(first) = report.rejected_rows.first() {
+                text.push_str(&format!(" (line {}: {})", first.line, first.reason));
+            }
+            notify(app, text, report.rejected > 0);
+            let mut effects = refresh(app);
+            if let Some(batch) = report.batch_id {
+                let total = report.accepted + report.merged;
+                effects.extend(watch_batch(app, batch, format!("import {file}"), total));
+            }
+            effects
+        }
+        Err(e) => {
+            notify(
+                app,
+                format!(
+                    "import failed: {e}; check the file and try again ({} imports)",
+                    app.keymap.key_for(Action::Import)
+                ),
+                true,
+            );
+            vec![]
+        }
+    }
+}
+
+pub(super) fn set_jobs(app: &mut App, jobs: Vec<JobInfo>) {
+    app.jobs = jobs;
+    app.selected_job = app.selected_job.min(app.jobs.len().saturating_sub(1));
+}
+
+/// Replaces the job with the same name, or adds it (a daemon may gain jobs when a feature is on).
+pub(super) fn upsert_job(app: &mut App, job: JobInfo) {
+    match app.jobs.iter_mut().find(|j| j.name == job.name) {
+        Some(slot) => *slot = job,
+        None => app.jobs.push(job),
+    }
+}

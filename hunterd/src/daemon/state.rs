@@ -1,0 +1,28 @@
+//! What every request handler can reach, built once at start-up.
+
+use crate::config::Config;
+use crate::db::DbHandle;
+use crate::intake::DomainRules;
+use crate::ipc::uploads::Uploads;
+use crate::jobs::Scheduler;
+use crate::pipeline::Submitter;
+use chrono::{DateTime, Utc};
+use protocol::Event;
+use std::sync::atomic::AtomicU32;
+use std::time::Instant;
+use tokio::sync::broadcast;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: DbHandle,
+    pub scheduler: Scheduler,
+    pub events: broadcast::Sender<Event>,
+    pub started_at: DateTime<Utc>,
+    pub started: Instant,
+    pub clients: AtomicU32,
+    /// Adds, imports and rescans: stores them and queues their scans (waking this daemon's workers).
+    pub submit: Submitter,
+    pub uploads: Uploads,
+    /// What counts as a company domain (free-mail list from config).
+    pub domain_rules: DomainRules,
+}
