@@ -71,7 +71,10 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
         Request::LeadFacets { facet, filter } => {
-            lead_result(leads::facet_values(&state.db.pool, &facet, &filter).await.map(Response::Facets))
+            lead_result(leads::facet_values(&state.db.pool, facet, &filter).await.map(Response::Facets))
+        }
+        Request::CountLeads(filter) => {
+            lead_result(leads::count_leads(&state.db.pool, &filter).await.map(Response::LeadCount))
         }
     }
 }
