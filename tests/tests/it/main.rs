@@ -17,4 +17,5 @@ mod providers;
 mod queue;
 mod registration;
 mod scan;
+mod supervision;
 mod tui;
