@@ -13,6 +13,7 @@ mod ipc;
 mod lifecycle;
 mod migrate_revert;
 mod migrations;
+mod privacy;
 mod providers;
 mod queue;
 mod registration;
