@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 
 /// The CSV header, in contract order.
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 26] = [
     "domain",
     "company",
     "provider",
@@ -33,6 +33,7 @@ pub const COLUMNS: [&str; 25] = [
     "ip_org",
     "ip_proxy",
     "infrastructure_summary",
+    "spf_result",
 ];
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -41,7 +42,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
 /// timestamps RFC 3339 UTC. Written through [`crate::csv_cell::neutralise`].
-pub fn csv_fields(row: &LeadRow) -> [String; 25] {
+pub fn csv_fields(row: &LeadRow) -> [String; 26] {
     [
         row.domain.clone(),
         opt(&row.company),
@@ -68,6 +69,7 @@ pub fn csv_fields(row: &LeadRow) -> [String; 25] {
         opt(&row.ip_org),
         opt(&row.ip_proxy),
         opt(&row.infrastructure_summary),
+        opt(&row.spf_result),
     ]
 }
 
@@ -99,6 +101,7 @@ pub fn json_object(row: &LeadRow) -> Value {
         "ip_org": row.ip_org,
         "ip_proxy": row.ip_proxy,
         "infrastructure_summary": row.infrastructure_summary,
+        "spf_result": row.spf_result,
     })
 }
 
@@ -205,7 +208,7 @@ mod tests {
         let text = export(Format::Csv, &[]);
         assert_eq!(
             text.lines().next().unwrap(),
-            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary"
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result"
         );
     }
 
@@ -215,12 +218,12 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,"
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,"
         );
     }
 
     #[test]
-    fn ip_enrichment_columns_come_last_in_the_csv() {
+    fn ip_enrichment_columns_follow_the_scan_columns_in_the_csv() {
         let enriched = LeadRow {
             ip_country: Some("IE".into()),
             ip_asn: Some(8075),
@@ -235,10 +238,16 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert!(
             line.ends_with(
-                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals"
+                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,"
             ),
             "{line}"
         );
+    }
+
+    #[test]
+    fn spf_result_is_the_last_csv_column() {
+        let text = export(Format::Csv, &[LeadRow { spf_result: Some("temperror".into()), ..row() }]);
+        assert!(text.lines().nth(1).unwrap().ends_with(",temperror"), "{text}");
     }
 
     #[test]

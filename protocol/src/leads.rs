@@ -193,6 +193,9 @@ pub struct LeadRow {
     pub ip_proxy: Option<bool>,
     /// e.g. "Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals".
     pub infrastructure_summary: Option<String>,
+    /// RFC 7208 evaluation of the SPF policy: `ok`, `permerror`, `temperror` or `none` (`spf` only
+    /// says whether a record is published).
+    pub spf_result: Option<String>,
 }
 
 /// Everything known about one lead.
@@ -202,6 +205,8 @@ pub struct LeadDetail {
     pub mx_root: Option<String>,
     pub tenant_size: Option<String>,
     pub spf_record: Option<String>,
+    /// `spf_result` with the DNS lookups the evaluation counted, e.g. "permerror (11 DNS lookups)".
+    pub spf_evaluation: Option<String>,
     pub dmarc_record: Option<String>,
     pub dkim_selectors: Vec<String>,
     /// Why the segment: the rules engine's reason sentence.

@@ -84,6 +84,7 @@ fn row() -> LeadRow {
         ip_org: Some(s("o")),
         ip_proxy: Some(false),
         infrastructure_summary: Some(s("i")),
+        spf_result: Some(s("ok")),
     }
 }
 
@@ -93,6 +94,7 @@ fn detail() -> LeadDetail {
         mx_root: Some(s("outlook.com")),
         tenant_size: Some(s("t")),
         spf_record: Some(s("v=spf1")),
+        spf_evaluation: Some(s("ok (1 DNS lookups)")),
         dmarc_record: Some(s("v=DMARC1")),
         dkim_selectors: vec![s("selector1")],
         reason: Some(s("r")),

@@ -92,6 +92,7 @@ pub fn detail() -> LeadDetail {
         }],
         enrichment_note: None,
         registration_note: None,
+        spf_evaluation: None,
         records: vec![DnsRecord {
             name: "lead0.example".into(),
             rtype: "MX".into(),

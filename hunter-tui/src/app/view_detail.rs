@@ -112,6 +112,9 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
     let list = |items: &[String], none: &str| if items.is_empty() { none.to_string() } else { items.join(", ") };
     lines.push(field("MX", list(&row.mx_hosts, "none"), theme));
     lines.push(field("SPF", detail.spf_record.clone().unwrap_or_else(|| "none".into()), theme));
+    if let Some(evaluation) = &detail.spf_evaluation {
+        lines.push(field("SPF result", evaluation.clone(), theme));
+    }
     lines.push(field("DKIM", list(&detail.dkim_selectors, "no selector found"), theme));
     let dmarc = detail.dmarc_record.clone().unwrap_or_else(|| "none".into());
     lines.push(field("DMARC", dmarc, theme));

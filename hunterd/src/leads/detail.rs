@@ -55,7 +55,17 @@ struct StoredSignals {
     #[serde(default)]
     dmarc: Option<StoredDmarc>,
     #[serde(default)]
+    spf: Option<StoredSpf>,
+    #[serde(default)]
     warnings: Vec<String>,
+}
+
+/// The SPF evaluation as the scan stored it.
+#[derive(Debug, Deserialize)]
+struct StoredSpf {
+    status: crate::scan::SpfStatus,
+    #[serde(default)]
+    lookup_count: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +98,8 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
         let json = |name: &str| state.try_get::<Option<serde_json::Value>, _>(name).ok().flatten();
         if let Some(signals) = json("signals").and_then(|v| serde_json::from_value::<StoredSignals>(v).ok()) {
             detail.dmarc_record = signals.dmarc.map(|d| d.record);
+            detail.spf_evaluation =
+                signals.spf.map(|s| format!("{} ({} DNS lookups)", s.status.rfc_result(), s.lookup_count));
             detail.warnings = signals.warnings;
         }
         detail.records =

@@ -18,7 +18,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, ls.local_provider, ls.mx_hosts, \
      ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, ls.commercial_segment, \
      ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, ls.scan_status, ls.scanned_at, \
-     l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary ";
+     l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
+     (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status ";
 
 /// One lead as stored; [`LeadRow`] is what clients get.
 #[derive(Debug, sqlx::FromRow)]
@@ -50,6 +51,15 @@ pub(crate) struct StoredRow {
     ip_org: Option<String>,
     ip_proxy: Option<bool>,
     infrastructure_summary: Option<String>,
+    /// `scans.signals.spf.status` of the latest scan.
+    #[sqlx(default)]
+    spf_status: Option<String>,
+}
+
+/// The export's `spf_result` for a stored SPF status.
+pub(crate) fn spf_result(status: Option<&str>) -> Option<&'static str> {
+    let status: crate::scan::SpfStatus = serde_json::from_value(serde_json::Value::from(status?)).ok()?;
+    Some(status.rfc_result())
 }
 
 impl From<StoredRow> for LeadRow {
@@ -82,6 +92,7 @@ impl From<StoredRow> for LeadRow {
             ip_org: r.ip_org,
             ip_proxy: r.ip_proxy,
             infrastructure_summary: r.infrastructure_summary,
+            spf_result: spf_result(r.spf_status.as_deref()).map(str::to_string),
         }
     }
 }

@@ -120,7 +120,7 @@ impl Engine {
                 tenant_size: detection.tenant_size,
                 local_provider: detection.local_provider.clone(),
                 mx_root: detection.mx_root.clone(),
-                spf: Some(scan.spf.is_valid()),
+                spf: Some(scan.spf.counts_as_in_place()),
                 dkim: Some(scan.has_dkim()),
                 dmarc_policy: scan.dmarc.as_ref().map(|d| d.policy),
                 dmarc_coverage: scan.dmarc.as_ref().map(|d| d.pct),

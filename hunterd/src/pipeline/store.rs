@@ -353,7 +353,7 @@ impl<'a> LeadRow<'a> {
             mx_root: d.mx_root.as_deref(),
             tenant_size: d.tenant_size.as_deref(),
             mx_hosts: scan.mx.iter().map(|m| m.host.as_str()).collect(),
-            spf: scan.spf.is_valid(),
+            spf: scan.spf.is_published(),
             spf_record: scan.spf.record.as_deref(),
             spf_includes: &scan.spf.includes,
             dkim: scan.has_dkim(),

@@ -70,6 +70,18 @@ pub enum SpfStatus {
     TempError,
 }
 
+impl SpfStatus {
+    /// RFC 7208's outcome class, as the export's `spf_result` column shows it.
+    pub fn rfc_result(self) -> &'static str {
+        match self {
+            SpfStatus::None => "none",
+            SpfStatus::Valid => "ok",
+            SpfStatus::Multiple | SpfStatus::TooManyLookups | SpfStatus::Loop => "permerror",
+            SpfStatus::TempError => "temperror",
+        }
+    }
+}
+
 /// One SPF record and what it pulls in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpfNode {
@@ -102,6 +114,17 @@ impl SpfResult {
     /// SPF counts as present for scoring only when it is a single, evaluable record.
     pub fn is_valid(&self) -> bool {
         self.status == SpfStatus::Valid
+    }
+
+    /// Whether the domain publishes an SPF record (what `spf` means in lists and the export).
+    pub fn is_published(&self) -> bool {
+        self.record.is_some()
+    }
+
+    /// Whether the policy counts as in place for scoring: valid, or published but not fully
+    /// resolvable because a lookup failed for a while (a temporary error is not "no SPF").
+    pub fn counts_as_in_place(&self) -> bool {
+        self.is_valid() || (self.status == SpfStatus::TempError && self.is_published())
     }
 }
 

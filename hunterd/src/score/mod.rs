@@ -48,7 +48,7 @@ impl<'a> ScoreInput<'a> {
         ScoreInput {
             domain: &scan.domain,
             provider: &detection.provider,
-            spf: scan.spf.is_valid(),
+            spf: scan.spf.counts_as_in_place(),
             dkim: scan.has_dkim(),
             dmarc: scan.dmarc.as_ref().map(|d| d.policy),
             has_usable_mx: scan.mx.iter().any(|m| !m.host.trim_end_matches('.').is_empty()),

@@ -179,3 +179,39 @@ async fn exported_csv_neutralises_formulas_while_json_keeps_the_names_exact() {
     assert_eq!(value[0]["company"], names[0]);
     assert_eq!(value[2]["company"], "@SUM(1)");
 }
+
+#[tokio::test]
+async fn a_temporary_spf_failure_is_published_spf_with_spf_result_temperror_and_costs_no_points() {
+    use hunter_tests::dns::Behaviour;
+    let dns = DnsServer::start([
+        Zone::new("contoso.com")
+            .mx(0, "contoso-com.mail.protection.outlook.com")
+            .txt("v=spf1 include:spf.flaky.net -all")
+            .dmarc("v=DMARC1; p=reject"),
+        Zone::new("flaky.net").txt_at("spf", "v=spf1 -all").behave("spf.flaky.net", Behaviour::ServFail),
+    ]);
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
+    let added = run(&daemon, &["add", "--wait", "contoso.com"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+
+    let exported = run(&daemon, &["export"]);
+    let csv = String::from_utf8_lossy(&exported.stdout).to_string();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.last(), Some(&"spf_result"), "appended at the end: {header:?}");
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!((column("spf"), column("spf_result")), ("true", "temperror"), "{csv}");
+
+    let client = daemon.client().await;
+    let protocol::Response::Lead(detail) =
+        client.request(protocol::Request::LeadDetail { domain: "contoso.com".into() }).await.unwrap()
+    else {
+        panic!("no detail")
+    };
+    let keys: Vec<&str> = detail.breakdown.iter().map(|c| c.key.as_str()).collect();
+    assert!(keys.contains(&"spf") && !keys.contains(&"no_spf"), "{keys:?}");
+    assert_eq!(detail.spf_evaluation.as_deref(), Some("temperror (1 DNS lookups)"));
+}

@@ -1,0 +1,162 @@
+//! The pipeline as a user runs it: a real (release) hunterd, `hunter-tui import --wait` of 10,000
+//! domains through the socket, the authoritative DNS server in its own process (answering at once
+//! or 20 ms late), registration lookups on with the registry a loopback port that never answers (as
+//! behind a strict firewall), and off. Prints domains/s, DNS queries per domain, PostgreSQL CPU per
+//! domain (the daemon's backends, from /proc) and the daemon's peak RSS; asserts nothing.
+//!
+//! Run: `cargo bench -p hunter-tests --bench user_pipeline` (needs PostgreSQL at DATABASE_URL, on this
+//! machine). `USER_BENCH_SIZE=10000`, `USER_BENCH_DELAYS_MS=20,0` and `USER_BENCH_REGISTRATION=on,off`
+//! change the runs.
+
+use hunter_tests::dns::synthetic;
+use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir, tui_command};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn list(var: &str, default: &str) -> Vec<String> {
+    std::env::var(var).unwrap_or_else(|_| default.into()).split(',').map(|v| v.trim().to_string()).collect()
+}
+
+/// (user+system CPU seconds, peak RSS in MiB) of a process.
+fn process_usage(pid: i32) -> (f64, f64) {
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let cpu = fields.get(11).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (cpu / ticks, hwm_kb / 1024.0)
+}
+
+/// CPU seconds of every PostgreSQL backend serving `database`, by pid.
+async fn backend_cpu(admin: &sqlx::PgPool, database: &str) -> std::collections::HashMap<i32, f64> {
+    let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .fetch_all(admin)
+        .await
+        .unwrap_or_default();
+    pids.into_iter().map(|pid| (pid, process_usage(pid).0)).collect()
+}
+
+/// The DNS server process: its address and a way to ask its query count.
+struct DnsProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    nameserver: String,
+}
+
+impl DnsProcess {
+    fn start(delay_ms: u64) -> DnsProcess {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+        let mut child = Command::new(dir.join("test-dns-server"))
+            .arg(delay_ms.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start test-dns-server (cargo build --release -p hunter-tests --bin test-dns-server)");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut nameserver = String::new();
+        stdout.read_line(&mut nameserver).unwrap();
+        DnsProcess { child, stdin, stdout, nameserver: nameserver.trim().to_string() }
+    }
+
+    fn queries(&mut self) -> u64 {
+        writeln!(self.stdin).unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim().parse().unwrap_or(0)
+    }
+}
+
+impl Drop for DnsProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn run(size: u64, delay_ms: u64, registration: bool) {
+    let mut dns = DnsProcess::start(delay_ms);
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let config = dir.path().join("hunterd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[scan]\nnameservers = [\"{}\"]\n[whois]\nenabled = {registration}\n[whois.servers]\ntest = \"{}\"\n",
+            dns.nameserver,
+            blackhole.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut options = DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
+    options.config = Some(config);
+    options.extra_env = vec![("RUST_LOG".into(), "warn".into())];
+    let daemon = Daemon::start(&options).await;
+    let file = dir.path().join("leads.csv");
+    let mut csv = String::from("domain\n");
+    for i in 0..size {
+        csv.push_str(&synthetic::domain(i));
+        csv.push('\n');
+    }
+    std::fs::write(&file, csv).unwrap();
+
+    let admin = sqlx::PgPool::connect(&hunter_tests::admin_url()).await.unwrap();
+    let pg_before = backend_cpu(&admin, &db.name).await;
+    let (cpu_before, _) = process_usage(daemon.pid());
+    let queries_before = dns.queries();
+    let socket = daemon.options.socket.to_str().unwrap().to_string();
+    let start = Instant::now();
+    let out = tui_command(&["--socket", &socket, "import", "--wait", file.to_str().unwrap()], &[]);
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+    let queries = dns.queries() - queries_before;
+    let (cpu_after, rss_mb) = process_usage(daemon.pid());
+    let pg_after = backend_cpu(&admin, &db.name).await;
+    let pg_cpu: f64 = pg_after.iter().map(|(pid, cpu)| cpu - pg_before.get(pid).copied().unwrap_or(0.0)).sum();
+    println!(
+        "user pipeline {size} domains, {delay_ms:>2} ms answers, registration {:<3}: {:>6.0} domains/s  {:>5.1} queries/domain  \
+         PostgreSQL {:>5.2} ms CPU/domain  hunterd {:>5.2} ms CPU/domain  hunterd peak RSS {:>5.1} MiB  ({elapsed:.1} s)",
+        if registration { "on" } else { "off" },
+        size as f64 / elapsed,
+        queries as f64 / size as f64,
+        pg_cpu * 1000.0 / size as f64,
+        (cpu_after - cpu_before) * 1000.0 / size as f64,
+        rss_mb,
+    );
+    admin.close().await;
+    drop(daemon);
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", "hunter-tests", "--bin", "test-dns-server"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    assert!(build.status().is_ok_and(|s| s.success()), "building test-dns-server failed");
+    let size: u64 = list("USER_BENCH_SIZE", "10000")[0].parse().unwrap_or(10_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async {
+        for delay in list("USER_BENCH_DELAYS_MS", "20,0") {
+            for registration in list("USER_BENCH_REGISTRATION", "on,off") {
+                run(size, delay.parse().unwrap_or(0), registration == "on").await;
+            }
+        }
+    });
+}
