@@ -12,7 +12,7 @@ use hunter_tests::dns::synthetic;
 use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir, tui_command};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn list(var: &str, default: &str) -> Vec<String> {
     std::env::var(var).unwrap_or_else(|_| default.into()).split(',').map(|v| v.trim().to_string()).collect()
