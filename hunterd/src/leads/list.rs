@@ -285,9 +285,13 @@ async fn read(
         KeyKind::Int => "NULL::text AS key_text, page.sort_key::bigint AS key_int, NULL::timestamptz AS key_time",
         KeyKind::Time => "NULL::text AS key_text, NULL::bigint AS key_int, page.sort_key AS key_time",
     };
+    // Each page row's columns are looked up by key (a LIMIT keeps the planner from turning the
+    // lookups into a join over whole tables).
     qb.push(format_args!(
-        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page JOIN lead_list l ON l.company_id = page.company_id \
-         LEFT JOIN lead_state ls ON ls.company_id = page.company_id ORDER BY page.sort_key {dir}, page.domain {dir}"
+        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page \
+         CROSS JOIN LATERAL (SELECT * FROM lead_list l WHERE l.company_id = page.company_id LIMIT 1) l \
+         LEFT JOIN LATERAL (SELECT * FROM lead_state ls WHERE ls.company_id = page.company_id LIMIT 1) ls ON TRUE \
+         ORDER BY page.sort_key {dir}, page.domain {dir}"
     ));
     let rows: Vec<PageRow> = qb.build_query_as().fetch_all(pool).await?;
     Ok(rows
