@@ -159,8 +159,10 @@ pub struct DatabaseInfo {
     /// Where the database is, with any password removed.
     pub location: String,
     pub server_version: String,
-    /// Highest applied migration.
+    /// Highest applied migration (the last one seen while the database is down).
     pub schema_version: i64,
+    /// Why the database cannot be used right now (down, restarting, reconnecting); `None` when it answers.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

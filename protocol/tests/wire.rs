@@ -229,6 +229,7 @@ fn responses() -> Vec<Response> {
             location: s("postgres://db"),
             server_version: s("17"),
             schema_version: 20261206000001,
+            problem: Some(s("not reachable")),
         },
         features: Features { ip_enrichment: true, partner_center_sync: false, dynamics_push: true },
         jobs: vec![job()],

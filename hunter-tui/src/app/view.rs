@@ -61,7 +61,10 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, daemon: &Daemon, them
         sep(),
         Span::raw(format!("hunterd {}", daemon.build_version)),
         sep(),
-        Span::raw(format!("db {}", daemon.database.mode)),
+        match daemon.database.problem {
+            None => Span::raw(format!("db {}", daemon.database.mode)),
+            Some(_) => Span::styled(format!("db {} DOWN", daemon.database.mode), theme.error()),
+        },
         sep(),
         Span::raw(format!("up {}", humanize::duration(daemon.uptime_at(app.now)))),
         sep(),

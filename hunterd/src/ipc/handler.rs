@@ -79,9 +79,17 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
     }
 }
 
+/// How long `status` waits for the database before answering without it.
+const STATUS_DB_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn status(state: &AppState) -> Result<DaemonStatus, Response> {
-    let database = state.db.info().await.map_err(|e| unavailable(format!("database unavailable: {e}")))?;
-    let jobs = state.scheduler.jobs().await.map_err(scheduler_error)?;
+    // Status answers even while the database is down: it then says why, and lists no jobs.
+    let database = state.db.status(STATUS_DB_PATIENCE).await;
+    let jobs = match database.problem {
+        None => tokio::time::timeout(STATUS_DB_PATIENCE, state.scheduler.jobs()).await.ok().and_then(Result::ok),
+        Some(_) => None,
+    }
+    .unwrap_or_default();
     Ok(DaemonStatus {
         build_version: protocol::BUILD_VERSION.to_string(),
         protocol: protocol::PROTOCOL_VERSION,
