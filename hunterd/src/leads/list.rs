@@ -390,15 +390,22 @@ fn page(rows: Vec<(LeadRow, LeadKey)>) -> LeadPage {
     LeadPage { rows: rows.into_iter().map(|(row, _)| row).collect(), first, last }
 }
 
-/// How long an exact count may take before the planner's estimate is served instead.
+/// How long an exact count of many leads may take before the planner's estimate is served instead.
 const COUNT_BUDGET_MS: u32 = 300;
+
+/// Below this many (estimated) leads the count is always exact: it is cheap, and a loaded machine
+/// must not turn a small list's count into a guess.
+const ALWAYS_EXACT_BELOW: u64 = 100_000;
 
 /// The `query_canceled` SQLSTATE a statement timeout raises.
 const QUERY_CANCELED: &str = "57014";
 
 pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount, LeadError> {
+    let estimated = estimate(pool, filter).await?;
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")).execute(&mut *tx).await?;
+    if estimated >= ALWAYS_EXACT_BELOW {
+        sqlx::query(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")).execute(&mut *tx).await?;
+    }
     let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM lead_list l ");
     push_where(&mut qb, filter);
     match qb.build_query_scalar::<i64>().fetch_one(&mut *tx).await {
@@ -407,8 +414,7 @@ pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount
             Ok(LeadCount { count: n.max(0).unsigned_abs(), exact: true })
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(QUERY_CANCELED) => {
-            drop(tx);
-            Ok(LeadCount { count: estimate(pool, filter).await?, exact: false })
+            Ok(LeadCount { count: estimated, exact: false })
         }
         Err(e) => Err(e.into()),
     }
