@@ -12,6 +12,7 @@ mod ipc;
 mod lifecycle;
 mod migrate_revert;
 mod migrations;
+mod privacy;
 mod queue;
 mod registration;
 mod scan;
