@@ -10,6 +10,7 @@ mod enrichment;
 mod intake;
 mod ipc;
 mod lifecycle;
+mod marks;
 mod migrate_revert;
 mod migrations;
 mod queue;
