@@ -1,13 +1,15 @@
-//! Writing one finished scan: the scan row with its raw records, the score row, the lead's current
-//! state, change events, and the queue item's completion — in one transaction, so a lead is never
-//! seen half-updated and a crash mid-way leaves the queue item to be retried.
+//! Writing finished scans: the scan rows with their raw records, the score rows, the leads' current
+//! state, change events, registration lookups due, and the queue items' completion — for a whole
+//! batch in one transaction, so a lead is never seen half-updated and a crash mid-way leaves exactly
+//! the unstored scans' queue items to be retried.
 
 use super::changes::{self, Snapshot};
 use crate::jobs::queue;
 use crate::scan::ScanResult;
 use protocol::{Contribution, Evidence, Registration, SalesSummary};
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use std::collections::HashMap;
 
 /// What provider detection concluded, as stored in `scans.detection`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -91,72 +93,310 @@ pub async fn store(
     outcome: &ScanOutcome,
     job: Option<(i64, &str)>,
 ) -> Result<Vec<changes::FieldChange>, sqlx::Error> {
+    let jobs: Vec<i64> = job.iter().map(|(id, _)| *id).collect();
+    let mut changes = store_batch(pool, std::slice::from_ref(outcome), &jobs, job.map(|(_, owner)| owner)).await?;
+    Ok(changes.pop().unwrap_or_default())
+}
+
+/// Stores many outcomes in one transaction (a handful of statements whatever their number) and
+/// completes their queue items `jobs` in it, so a crash redoes exactly the scans not stored. Every
+/// company appears at most once. Returns each outcome's changes, in order.
+pub async fn store_batch(
+    pool: &PgPool,
+    outcomes: &[ScanOutcome],
+    jobs: &[i64],
+    owner: Option<&str>,
+) -> Result<Vec<Vec<changes::FieldChange>>, sqlx::Error> {
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let companies: Vec<i64> = outcomes.iter().map(|o| o.company_id).collect();
     let mut tx = pool.begin().await?;
     relax_durability(&mut tx).await?;
-    let previous = sqlx::query(
-        "SELECT provider, gateway, mx_hosts, spf_record, dmarc_policy, dkim_selectors, scanned_at
-           FROM lead_state WHERE company_id = $1 FOR UPDATE",
-    )
-    .bind(outcome.company_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let previous = lock_previous(&mut tx, &companies).await?;
+    let scan_ids = insert_scans(&mut tx, outcomes, owner).await?;
+    let score_ids = insert_scores(&mut tx, outcomes, &scan_ids).await?;
+    upsert_lead_state(&mut tx, outcomes, &scan_ids, &score_ids).await?;
 
-    let mut signals = outcome.scan.clone();
-    let raw = std::mem::take(&mut signals.raw);
-    let scan_id: i64 = sqlx::query_scalar(
+    // Change events against the previous scan.
+    let detected: Vec<Vec<changes::FieldChange>> = outcomes
+        .iter()
+        .map(|o| match previous.get(&o.company_id) {
+            Some(before) if before.scanned_at.is_some() => changes::diff(&before.snapshot(), &o.snapshot()),
+            _ => Vec::new(),
+        })
+        .collect();
+    record_changes(&mut tx, outcomes, &detected, &scan_ids).await?;
+
+    let due: Vec<i64> = outcomes.iter().filter(|o| o.registration_due).map(|o| o.company_id).collect();
+    queue_registrations(&mut tx, &due).await?;
+    if let Some(owner) = owner
+        && !jobs.is_empty()
+    {
+        queue::complete(&mut *tx, jobs, owner).await?;
+    }
+    tx.commit().await?;
+    Ok(detected)
+}
+
+/// The lead's state before this scan, as far as change detection needs it.
+#[derive(sqlx::FromRow)]
+struct PreviousState {
+    company_id: i64,
+    provider: Option<String>,
+    gateway: Option<String>,
+    mx_hosts: Vec<String>,
+    spf_record: Option<String>,
+    dmarc_policy: Option<String>,
+    dkim_selectors: Vec<String>,
+    scanned_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PreviousState {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            provider: self.provider.clone(),
+            gateway: self.gateway.clone(),
+            mx_hosts: self.mx_hosts.clone(),
+            spf_record: self.spf_record.clone(),
+            dmarc_policy: self.dmarc_policy.clone(),
+            dkim_selectors: self.dkim_selectors.clone(),
+        }
+    }
+}
+
+/// Locks the leads' rows (in id order, so two daemons' batches never deadlock) and reads them.
+async fn lock_previous(
+    tx: &mut sqlx::PgConnection,
+    companies: &[i64],
+) -> Result<HashMap<i64, PreviousState>, sqlx::Error> {
+    let rows: Vec<PreviousState> = sqlx::query_as(
+        "SELECT company_id, provider, gateway, mx_hosts, spf_record, dmarc_policy, dkim_selectors, scanned_at
+           FROM lead_state WHERE company_id = ANY($1) ORDER BY company_id FOR UPDATE",
+    )
+    .bind(companies)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.company_id, r)).collect())
+}
+
+/// `scans` rows, one JSON array for the whole batch.
+#[derive(Serialize)]
+struct ScanRow<'a> {
+    company_id: i64,
+    status: &'a str,
+    raw_records: serde_json::Value,
+    signals: serde_json::Value,
+    detection: serde_json::Value,
+    registration: Option<serde_json::Value>,
+    started_at: chrono::DateTime<chrono::Utc>,
+    duration_ms: i32,
+    enrichment: Option<serde_json::Value>,
+}
+
+/// Inserts the scans; returns each company's new scan id.
+async fn insert_scans(
+    tx: &mut sqlx::PgConnection,
+    outcomes: &[ScanOutcome],
+    owner: Option<&str>,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let rows = outcomes
+        .iter()
+        .map(|o| {
+            let mut signals = o.scan.clone();
+            let raw = std::mem::take(&mut signals.raw);
+            Ok(ScanRow {
+                company_id: o.company_id,
+                status: o.scan.status.as_str(),
+                raw_records: to_json(&raw)?,
+                signals: to_json(&signals)?,
+                detection: to_json(&o.detection)?,
+                registration: o.registration.as_ref().map(to_json).transpose()?,
+                started_at: o.started_at,
+                duration_ms: o.duration_ms,
+                enrichment: o.enrichment.as_ref().map(to_json).transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let ids: Vec<(i64, i64)> = sqlx::query_as(
         "INSERT INTO scans (company_id, status, raw_records, signals, detection, registration, started_at,
                             finished_at, duration_ms, scanned_by, enrichment)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, $10) RETURNING id",
+         SELECT r.company_id, r.status, r.raw_records, r.signals, r.detection, r.registration, r.started_at,
+                now(), r.duration_ms, $2, r.enrichment
+           FROM jsonb_to_recordset($1) AS r(company_id bigint, status text, raw_records jsonb, signals jsonb,
+                detection jsonb, registration jsonb, started_at timestamptz, duration_ms int, enrichment jsonb)
+         RETURNING company_id, id",
     )
-    .bind(outcome.company_id)
-    .bind(outcome.scan.status.as_str())
-    .bind(to_json(&raw)?)
-    .bind(to_json(&signals)?)
-    .bind(to_json(&outcome.detection)?)
-    .bind(outcome.registration.as_ref().map(to_json).transpose()?)
-    .bind(outcome.started_at)
-    .bind(outcome.duration_ms)
-    .bind(job.map(|(_, owner)| owner))
-    .bind(outcome.enrichment.as_ref().map(to_json).transpose()?)
-    .fetch_one(&mut *tx)
+    .bind(to_json(&rows)?)
+    .bind(owner)
+    .fetch_all(&mut *tx)
     .await?;
+    Ok(ids.into_iter().collect())
+}
 
-    let s = &outcome.score;
-    let score_id: i64 = sqlx::query_scalar(
+#[derive(Serialize)]
+struct ScoreRow<'a> {
+    company_id: i64,
+    scan_id: i64,
+    #[serde(flatten)]
+    score: &'a StoredScoreJson<'a>,
+}
+
+/// The score's columns as the JSON the insert reads.
+#[derive(Serialize)]
+struct StoredScoreJson<'a> {
+    score: i32,
+    segment: &'a str,
+    commercial_segment: Option<&'a str>,
+    technical_heat: Option<&'a str>,
+    commercial_heat: Option<&'a str>,
+    priority: Option<&'a str>,
+    priority_label: Option<&'a str>,
+    breakdown: &'a [Contribution],
+    sales_summary: Option<&'a SalesSummary>,
+    rules_version: &'a str,
+    reason: &'a str,
+    legacy_priority: Option<i16>,
+}
+
+impl<'a> StoredScoreJson<'a> {
+    fn of(s: &'a StoredScore) -> Self {
+        StoredScoreJson {
+            score: s.score,
+            segment: &s.segment,
+            commercial_segment: s.commercial_segment.as_deref(),
+            technical_heat: s.technical_heat.as_deref(),
+            commercial_heat: s.commercial_heat.as_deref(),
+            priority: s.priority.as_deref(),
+            priority_label: s.priority_label.as_deref(),
+            breakdown: &s.breakdown,
+            sales_summary: s.sales_summary.as_ref(),
+            rules_version: &s.rules_version,
+            reason: &s.reason,
+            legacy_priority: s.legacy_priority,
+        }
+    }
+}
+
+/// Inserts the scores; returns each company's new score id.
+async fn insert_scores(
+    tx: &mut sqlx::PgConnection,
+    outcomes: &[ScanOutcome],
+    scan_ids: &HashMap<i64, i64>,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let scores: Vec<StoredScoreJson> = outcomes.iter().map(|o| StoredScoreJson::of(&o.score)).collect();
+    let rows: Vec<ScoreRow> = outcomes
+        .iter()
+        .zip(&scores)
+        .map(|(o, score)| ScoreRow { company_id: o.company_id, scan_id: scan_ids[&o.company_id], score })
+        .collect();
+    let ids: Vec<(i64, i64)> = sqlx::query_as(
         "INSERT INTO scores (company_id, scan_id, score, segment, commercial_segment, technical_heat,
                              commercial_heat, priority, priority_label, breakdown, sales_summary, rules_version,
                              reason, legacy_priority)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+         SELECT r.company_id, r.scan_id, r.score, r.segment, r.commercial_segment, r.technical_heat,
+                r.commercial_heat, r.priority, r.priority_label, r.breakdown, r.sales_summary, r.rules_version,
+                r.reason, r.legacy_priority
+           FROM jsonb_to_recordset($1) AS r(company_id bigint, scan_id bigint, score int, segment text,
+                commercial_segment text, technical_heat text, commercial_heat text, priority text,
+                priority_label text, breakdown jsonb, sales_summary jsonb, rules_version text, reason text,
+                legacy_priority smallint)
+         RETURNING company_id, id",
     )
-    .bind(outcome.company_id)
-    .bind(scan_id)
-    .bind(s.score)
-    .bind(&s.segment)
-    .bind(&s.commercial_segment)
-    .bind(&s.technical_heat)
-    .bind(&s.commercial_heat)
-    .bind(&s.priority)
-    .bind(&s.priority_label)
-    .bind(to_json(&s.breakdown)?)
-    .bind(s.sales_summary.as_ref().map(to_json).transpose()?)
-    .bind(&s.rules_version)
-    .bind(&s.reason)
-    .bind(s.legacy_priority)
-    .fetch_one(&mut *tx)
+    .bind(to_json(&rows)?)
+    .fetch_all(&mut *tx)
     .await?;
+    Ok(ids.into_iter().collect())
+}
 
-    let d = &outcome.detection;
-    let scan = &outcome.scan;
-    let mx_hosts: Vec<String> = scan.mx.iter().map(|m| m.host.clone()).collect();
-    let ip = outcome.enrichment.as_ref().and_then(|e| e.primary());
+/// What lists filter and sort on: one `lead_state` row per company.
+#[derive(Serialize)]
+struct LeadRow<'a> {
+    company_id: i64,
+    scan_id: i64,
+    score_id: i64,
+    scan_status: &'a str,
+    provider: &'a str,
+    gateway: Option<&'a str>,
+    local_provider: Option<&'a str>,
+    mx_root: Option<&'a str>,
+    tenant_size: Option<&'a str>,
+    mx_hosts: Vec<&'a str>,
+    spf: bool,
+    spf_record: Option<&'a str>,
+    spf_includes: &'a [String],
+    dkim: bool,
+    dkim_selectors: Vec<String>,
+    dmarc_policy: Option<&'a str>,
+    dmarc_pct: Option<i16>,
+    #[serde(flatten)]
+    score: StoredScoreJson<'a>,
+    ip_country: Option<&'a str>,
+    ip_asn: Option<i64>,
+    ip_org: Option<&'a str>,
+    ip_proxy: Option<bool>,
+    infrastructure_summary: Option<&'a str>,
+}
+
+impl<'a> LeadRow<'a> {
+    fn of(o: &'a ScanOutcome, scan_id: i64, score_id: i64) -> Self {
+        let (d, scan) = (&o.detection, &o.scan);
+        let ip = o.enrichment.as_ref().and_then(|e| e.primary());
+        LeadRow {
+            company_id: o.company_id,
+            scan_id,
+            score_id,
+            scan_status: scan.status.as_str(),
+            provider: &d.provider,
+            gateway: d.gateway.as_deref(),
+            local_provider: d.local_provider.as_deref(),
+            mx_root: d.mx_root.as_deref(),
+            tenant_size: d.tenant_size.as_deref(),
+            mx_hosts: scan.mx.iter().map(|m| m.host.as_str()).collect(),
+            spf: scan.spf.is_valid(),
+            spf_record: scan.spf.record.as_deref(),
+            spf_includes: &scan.spf.includes,
+            dkim: scan.has_dkim(),
+            dkim_selectors: dkim_selectors(scan),
+            dmarc_policy: scan.dmarc.as_ref().map(|m| m.policy.as_str()),
+            dmarc_pct: scan.dmarc.as_ref().map(|m| i16::from(m.pct)),
+            score: StoredScoreJson::of(&o.score),
+            ip_country: ip.and_then(|p| p.country.as_deref()),
+            ip_asn: ip.and_then(|p| p.asn).map(i64::from),
+            ip_org: ip.and_then(|p| p.organisation()),
+            ip_proxy: ip.and_then(|p| p.is_proxy),
+            infrastructure_summary: o.enrichment.as_ref().and_then(|e| e.infrastructure_summary.as_deref()),
+        }
+    }
+}
+
+async fn upsert_lead_state(
+    tx: &mut sqlx::PgConnection,
+    outcomes: &[ScanOutcome],
+    scan_ids: &HashMap<i64, i64>,
+    score_ids: &HashMap<i64, i64>,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<LeadRow> =
+        outcomes.iter().map(|o| LeadRow::of(o, scan_ids[&o.company_id], score_ids[&o.company_id])).collect();
     sqlx::query(
         "INSERT INTO lead_state (company_id, scan_id, score_id, scan_status, scanned_at, provider, gateway,
                                  local_provider, mx_root, tenant_size, mx_hosts, spf, spf_record, spf_includes, dkim,
                                  dkim_selectors, dmarc_policy, dmarc_pct, score, segment, commercial_segment,
                                  technical_heat, commercial_heat, priority, priority_label, legacy_priority, updated_at,
                                  ip_country, ip_asn, ip_org, ip_proxy, infrastructure_summary)
-         VALUES ($1, $2, $3, $4, now(), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                 $22, $23, $24, $25, now(), $26, $27, $28, $29, $30)
+         SELECT r.company_id, r.scan_id, r.score_id, r.scan_status, now(), r.provider, r.gateway, r.local_provider,
+                r.mx_root, r.tenant_size, ARRAY(SELECT jsonb_array_elements_text(r.mx_hosts)), r.spf, r.spf_record,
+                ARRAY(SELECT jsonb_array_elements_text(r.spf_includes)), r.dkim,
+                ARRAY(SELECT jsonb_array_elements_text(r.dkim_selectors)), r.dmarc_policy, r.dmarc_pct, r.score,
+                r.segment, r.commercial_segment, r.technical_heat, r.commercial_heat, r.priority, r.priority_label,
+                r.legacy_priority, now(), r.ip_country, r.ip_asn, r.ip_org, r.ip_proxy, r.infrastructure_summary
+           FROM jsonb_to_recordset($1) AS r(company_id bigint, scan_id bigint, score_id bigint, scan_status text,
+                provider text, gateway text, local_provider text, mx_root text, tenant_size text, mx_hosts jsonb,
+                spf boolean, spf_record text, spf_includes jsonb, dkim boolean, dkim_selectors jsonb,
+                dmarc_policy text, dmarc_pct smallint, score int, segment text, commercial_segment text,
+                technical_heat text, commercial_heat text, priority text, priority_label text,
+                legacy_priority smallint, ip_country text, ip_asn bigint, ip_org text, ip_proxy boolean,
+                infrastructure_summary text)
          ON CONFLICT (company_id) DO UPDATE SET
             scan_id = EXCLUDED.scan_id, score_id = EXCLUDED.score_id, scan_status = EXCLUDED.scan_status,
             scanned_at = EXCLUDED.scanned_at, provider = EXCLUDED.provider, gateway = EXCLUDED.gateway,
@@ -171,76 +411,50 @@ pub async fn store(
             ip_asn = EXCLUDED.ip_asn, ip_org = EXCLUDED.ip_org, ip_proxy = EXCLUDED.ip_proxy,
             infrastructure_summary = EXCLUDED.infrastructure_summary",
     )
-    .bind(outcome.company_id)
-    .bind(scan_id)
-    .bind(score_id)
-    .bind(scan.status.as_str())
-    .bind(&d.provider)
-    .bind(&d.gateway)
-    .bind(&d.local_provider)
-    .bind(&d.mx_root)
-    .bind(&d.tenant_size)
-    .bind(&mx_hosts)
-    .bind(scan.spf.is_valid())
-    .bind(&scan.spf.record)
-    .bind(&scan.spf.includes)
-    .bind(scan.has_dkim())
-    .bind(dkim_selectors(scan))
-    .bind(scan.dmarc.as_ref().map(|m| m.policy.as_str()))
-    .bind(scan.dmarc.as_ref().map(|m| i16::from(m.pct)))
-    .bind(s.score)
-    .bind(&s.segment)
-    .bind(&s.commercial_segment)
-    .bind(&s.technical_heat)
-    .bind(&s.commercial_heat)
-    .bind(&s.priority)
-    .bind(&s.priority_label)
-    .bind(s.legacy_priority)
-    .bind(ip.and_then(|p| p.country.clone()))
-    .bind(ip.and_then(|p| p.asn).map(i64::from))
-    .bind(ip.and_then(|p| p.organisation().map(str::to_string)))
-    .bind(ip.and_then(|p| p.is_proxy))
-    .bind(outcome.enrichment.as_ref().and_then(|e| e.infrastructure_summary.clone()))
+    .bind(to_json(&rows)?)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
 
-    let mut detected = Vec::new();
-    if let Some(prev) = previous {
-        let scanned_before: Option<chrono::DateTime<chrono::Utc>> = prev.try_get("scanned_at")?;
-        if scanned_before.is_some() {
-            let before = Snapshot {
-                provider: prev.try_get("provider")?,
-                gateway: prev.try_get("gateway")?,
-                mx_hosts: prev.try_get("mx_hosts")?,
-                spf_record: prev.try_get("spf_record")?,
-                dmarc_policy: prev.try_get("dmarc_policy")?,
-                dkim_selectors: prev.try_get("dkim_selectors")?,
-            };
-            detected = changes::diff(&before, &outcome.snapshot());
+/// One `events` row per changed field.
+async fn record_changes(
+    tx: &mut sqlx::PgConnection,
+    outcomes: &[ScanOutcome],
+    detected: &[Vec<changes::FieldChange>],
+    scan_ids: &HashMap<i64, i64>,
+) -> Result<(), sqlx::Error> {
+    let mut companies = Vec::new();
+    let mut payloads = Vec::new();
+    for (outcome, changes) in outcomes.iter().zip(detected) {
+        let scan_id = scan_ids[&outcome.company_id];
+        for change in changes {
+            companies.push(outcome.company_id);
+            payloads.push(serde_json::json!({
+                "field": change.field, "from": change.from, "to": change.to, "scan_id": scan_id
+            }));
         }
     }
-    for change in &detected {
-        sqlx::query("INSERT INTO events (company_id, kind, payload) VALUES ($1, 'change', $2)")
-            .bind(outcome.company_id)
-            .bind(to_json(
-                &serde_json::json!({ "field": change.field, "from": change.from, "to": change.to, "scan_id": scan_id }),
-            )?)
-            .execute(&mut *tx)
-            .await?;
+    if companies.is_empty() {
+        return Ok(());
     }
-    if outcome.registration_due {
-        queue_registrations(&mut tx, &[outcome.company_id]).await?;
-    }
-    if let Some((job_id, owner)) = job {
-        queue::complete(&mut *tx, &[job_id], owner).await?;
-    }
-    tx.commit().await?;
-    Ok(detected)
+    sqlx::query(
+        "INSERT INTO events (company_id, kind, payload)
+         SELECT c, 'change', p FROM unnest($1::bigint[], $2::jsonb[]) AS e(c, p)",
+    )
+    .bind(&companies)
+    .bind(&payloads)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Queues registration lookups for `companies` (one per company at a time) and marks those never
 /// looked up as pending, so the lead detail can say so.
 async fn queue_registrations(tx: &mut sqlx::PgConnection, companies: &[i64]) -> Result<(), sqlx::Error> {
+    if companies.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "WITH queued AS (
             INSERT INTO job_queue (kind, payload, dedup_key)

@@ -1,8 +1,8 @@
-//! The scan worker: claims scan items from the shared queue, evaluates them concurrently, stores the
-//! results, and reports progress to subscribed clients.
+//! The scan worker: claims scan items from the shared queue, evaluates them concurrently, hands the
+//! results to one writer that stores them in batches, and reports progress to subscribed clients.
 
 use super::engine::Engine;
-use super::store;
+use super::store::{self, ScanOutcome};
 use crate::jobs::queue::{self, QueueItem};
 use crate::scan::ScanStatus;
 use protocol::Event;
@@ -10,13 +10,17 @@ use sqlx::{PgPool, Row};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, broadcast, watch};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 
 /// A claim outlives any single scan by far; the housekeeping job hands back items of dead daemons.
 const LEASE: Duration = Duration::from_secs(300);
 /// Claim in chunks so one daemon does not hoard a big queue another daemon could help with.
 const MAX_CLAIM: usize = 64;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// A batch is written when it holds this many results, or when its first result has waited
+/// [`FLUSH_AFTER`]: lists and `--wait` progress stay live while a batch fills.
+const MAX_BATCH: usize = 256;
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 pub struct ScanWorker {
     pub pool: PgPool,
@@ -36,6 +40,8 @@ impl ScanWorker {
         let slots = Arc::new(Semaphore::new(self.capacity.max(1)));
         let finished = Arc::new(AtomicU64::new(0));
         let reporter = tokio::spawn(report_progress(self.pool.clone(), finished.clone(), self.events.clone()));
+        let (results, pending) = mpsc::channel(MAX_BATCH * 2);
+        let writer = tokio::spawn(write_batches(self.pool.clone(), self.owner.clone(), pending, finished.clone()));
         loop {
             if *shutdown.borrow() {
                 break;
@@ -63,17 +69,21 @@ impl ScanWorker {
             }
             for item in items {
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                let (pool, engine, owner, finished) =
-                    (self.pool.clone(), self.engine.clone(), self.owner.clone(), finished.clone());
+                let (pool, engine, owner, finished, results) =
+                    (self.pool.clone(), self.engine.clone(), self.owner.clone(), finished.clone(), results.clone());
                 tokio::spawn(async move {
-                    process(&pool, &engine, &owner, item).await;
-                    finished.fetch_add(1, Ordering::Relaxed);
+                    if process(&pool, &engine, &owner, item, &results).await {
+                        finished.fetch_add(1, Ordering::Relaxed);
+                    }
                     drop(permit);
                 });
             }
         }
         // Let scans in flight finish and store; their items would otherwise wait for the lease.
         let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(self.capacity.max(1) as u32)).await;
+        // The writer stores what is left once every sender is gone.
+        drop(results);
+        let _ = writer.await;
         reporter.abort();
     }
 }
@@ -133,16 +143,30 @@ async fn claim_scans(
         .collect()
 }
 
-async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedScan) {
+/// A scored result on its way to the writer.
+struct Finished {
+    outcome: ScanOutcome,
+    item: QueueItem,
+}
+
+/// Evaluates one claimed scan and stores it (a scored result through the batch writer, which counts
+/// it; a transient failure right here). Returns whether it is finished and not yet counted.
+async fn process(
+    pool: &PgPool,
+    engine: &Engine,
+    owner: &str,
+    claimed: ClaimedScan,
+    results: &mpsc::Sender<Finished>,
+) -> bool {
     let ClaimedScan { item, domain, known_registration: known, registration_due } = claimed;
     let Some(company_id) = item.payload.get("company_id").and_then(serde_json::Value::as_i64) else {
         let _ = queue::fail(pool, &item, owner, "queue item without a company_id").await;
-        return;
+        return true;
     };
     let Some(domain) = domain else {
         // The company was deleted after it was queued: nothing to do.
         let _ = queue::complete(pool, &[item.id], owner).await;
-        return;
+        return true;
     };
     let mut outcome = engine.evaluate(company_id, &domain, known).await;
     outcome.registration_due = registration_due;
@@ -162,12 +186,66 @@ async fn process(pool: &PgPool, engine: &Engine, owner: &str, claimed: ClaimedSc
             tracing::warn!(%domain, "could not store the failed scan: {e}");
             let _ = queue::fail(pool, &item, owner, &format!("could not store the scan: {e}")).await;
         }
-        return;
+        return true;
     }
-    if let Err(e) = store::store(pool, &outcome, Some((item.id, owner))).await {
-        tracing::warn!(%domain, "could not store the scan: {e}");
-        let _ = queue::fail(pool, &item, owner, &format!("could not store the scan: {e}")).await;
+    // The writer only stops after every sender is dropped, so this cannot fail while we hold one.
+    let _ = results.send(Finished { outcome, item }).await;
+    false
+}
+
+/// The one writer: collects results into batches and stores each in one transaction.
+async fn write_batches(pool: PgPool, owner: String, mut pending: mpsc::Receiver<Finished>, finished: Arc<AtomicU64>) {
+    let mut batch: Vec<Finished> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = pending.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + FLUSH_AFTER;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, pending.recv()).await {
+                Ok(Some(next)) => batch.push(next),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let stored = write_batch(&pool, &owner, std::mem::take(&mut batch)).await;
+        finished.fetch_add(stored, Ordering::Relaxed);
     }
+}
+
+/// Stores a batch; if the batch as a whole fails, each result alone, so one bad result fails only
+/// its own queue item. Returns how many were stored.
+async fn write_batch(pool: &PgPool, owner: &str, batch: Vec<Finished>) -> u64 {
+    // A company twice in one batch (a rescan of a lead whose scan just finished) goes in a later one.
+    let mut groups: Vec<Vec<Finished>> = Vec::new();
+    for result in batch {
+        let company = result.outcome.company_id;
+        match groups.iter_mut().find(|g| g.iter().all(|r| r.outcome.company_id != company)) {
+            Some(group) => group.push(result),
+            None => groups.push(vec![result]),
+        }
+    }
+    let mut stored = 0;
+    for group in groups {
+        let outcomes: Vec<ScanOutcome> = group.iter().map(|r| r.outcome.clone()).collect();
+        let jobs: Vec<i64> = group.iter().map(|r| r.item.id).collect();
+        match store::store_batch(pool, &outcomes, &jobs, Some(owner)).await {
+            Ok(_) => stored += group.len() as u64,
+            Err(e) if group.len() > 1 => {
+                tracing::warn!("could not store a batch of {} scans, storing them one by one: {e}", group.len());
+                for result in &group {
+                    match store::store(pool, &result.outcome, Some((result.item.id, owner))).await {
+                        Ok(_) => stored += 1,
+                        Err(e) => fail_store(pool, owner, result, &e).await,
+                    }
+                }
+            }
+            Err(e) => fail_store(pool, owner, &group[0], &e).await,
+        }
+    }
+    stored
+}
+
+async fn fail_store(pool: &PgPool, owner: &str, result: &Finished, e: &sqlx::Error) {
+    tracing::warn!(domain = %result.outcome.scan.domain, "could not store the scan: {e}");
+    let _ = queue::fail(pool, &result.item, owner, &format!("could not store the scan: {e}")).await;
 }
 
 /// Failures of the resolvers, not facts about the domain.

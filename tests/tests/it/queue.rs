@@ -253,3 +253,49 @@ async fn the_rescans_job_reports_how_many_it_queued() {
     companies(&pool, 2).await;
     assert_eq!(rescan::run(&pool, DAY).await.unwrap(), "queued 2 rescan(s)");
 }
+
+#[tokio::test]
+async fn a_batch_of_results_is_stored_in_one_go_with_its_queue_items_completed() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 50).await;
+    queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
+    let items = queue::claim(&pool, "scan", "me", 50, Duration::from_secs(60)).await.unwrap();
+    let jobs: Vec<i64> = items.iter().map(|i| i.id).collect();
+    let first: Vec<ScanOutcome> = ids.iter().map(|&id| outcome(id, "M365", "a.mail.protection.outlook.com")).collect();
+    let changes = store::store_batch(&pool, &first, &jobs, Some("me")).await.unwrap();
+    assert!(changes.iter().all(Vec::is_empty), "first scans are not changes");
+    let (leads, done): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM lead_state WHERE provider = 'M365' AND score = 50 AND mx_hosts = '{a.mail.protection.outlook.com}'),
+                (SELECT count(*) FROM job_queue WHERE state = 'done')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((leads, done), (50, 50));
+
+    let second: Vec<ScanOutcome> = ids.iter().map(|&id| outcome(id, "Google", "aspmx.l.google.com")).collect();
+    let changes = store::store_batch(&pool, &second, &[], None).await.unwrap();
+    assert!(changes.iter().all(|c| c.iter().map(|f| f.field).collect::<Vec<_>>() == ["provider", "mx"]));
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'change'").fetch_one(&pool).await.unwrap();
+    assert_eq!(events, 100);
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_stores_nothing_and_completes_no_queue_item() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 3).await;
+    queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
+    let items = queue::claim(&pool, "scan", "me", 3, Duration::from_secs(60)).await.unwrap();
+    let jobs: Vec<i64> = items.iter().map(|i| i.id).collect();
+    let mut batch: Vec<ScanOutcome> = ids.iter().map(|&id| outcome(id, "M365", "a.example")).collect();
+    batch.push(outcome(ids[2] + 1000, "M365", "a.example")); // no such company
+    assert!(store::store_batch(&pool, &batch, &jobs, Some("me")).await.is_err());
+    let (leads, running): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM lead_state), (SELECT count(*) FROM job_queue WHERE state = 'running')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((leads, running), (0, 3), "the crash-safe unit is the batch: its scans are all redone");
+}
