@@ -10,8 +10,9 @@ use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
 use protocol::{
-    AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, FacetCount, Hello, ImportReport, JobInfo,
-    LeadDetail, LeadFilter, LeadPage, LeadQuery, RemoteError, Request, Response, ServerMessage, Welcome,
+    AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport,
+    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, RemoteError, Request, Response, ServerMessage,
+    Welcome,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -82,7 +83,8 @@ pub enum Answer {
     NoteAdded { domain: String, result: Result<(), String> },
     TagSet { domain: String, tag: String, present: bool, result: Result<(), String> },
     FavoriteSet { domain: String, favorite: bool, result: Result<(), String> },
-    Facets { facet: String, result: Result<Vec<FacetCount>, String> },
+    Facets { facet: Facet, result: Result<Vec<FacetCount>, String> },
+    LeadCount { filter: Box<LeadFilter>, result: Result<LeadCount, String> },
 }
 
 impl Answer {
@@ -109,6 +111,7 @@ impl Answer {
             Request::SetTag { domain, tag, present } => Answer::TagSet { domain, tag, present, result: Err(error) },
             Request::SetFavorite { domain, favorite } => Answer::FavoriteSet { domain, favorite, result: Err(error) },
             Request::LeadFacets { facet, .. } => Answer::Facets { facet, result: Err(error) },
+            Request::CountLeads(filter) => Answer::LeadCount { filter, result: Err(error) },
         }
     }
 }
@@ -276,8 +279,12 @@ impl Client {
                 Answer::FavoriteSet { domain, favorite, result }
             }
             Request::LeadFacets { facet, filter } => {
-                let result = within(t, self.lead_facets(&facet, (*filter).clone())).await;
+                let result = within(t, self.lead_facets(facet, (*filter).clone())).await;
                 Answer::Facets { facet, result }
+            }
+            Request::CountLeads(filter) => {
+                let result = within(t, self.count_leads((*filter).clone())).await;
+                Answer::LeadCount { filter, result }
             }
         }
     }
@@ -371,9 +378,13 @@ impl Client {
         expect!(self.request(Request::SetFavorite { domain: domain.into(), favorite }).await?, Response::Ok => ())
     }
 
-    pub async fn lead_facets(&self, facet: &str, filter: LeadFilter) -> Result<Vec<FacetCount>, ClientError> {
-        let request = Request::LeadFacets { facet: facet.into(), filter: Box::new(filter) };
+    pub async fn lead_facets(&self, facet: Facet, filter: LeadFilter) -> Result<Vec<FacetCount>, ClientError> {
+        let request = Request::LeadFacets { facet, filter: Box::new(filter) };
         expect!(self.request(request).await?, Response::Facets(values) => values)
+    }
+
+    pub async fn count_leads(&self, filter: LeadFilter) -> Result<LeadCount, ClientError> {
+        expect!(self.request(Request::CountLeads(Box::new(filter))).await?, Response::LeadCount(count) => count)
     }
 
     fn forget(&self, id: u64) {

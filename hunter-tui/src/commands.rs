@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use protocol::{
     AddReport, BatchProgress, IMPORT_CHUNK, ImportReport, IntakeOutcome, LeadFilter, LeadQuery, LeadSort, MAX_PAGE,
+    Seek,
 };
 
 use crate::client::{Client, ClientError, Queued};
@@ -167,16 +168,17 @@ pub async fn export(
     let stdout = std::io::stdout().lock();
     let mut exporter =
         Exporter::new(if json { ExportFormat::Json } else { ExportFormat::Csv }, std::io::BufWriter::new(stdout))?;
-    let mut offset = 0u64;
+    let mut seek = Seek::Offset(0);
     loop {
-        let query = LeadQuery { filter: filter.clone(), sort, descending, offset, limit: MAX_PAGE };
+        let query = LeadQuery { filter: filter.clone(), sort, descending, seek, limit: MAX_PAGE };
         let page = client.list_leads(query).await?;
         for row in &page.rows {
             exporter.write(row)?;
         }
-        offset += page.rows.len() as u64;
-        if page.rows.is_empty() || offset >= page.total {
-            break;
+        // Each page is read from where the last one ended (a keyset seek, not an offset).
+        match page.last {
+            Some(last) if page.rows.len() as u64 == u64::from(MAX_PAGE) => seek = Seek::After(last),
+            _ => break,
         }
     }
     exporter.finish()?;

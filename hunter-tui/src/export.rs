@@ -40,7 +40,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 }
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
-/// timestamps RFC 3339 UTC.
+/// timestamps RFC 3339 UTC. Written through [`crate::csv_cell::neutralise`].
 pub fn csv_fields(row: &LeadRow) -> [String; 25] {
     [
         row.domain.clone(),
@@ -136,7 +136,8 @@ impl<W: Write> Exporter<W> {
         match self.format {
             Format::Csv => {
                 if let Some(csv) = &mut self.csv {
-                    csv.write_record(csv_fields(row)).map_err(std::io::Error::other)?;
+                    csv.write_record(csv_fields(row).map(crate::csv_cell::neutralise))
+                        .map_err(std::io::Error::other)?;
                 }
             }
             Format::Json => {

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod csv_cell;
 pub mod export;
 pub mod humanize;
 pub mod keymap;

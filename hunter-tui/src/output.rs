@@ -34,6 +34,8 @@ pub struct DatabaseJson<'a> {
     pub location: &'a str,
     pub server_version: &'a str,
     pub schema_version: i64,
+    /// Why the database cannot be used right now; `null` when it answers.
+    pub problem: Option<&'a str>,
 }
 
 /// Named like the `features.*` configuration keys.
@@ -97,6 +99,7 @@ impl<'a> From<&'a DatabaseInfo> for DatabaseJson<'a> {
             location: &db.location,
             server_version: &db.server_version,
             schema_version: db.schema_version,
+            problem: db.problem.as_deref(),
         }
     }
 }
@@ -173,6 +176,9 @@ pub fn status_text(status: &DaemonStatus, socket: &Path, now: DateTime<Utc>) -> 
         humanize::on_off(f.dynamics_push),
         status.clients_connected,
     );
+    if let Some(problem) = &db.problem {
+        out.push_str(&format!("db state:  DOWN: {problem}\n"));
+    }
     if status.jobs.is_empty() {
         out.push_str("jobs:      none scheduled\n");
     } else {
@@ -322,6 +328,7 @@ pub(crate) mod fixtures {
                 location: "/var/lib/hunter/postgres".into(),
                 server_version: "17.2".into(),
                 schema_version: 3,
+                problem: None,
             },
             features: Features { ip_enrichment: false, partner_center_sync: true, dynamics_push: false },
             jobs,

@@ -9,7 +9,8 @@ pub struct LeadQuery {
     pub filter: LeadFilter,
     pub sort: LeadSort,
     pub descending: bool,
-    pub offset: u64,
+    /// Where the page starts.
+    pub seek: Seek,
     /// At most [`MAX_PAGE`]; larger values are capped.
     pub limit: u32,
 }
@@ -18,8 +19,52 @@ pub const MAX_PAGE: u32 = 5_000;
 
 impl Default for LeadQuery {
     fn default() -> Self {
-        LeadQuery { filter: LeadFilter::default(), sort: LeadSort::Score, descending: true, offset: 0, limit: 100 }
+        LeadQuery {
+            filter: LeadFilter::default(),
+            sort: LeadSort::Score,
+            descending: true,
+            seek: Seek::Offset(0),
+            limit: 100,
+        }
     }
+}
+
+/// Where a page starts. The keyset seeks (`After`, `Before`, `Last`) cost the same at any depth;
+/// `Offset` reads past every row before it, so it is for jumps to an arbitrary position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Seek {
+    /// The rows from this position (0 = the first page).
+    Offset(u64),
+    /// The rows right after this one (the next page).
+    After(LeadKey),
+    /// The rows right before this one (the previous page), still in list order.
+    Before(LeadKey),
+    /// The last `limit` rows, in list order.
+    Last,
+}
+
+/// A row's place in the list order: its sort value and its domain (the tie-breaker). Clients get
+/// these from [`LeadPage`] and hand them back; they need not understand them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadKey {
+    /// `None` for leads without a value (they come last in either direction).
+    pub value: Option<SortValue>,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortValue {
+    Text(String),
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+/// How many leads a filter matches. Counting exactly is given a time budget; past it the count is
+/// the planner's estimate, shown as "≈".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadCount {
+    pub count: u64,
+    pub exact: bool,
 }
 
 /// Every facet is "any of these values" (empty = no constraint); facets combine with AND.
@@ -108,10 +153,11 @@ impl LeadSort {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadPage {
-    /// Rows matching the filter, over all pages.
-    pub total: u64,
-    pub offset: u64,
     pub rows: Vec<LeadRow>,
+    /// The first and last row's keys, to ask for the previous ([`Seek::Before`]) or next
+    /// ([`Seek::After`]) page. `None` when the page is empty.
+    pub first: Option<LeadKey>,
+    pub last: Option<LeadKey>,
 }
 
 /// One lead in a list (and one export line).
@@ -348,22 +394,137 @@ pub struct FilterError {
     pub reason: String,
 }
 
-/// Facet names accepted in filter expressions, with what they filter.
-pub const FILTER_KEYS: &[(&str, &str)] = &[
-    ("segment", "technical segment: Existing, Migration, Cold, Skip"),
-    ("provider", "mail provider, e.g. M365, Google, Local"),
-    ("gateway", "secure e-mail gateway, e.g. Mimecast"),
-    ("priority", "P1 … P6"),
-    ("heat", "technical heat: Hot, Warm, Cold"),
-    ("cheat", "commercial heat: HIGH, MEDIUM, LOW"),
-    ("cseg", "commercial segment: GREENFIELD, COMPETITIVE, WEAK_PARTNER, RENEWAL, LOW_INTENT, NO_GO"),
-    ("status", "scan status: ok, nxdomain, no_mx, null_mx, timeout, servfail, refused, invalid"),
-    ("tag", "a tag"),
-    ("referral", "referral type: co-sell, marketplace, solution-provider"),
-    ("d365", "Dynamics 365 sync state: none, pending, synced, failed"),
-    ("score", "score bounds: score>=60, score<40, score=90"),
-    ("favorite", "favourites only (a bare word)"),
-];
+/// A "any of these values" part of the filter. Its key is spelled only here: clients, the daemon
+/// and the parser all go through this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Facet {
+    Segment,
+    Provider,
+    Gateway,
+    Priority,
+    TechnicalHeat,
+    CommercialHeat,
+    CommercialSegment,
+    ScanStatus,
+    Tag,
+    Referral,
+    D365,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 11] = [
+        Facet::Segment,
+        Facet::Provider,
+        Facet::Gateway,
+        Facet::Priority,
+        Facet::TechnicalHeat,
+        Facet::CommercialHeat,
+        Facet::CommercialSegment,
+        Facet::ScanStatus,
+        Facet::Tag,
+        Facet::Referral,
+        Facet::D365,
+    ];
+
+    /// The key written in filter expressions (`segment=Migration`).
+    pub fn key(self) -> &'static str {
+        self.spellings()[0]
+    }
+
+    /// The key first, then the aliases the parser also accepts.
+    fn spellings(self) -> &'static [&'static str] {
+        match self {
+            Facet::Segment => &["segment", "seg"],
+            Facet::Provider => &["provider", "prov"],
+            Facet::Gateway => &["gateway", "gw"],
+            Facet::Priority => &["priority", "prio", "p"],
+            Facet::TechnicalHeat => &["heat", "technical_heat", "tech_heat"],
+            Facet::CommercialHeat => &["cheat", "commercial_heat"],
+            Facet::CommercialSegment => &["cseg", "commercial_segment"],
+            Facet::ScanStatus => &["status", "scan_status"],
+            Facet::Tag => &["tag", "tags"],
+            Facet::Referral => &["referral"],
+            Facet::D365 => &["d365", "d365_status"],
+        }
+    }
+
+    /// The facet a key or alias names (case-insensitive).
+    pub fn from_key(key: &str) -> Option<Facet> {
+        let key = key.to_ascii_lowercase();
+        Facet::ALL.into_iter().find(|f| f.spellings().contains(&key.as_str()))
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Facet::Segment => "technical segment: Existing, Migration, Cold, Skip",
+            Facet::Provider => "mail provider, e.g. M365, Google, Local",
+            Facet::Gateway => "secure e-mail gateway, e.g. Mimecast",
+            Facet::Priority => "P1 … P6",
+            Facet::TechnicalHeat => "technical heat: Hot, Warm, Cold",
+            Facet::CommercialHeat => "commercial heat: HIGH, MEDIUM, LOW",
+            Facet::CommercialSegment => {
+                "commercial segment: GREENFIELD, COMPETITIVE, WEAK_PARTNER, RENEWAL, LOW_INTENT, NO_GO"
+            }
+            Facet::ScanStatus => "scan status: ok, nxdomain, no_mx, null_mx, timeout, servfail, refused, invalid",
+            Facet::Tag => "a tag",
+            Facet::Referral => "referral type: co-sell, marketplace, solution-provider",
+            Facet::D365 => "Dynamics 365 sync state: none, pending, synced, failed",
+        }
+    }
+
+    /// The values known without asking the daemon, for facets it cannot count yet.
+    pub fn fixed_values(self) -> Option<&'static [&'static str]> {
+        match self {
+            Facet::Referral => Some(&["co-sell", "marketplace", "solution-provider"]),
+            Facet::D365 => Some(&["none", "pending", "synced", "failed"]),
+            _ => None,
+        }
+    }
+
+    /// The values `filter` holds for this facet.
+    pub fn values(self, filter: &LeadFilter) -> &[String] {
+        match self {
+            Facet::Segment => &filter.segments,
+            Facet::Provider => &filter.providers,
+            Facet::Gateway => &filter.gateways,
+            Facet::Priority => &filter.priorities,
+            Facet::TechnicalHeat => &filter.technical_heats,
+            Facet::CommercialHeat => &filter.commercial_heats,
+            Facet::CommercialSegment => &filter.commercial_segments,
+            Facet::ScanStatus => &filter.scan_statuses,
+            Facet::Tag => &filter.tags,
+            Facet::Referral => &filter.referrals,
+            Facet::D365 => &filter.d365_statuses,
+        }
+    }
+
+    pub fn values_mut(self, filter: &mut LeadFilter) -> &mut Vec<String> {
+        match self {
+            Facet::Segment => &mut filter.segments,
+            Facet::Provider => &mut filter.providers,
+            Facet::Gateway => &mut filter.gateways,
+            Facet::Priority => &mut filter.priorities,
+            Facet::TechnicalHeat => &mut filter.technical_heats,
+            Facet::CommercialHeat => &mut filter.commercial_heats,
+            Facet::CommercialSegment => &mut filter.commercial_segments,
+            Facet::ScanStatus => &mut filter.scan_statuses,
+            Facet::Tag => &mut filter.tags,
+            Facet::Referral => &mut filter.referrals,
+            Facet::D365 => &mut filter.d365_statuses,
+        }
+    }
+}
+
+/// Filter words that are not facets: `score` comparisons and the bare word `favorite`.
+pub const SCORE_KEY: (&str, &str) = ("score", "score bounds: score>=60, score<40, score=90");
+pub const FAVORITE_KEY: (&str, &str) = ("favorite", "favourites only (a bare word)");
+
+/// Every key a filter expression accepts, with what it filters (for help and error messages).
+pub fn filter_keys() -> Vec<(&'static str, &'static str)> {
+    let mut keys: Vec<(&str, &str)> = Facet::ALL.iter().map(|f| (f.key(), f.description())).collect();
+    keys.extend([SCORE_KEY, FAVORITE_KEY]);
+    keys
+}
 
 impl LeadFilter {
     /// Parses `segment=Migration,Existing provider=Google score>=60 favorite acme`: facets are
@@ -415,23 +576,11 @@ impl LeadFilter {
             if values.is_empty() {
                 return Err(err("give at least one value after `=`"));
             }
-            let target = match key.to_ascii_lowercase().as_str() {
-                "segment" | "seg" => &mut filter.segments,
-                "provider" | "prov" => &mut filter.providers,
-                "gateway" | "gw" => &mut filter.gateways,
-                "priority" | "prio" | "p" => &mut filter.priorities,
-                "heat" | "technical_heat" | "tech_heat" => &mut filter.technical_heats,
-                "cheat" | "commercial_heat" => &mut filter.commercial_heats,
-                "cseg" | "commercial_segment" => &mut filter.commercial_segments,
-                "status" | "scan_status" => &mut filter.scan_statuses,
-                "tag" | "tags" => &mut filter.tags,
-                "referral" => &mut filter.referrals,
-                "d365" | "d365_status" => &mut filter.d365_statuses,
-                _ => {
-                    let known: Vec<&str> = FILTER_KEYS.iter().map(|(k, _)| *k).collect();
-                    return Err(err(&format!("unknown key; use one of {}", known.join(", "))));
-                }
+            let Some(facet) = Facet::from_key(key) else {
+                let known: Vec<&str> = filter_keys().iter().map(|(k, _)| *k).collect();
+                return Err(err(&format!("unknown key; use one of {}", known.join(", "))));
             };
+            let target = facet.values_mut(&mut filter);
             target.extend(values);
         }
         if !text.is_empty() {
@@ -476,5 +625,17 @@ mod filter_tests {
     #[test]
     fn an_empty_expression_is_no_filter() {
         assert!(LeadFilter::parse("   ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_facet_key_and_alias_names_its_facet_and_no_other() {
+        for facet in Facet::ALL {
+            for spelling in facet.spellings() {
+                assert_eq!(Facet::from_key(spelling), Some(facet), "{spelling}");
+                let filter = LeadFilter::parse(&format!("{spelling}=x")).unwrap();
+                let set: Vec<Facet> = Facet::ALL.into_iter().filter(|f| !f.values(&filter).is_empty()).collect();
+                assert_eq!(set, vec![facet], "{spelling}");
+            }
+        }
     }
 }

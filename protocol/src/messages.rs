@@ -78,13 +78,14 @@ pub enum Request {
         domain: String,
         favorite: bool,
     },
-    /// Distinct values of one facet (a filter key: `segment`, `provider`, `gateway`, `priority`,
-    /// `heat`, `cheat`, `cseg`, `status`, `tag`) among the leads matching `filter` without that
-    /// facet's own constraint, most common first: what a facet picker offers.
+    /// Distinct values of one facet among the leads matching `filter` without that facet's own
+    /// constraint, most common first: what a facet picker offers.
     LeadFacets {
-        facet: String,
+        facet: crate::Facet,
         filter: Box<crate::LeadFilter>,
     },
+    /// How many leads match a filter (asked once per filter change, next to its first page).
+    CountLeads(Box<crate::LeadFilter>),
 }
 
 /// Largest import chunk a client should send (well under the frame limit).
@@ -106,6 +107,7 @@ pub enum Response {
     Lead(Box<crate::LeadDetail>),
     Changes(Vec<crate::Change>),
     Facets(Vec<crate::FacetCount>),
+    LeadCount(crate::LeadCount),
 }
 
 /// A request failed; `message` is written for the user and says what to do.
@@ -157,8 +159,10 @@ pub struct DatabaseInfo {
     /// Where the database is, with any password removed.
     pub location: String,
     pub server_version: String,
-    /// Highest applied migration.
+    /// Highest applied migration (the last one seen while the database is down).
     pub schema_version: i64,
+    /// Why the database cannot be used right now (down, restarting, reconnecting); `None` when it answers.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -178,7 +178,7 @@ fn requests() -> Vec<Request> {
             filter: filter(),
             sort: LeadSort::Provider,
             descending: true,
-            offset: 300,
+            seek: Seek::After(LeadKey { value: Some(SortValue::Time(at())), domain: s("contoso.com") }),
             limit: 100,
         })),
         Request::LeadDetail { domain: s("contoso.com") },
@@ -186,7 +186,8 @@ fn requests() -> Vec<Request> {
         Request::AddNote { domain: s("contoso.com"), author: s("alice"), body: s("call") },
         Request::SetTag { domain: s("contoso.com"), tag: s("vip"), present: true },
         Request::SetFavorite { domain: s("contoso.com"), favorite: true },
-        Request::LeadFacets { facet: s("provider"), filter: Box::new(filter()) },
+        Request::LeadFacets { facet: Facet::Provider, filter: Box::new(filter()) },
+        Request::CountLeads(Box::new(filter())),
     ]
 }
 
@@ -212,6 +213,7 @@ fn request_variant(request: &Request) -> &'static str {
         Request::SetTag { .. } => "SetTag",
         Request::SetFavorite { .. } => "SetFavorite",
         Request::LeadFacets { .. } => "LeadFacets",
+        Request::CountLeads(_) => "CountLeads",
     }
 }
 
@@ -227,6 +229,7 @@ fn responses() -> Vec<Response> {
             location: s("postgres://db"),
             server_version: s("17"),
             schema_version: 20261206000001,
+            problem: Some(s("not reachable")),
         },
         features: Features { ip_enrichment: true, partner_center_sync: false, dynamics_push: true },
         jobs: vec![job()],
@@ -258,10 +261,15 @@ fn responses() -> Vec<Response> {
         })),
         Response::BatchProgress(BatchProgress { done: 1, total: 2 }),
         Response::Queued { batch_id: Some(s("b")), queued: 1, unknown: vec![s("u")] },
-        Response::Leads(LeadPage { total: 1, offset: 0, rows: vec![row()] }),
+        Response::Leads(LeadPage {
+            rows: vec![row()],
+            first: Some(LeadKey { value: Some(SortValue::Int(-5)), domain: s("contoso.com") }),
+            last: Some(LeadKey { value: None, domain: s("contoso.com") }),
+        }),
         Response::Lead(Box::new(detail())),
         Response::Changes(vec![change()]),
         Response::Facets(vec![FacetCount { value: s("M365"), count: 12 }]),
+        Response::LeadCount(LeadCount { count: 1_000_000, exact: false }),
     ]
 }
 
@@ -281,6 +289,7 @@ fn response_variant(response: &Response) -> &'static str {
         Response::Lead(_) => "Lead",
         Response::Changes(_) => "Changes",
         Response::Facets(_) => "Facets",
+        Response::LeadCount(_) => "LeadCount",
     }
 }
 

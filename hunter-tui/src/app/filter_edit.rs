@@ -3,54 +3,19 @@
 //! belongs to is decided by [`LeadFilter::parse`], so aliases (`seg=`, `gw=`) are understood
 //! without repeating them here.
 
-use protocol::LeadFilter;
+use protocol::{Facet, LeadFilter};
 
-/// Facet keys offered by the facet menu, in order, with static values for those the daemon
-/// cannot count yet. `None` = ask the daemon for the values present.
-pub const FACETS: &[(&str, Option<&[&str]>)] = &[
-    ("segment", None),
-    ("provider", None),
-    ("gateway", None),
-    ("priority", None),
-    ("heat", None),
-    ("cheat", None),
-    ("cseg", None),
-    ("status", None),
-    ("tag", None),
-    ("referral", Some(&["co-sell", "marketplace", "solution-provider"])),
-    ("d365", Some(&["none", "pending", "synced", "failed"])),
-    ("favorite", Some(&[])),
-];
-
-/// The values a filter holds for a facet key (canonical names as in [`FACETS`]).
-pub fn values_of<'a>(filter: &'a LeadFilter, key: &str) -> &'a [String] {
-    match key {
-        "segment" => &filter.segments,
-        "provider" => &filter.providers,
-        "gateway" => &filter.gateways,
-        "priority" => &filter.priorities,
-        "heat" => &filter.technical_heats,
-        "cheat" => &filter.commercial_heats,
-        "cseg" => &filter.commercial_segments,
-        "status" => &filter.scan_statuses,
-        "tag" => &filter.tags,
-        "referral" => &filter.referrals,
-        "d365" => &filter.d365_statuses,
-        _ => &[],
-    }
-}
-
-/// The canonical facet key a single `key=values` term sets, if it is one.
-fn facet_of(term: &str) -> Option<&'static str> {
+/// The facet a single `key=values` term sets, if it is one.
+fn facet_of(term: &str) -> Option<Facet> {
     let filter = LeadFilter::parse(term).ok()?;
-    FACETS.iter().map(|(k, _)| *k).find(|k| !values_of(&filter, k).is_empty())
+    Facet::ALL.into_iter().find(|f| !f.values(&filter).is_empty())
 }
 
-/// Adds `value` to facet `key`, or removes it if present (case-insensitive). Other terms stay as
+/// Adds `value` to `facet`, or removes it if present (case-insensitive). Other terms stay as
 /// typed. The result has single spaces between terms.
-pub fn toggle_value(expr: &str, key: &str, value: &str) -> String {
+pub fn toggle_value(expr: &str, facet: Facet, value: &str) -> String {
     let mut terms: Vec<String> = expr.split_whitespace().map(String::from).collect();
-    let found = terms.iter().position(|t| facet_of(t) == Some(key));
+    let found = terms.iter().position(|t| facet_of(t) == Some(facet));
     match found {
         Some(i) => {
             let (name, values) =
@@ -68,7 +33,7 @@ pub fn toggle_value(expr: &str, key: &str, value: &str) -> String {
                 terms[i] = format!("{name}={}", values.join(","));
             }
         }
-        None => terms.push(format!("{key}={value}")),
+        None => terms.push(format!("{}={value}", facet.key())),
     }
     terms.join(" ")
 }
@@ -79,7 +44,7 @@ pub fn toggle_favorite(expr: &str) -> String {
     let before = terms.len();
     terms.retain(|t| !LeadFilter::parse(t).is_ok_and(|f| f.favorites_only));
     if terms.len() == before {
-        terms.push("favorite");
+        terms.push(protocol::FAVORITE_KEY.0);
     }
     terms.join(" ")
 }
@@ -95,19 +60,19 @@ mod tests {
 
     #[test]
     fn a_new_facet_is_appended_as_a_term() {
-        assert_eq!(toggle_value("acme", "segment", "Migration"), "acme segment=Migration");
-        assert_eq!(toggle_value("", "provider", "Google"), "provider=Google");
+        assert_eq!(toggle_value("acme", Facet::Segment, "Migration"), "acme segment=Migration");
+        assert_eq!(toggle_value("", Facet::Provider, "Google"), "provider=Google");
     }
 
     #[test]
     fn a_second_value_joins_the_existing_term_even_under_an_alias() {
-        assert_eq!(toggle_value("seg=Migration acme", "segment", "Cold"), "seg=Migration,Cold acme");
+        assert_eq!(toggle_value("seg=Migration acme", Facet::Segment, "Cold"), "seg=Migration,Cold acme");
     }
 
     #[test]
     fn an_existing_value_is_removed_and_an_emptied_term_disappears() {
-        assert_eq!(toggle_value("segment=Migration,Cold x", "segment", "migration"), "segment=Cold x");
-        assert_eq!(toggle_value("segment=Cold x", "segment", "Cold"), "x");
+        assert_eq!(toggle_value("segment=Migration,Cold x", Facet::Segment, "migration"), "segment=Cold x");
+        assert_eq!(toggle_value("segment=Cold x", Facet::Segment, "Cold"), "x");
     }
 
     #[test]
@@ -118,7 +83,7 @@ mod tests {
 
     #[test]
     fn the_result_parses_to_the_intended_filter() {
-        let expr = toggle_value(&toggle_value("score>=60", "gateway", "Mimecast"), "priority", "P1");
+        let expr = toggle_value(&toggle_value("score>=60", Facet::Gateway, "Mimecast"), Facet::Priority, "P1");
         let filter = LeadFilter::parse(&expr).unwrap();
         assert_eq!(
             (filter.gateways, filter.priorities, filter.min_score),

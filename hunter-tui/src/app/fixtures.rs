@@ -131,3 +131,36 @@ pub fn detail() -> LeadDetail {
         }],
     }
 }
+
+/// The query the app asked page `page` with (or would ask it with now), so an answer matches it.
+pub fn page_query(app: &mut super::App, page: u64) -> protocol::LeadQuery {
+    let (seek, limit) = match app.leads.requested.get(&page) {
+        Some(seek) => (seek.clone(), super::model::PAGE_SIZE as u32),
+        None => app.leads.seek_for(page).unwrap_or((protocol::Seek::Offset(page * super::model::PAGE_SIZE), 200)),
+    };
+    app.leads.requested.insert(page, seek.clone());
+    protocol::LeadQuery { seek, limit, ..app.leads.query() }
+}
+
+/// Answers page `page` as a daemon holding `lead(0..total)` would, with row keys.
+pub fn answer_page(app: &mut super::App, page: u64, total: u64) -> Vec<super::Effect> {
+    use protocol::{LeadKey, LeadPage, SortValue};
+    let query = page_query(app, page);
+    let start = page * super::model::PAGE_SIZE;
+    let indexes: Vec<u64> = (start..total.min(start + super::model::PAGE_SIZE)).collect();
+    let key = |i: u64| LeadKey { value: Some(SortValue::Int(i as i64)), domain: lead(i).domain };
+    let answer = LeadPage {
+        rows: indexes.iter().map(|i| lead(*i)).collect(),
+        first: indexes.first().map(|i| key(*i)),
+        last: indexes.last().map(|i| key(*i)),
+    };
+    let answer = crate::client::Answer::Leads { query: Box::new(query), result: Ok(answer) };
+    super::update(app, super::Msg::Answer(answer))
+}
+
+/// Answers the count of the current filter.
+pub fn answer_count(app: &mut super::App, count: u64, exact: bool) -> Vec<super::Effect> {
+    let filter = Box::new(app.leads.filter.clone());
+    let result = Ok(protocol::LeadCount { count, exact });
+    super::update(app, super::Msg::Answer(crate::client::Answer::LeadCount { filter, result }))
+}

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use protocol::{DaemonStatus, DatabaseInfo, JobInfo, LeadDetail, LeadFilter, LeadQuery, LeadRow, LeadSort};
+use protocol::{
+    DaemonStatus, DatabaseInfo, JobInfo, LeadCount, LeadDetail, LeadFilter, LeadKey, LeadQuery, LeadRow, LeadSort, Seek,
+};
 
 use crate::client::ClientError;
 use crate::keymap::{Keymap, Scope};
@@ -20,6 +22,10 @@ pub const RETRY_SECS: u64 = 2;
 
 /// Rows per `ListLeads` request: a few screens' worth, so scrolling rarely waits.
 pub const PAGE_SIZE: u64 = 200;
+
+/// How far beyond the screen pages are fetched ahead (at least): half a page, so at normal
+/// key-repeat speed the next page has arrived long before the cursor gets there.
+pub const PREFETCH_ROWS: u64 = PAGE_SIZE / 2;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
@@ -162,6 +168,10 @@ pub struct Notice {
 pub struct Page {
     pub rows: Arc<Vec<LeadRow>>,
     pub stale: bool,
+    /// Where the page starts and ends in the list order: the neighbouring pages are asked for
+    /// from these (a keyset seek, as fast at row 900,000 as at row 0).
+    pub first: Option<LeadKey>,
+    pub last: Option<LeadKey>,
 }
 
 /// The leads table: the query (filter and sort), a window of pages fetched around the viewport,
@@ -174,11 +184,15 @@ pub struct LeadList {
     pub filter: LeadFilter,
     pub sort: LeadSort,
     pub descending: bool,
-    /// Leads matching the filter; `None` until the first page of this query arrives.
+    /// Leads matching the filter as far as the list knows: the daemon's count, corrected by what
+    /// the pages show (a short page ends the list); `None` until the first answer.
     pub total: Option<u64>,
+    /// The daemon's count for this filter, asked once per filter change (and after data
+    /// changes); `exact == false` is an estimate, shown with "≈".
+    pub count: Option<LeadCount>,
     pub pages: BTreeMap<u64, Page>,
-    /// Pages asked for and not answered yet (for the current query).
-    pub requested: BTreeSet<u64>,
+    /// Pages asked for and not answered yet (for the current query), with how they were asked.
+    pub requested: BTreeMap<u64, Seek>,
     pub selected: u64,
     /// First row on screen.
     pub top: u64,
@@ -196,8 +210,9 @@ impl Default for LeadList {
             sort: LeadSort::Score,
             descending: true,
             total: None,
+            count: None,
             pages: BTreeMap::new(),
-            requested: BTreeSet::new(),
+            requested: BTreeMap::new(),
             selected: 0,
             top: 0,
             marked: BTreeSet::new(),
@@ -239,15 +254,58 @@ impl LeadList {
         self.row(self.selected)
     }
 
-    /// The query for one page of the current filter and sort.
-    pub fn query(&self, page: u64) -> LeadQuery {
+    /// The current filter and sort, from the first row.
+    pub fn query(&self) -> LeadQuery {
         LeadQuery {
             filter: self.filter.clone(),
             sort: self.sort,
             descending: self.descending,
-            offset: page * PAGE_SIZE,
+            seek: Seek::Offset(0),
             limit: PAGE_SIZE as u32,
         }
+    }
+
+    /// How to ask for page `page`: after the page before it or before the page after it (keyset),
+    /// from the end for the last page, by offset only for a jump. `None` = wait: a neighbour is on
+    /// its way, and seeking from it will be cheaper than an offset.
+    pub fn seek_for(&self, page: u64) -> Option<(Seek, u32)> {
+        let full = PAGE_SIZE as u32;
+        if page == 0 {
+            return Some((Seek::Offset(0), full));
+        }
+        if let Some(last) =
+            self.pages.get(&(page - 1)).filter(|p| p.rows.len() as u64 == PAGE_SIZE).and_then(|p| p.last.clone())
+        {
+            return Some((Seek::After(last), full));
+        }
+        if let Some(first) = self.pages.get(&(page + 1)).and_then(|p| p.first.clone()) {
+            return Some((Seek::Before(first), full));
+        }
+        if self.requested.contains_key(&(page - 1)) || self.requested.contains_key(&(page + 1)) {
+            return None;
+        }
+        match self.total {
+            Some(total) if total > 0 && page == (total - 1) / PAGE_SIZE => {
+                Some((Seek::Last, (total - page * PAGE_SIZE) as u32))
+            }
+            _ => Some((Seek::Offset(page * PAGE_SIZE), full)),
+        }
+    }
+
+    /// The page a request was for, while it is still wanted.
+    pub fn page_of(&self, seek: &Seek) -> Option<u64> {
+        self.requested.iter().find(|(_, s)| *s == seek).map(|(page, _)| *page)
+    }
+
+    /// What an answered page says about where the list ends: a short page read forwards ends it,
+    /// a full one reaches at least its last row (an estimated count may fall short).
+    pub fn learn_extent(&mut self, page: u64, seek: &Seek, rows: u64) {
+        let end = page * PAGE_SIZE + rows;
+        self.total = match seek {
+            Seek::Before(_) => self.total.or(Some(end)),
+            _ if rows < PAGE_SIZE || matches!(seek, Seek::Last) => Some(end),
+            _ => Some(self.total.map_or(end, |t| t.max(end))),
+        };
     }
 
     /// Whether an answer to `query` belongs to what is shown now.
@@ -255,9 +313,9 @@ impl LeadList {
         query.filter == self.filter && query.sort == self.sort && query.descending == self.descending
     }
 
-    /// Forgets every row: the query changed.
+    /// Forgets every row: the query changed (a new filter also forgets the count).
     pub fn reset(&mut self) {
-        self.total = None;
+        self.total = self.count.map(|c| c.count);
         self.pages.clear();
         self.requested.clear();
         self.selected = 0;
@@ -272,10 +330,12 @@ impl LeadList {
         }
     }
 
-    /// Pages that the viewport of `visible` rows, one screen above and two below, needs.
+    /// Pages that the viewport of `visible` rows needs, with a screen (at least
+    /// [`PREFETCH_ROWS`]) above and two screens (at least as many) below fetched ahead.
     pub fn window(&self, visible: u64) -> std::ops::RangeInclusive<u64> {
-        let first = self.top.saturating_sub(visible) / PAGE_SIZE;
-        let mut last = (self.top + 3 * visible.max(1)) / PAGE_SIZE;
+        let visible = visible.max(1);
+        let first = self.top.saturating_sub(visible.max(PREFETCH_ROWS)) / PAGE_SIZE;
+        let mut last = (self.top + visible + (2 * visible).max(PREFETCH_ROWS)) / PAGE_SIZE;
         if let Some(total) = self.total {
             last = last.min(total.saturating_sub(1) / PAGE_SIZE);
         }
@@ -289,7 +349,7 @@ impl LeadList {
             if self.total.is_none() { self.top / PAGE_SIZE..=self.top / PAGE_SIZE } else { self.window(visible) };
         window
             .filter(|p| self.pages.get(p).is_none_or(|page| page.stale))
-            .filter(|p| !self.requested.contains(p))
+            .filter(|p| !self.requested.contains_key(p))
             .collect()
     }
 
@@ -409,9 +469,9 @@ pub struct MenuItem {
 pub enum MenuKind {
     Sort,
     Facets,
-    /// Values of one facet key (`segment`, `provider`, …).
+    /// Values of one facet.
     FacetValues {
-        key: String,
+        facet: protocol::Facet,
     },
 }
 
@@ -515,6 +575,8 @@ mod tests {
         Page {
             rows: Arc::new((0..n).map(|i| LeadRow { domain: format!("d{i}.test"), ..LeadRow::default() }).collect()),
             stale: false,
+            first: None,
+            last: None,
         }
     }
 
@@ -528,8 +590,9 @@ mod tests {
     fn pages_around_the_viewport_are_fetched_once() {
         let mut list = LeadList { total: Some(100_000), top: 1_000, selected: 1_000, ..LeadList::default() };
         list.pages.insert(5, page(200));
-        list.requested.insert(6);
-        // One screen above (970) to two below (1090): pages 4..=5, of which 5 is here.
+        list.requested.insert(6, Seek::Offset(1_200));
+        // Half a page above (900) to two screens or half a page below (1130): pages 4..=5, of which
+        // 5 is here.
         assert_eq!(list.pages_to_fetch(30), vec![4]);
     }
 

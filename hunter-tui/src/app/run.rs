@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
-use protocol::{DaemonStatus, Event, LeadQuery, MAX_PAGE, Request};
+use protocol::{DaemonStatus, Event, LeadQuery, MAX_PAGE, Request, Seek};
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -321,16 +321,17 @@ async fn export_to_file(client: &Client, query: LeadQuery, path: &Path) -> Resul
     let write = async {
         let file = std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut exporter = Exporter::new(Format::Csv, io::BufWriter::new(file)).map_err(|e| e.to_string())?;
-        let mut offset = 0u64;
+        let mut seek = Seek::Offset(0);
         loop {
-            let page_query = LeadQuery { offset, limit: MAX_PAGE, ..query.clone() };
+            let page_query = LeadQuery { seek, limit: MAX_PAGE, ..query.clone() };
             let page = client.list_leads(page_query).await.map_err(|e| e.to_string())?;
             for row in &page.rows {
                 exporter.write(row).map_err(|e| e.to_string())?;
             }
-            offset += page.rows.len() as u64;
-            if page.rows.is_empty() || offset >= page.total {
-                break;
+            // Each page is read from where the last one ended (a keyset seek, not an offset).
+            match page.last {
+                Some(last) if page.rows.len() as u64 == u64::from(MAX_PAGE) => seek = Seek::After(last),
+                _ => break,
             }
         }
         exporter.finish().map_err(|e| e.to_string())

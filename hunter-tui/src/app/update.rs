@@ -8,15 +8,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use protocol::{
-    DaemonStatus, Event, FILTER_KEYS, FacetCount, ImportReport, IntakeOutcome, JobInfo, LeadFilter, LeadPage,
-    LeadQuery, LeadSort, Request,
+    DaemonStatus, Event, FAVORITE_KEY, Facet, FacetCount, ImportReport, IntakeOutcome, JobInfo, LeadCount, LeadFilter,
+    LeadPage, LeadQuery, LeadSort, Request,
 };
 
-use super::filter_edit::{self, FACETS};
+use super::filter_edit;
 use super::layout;
 use super::model::{
-    App, BatchWatch, Daemon, DetailState, Down, Link, Menu, MenuItem, MenuKind, NOTICE_SECS, Notice, PAGE_SIZE, Page,
-    Prompt, PromptKind, ScanQueue, Screen,
+    App, BatchWatch, Daemon, DetailState, Down, Link, Menu, MenuItem, MenuKind, NOTICE_SECS, Notice, Page, Prompt,
+    PromptKind, ScanQueue, Screen,
 };
 use crate::client::{Answer, Queued};
 use crate::humanize;
@@ -151,14 +151,22 @@ fn fetch_leads(app: &mut App) -> Vec<Effect> {
     let visible = layout::visible_rows(app);
     app.leads.clamp(visible);
     app.leads.evict(visible);
-    let pages = app.leads.pages_to_fetch(visible);
-    pages
-        .into_iter()
-        .map(|page| {
-            app.leads.requested.insert(page);
-            Effect::Send(Request::ListLeads(Box::new(app.leads.query(page))))
-        })
-        .collect()
+    let mut effects = Vec::new();
+    for page in app.leads.pages_to_fetch(visible) {
+        let Some((seek, limit)) = app.leads.seek_for(page) else { continue };
+        app.leads.requested.insert(page, seek.clone());
+        let query = LeadQuery { seek, limit, ..app.leads.query() };
+        effects.push(Effect::Send(Request::ListLeads(Box::new(query))));
+    }
+    effects
+}
+
+/// Asks how many leads the filter matches (once per filter change, and after data changes).
+fn count_leads(app: &App) -> Vec<Effect> {
+    if !app.connected() {
+        return vec![];
+    }
+    vec![Effect::Send(Request::CountLeads(Box::new(app.leads.filter.clone())))]
 }
 
 /// Lead data changed: fetch the rows on screen again (keeping them shown meanwhile) and the
@@ -166,6 +174,7 @@ fn fetch_leads(app: &mut App) -> Vec<Effect> {
 fn refresh(app: &mut App) -> Vec<Effect> {
     app.leads.mark_stale();
     let mut effects = fetch_leads(app);
+    effects.extend(count_leads(app));
     if app.connected()
         && app.screen == Screen::Detail
         && let Some(detail) = &app.detail
@@ -183,8 +192,11 @@ fn try_filter(app: &mut App, expr: &str) -> Result<Vec<Effect>, String> {
         return Ok(vec![]);
     }
     app.leads.filter = filter;
+    app.leads.count = None;
     app.leads.reset();
-    Ok(fetch_leads(app))
+    let mut effects = fetch_leads(app);
+    effects.extend(count_leads(app));
+    Ok(effects)
 }
 
 /// Applies an expression known to parse (from the facet menu or a clear).

@@ -61,7 +61,10 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, daemon: &Daemon, them
         sep(),
         Span::raw(format!("hunterd {}", daemon.build_version)),
         sep(),
-        Span::raw(format!("db {}", daemon.database.mode)),
+        match daemon.database.problem {
+            None => Span::raw(format!("db {}", daemon.database.mode)),
+            Some(_) => Span::styled(format!("db {} DOWN", daemon.database.mode), theme.error()),
+        },
         sep(),
         Span::raw(format!("up {}", humanize::duration(daemon.uptime_at(app.now)))),
         sep(),
@@ -386,7 +389,8 @@ pub(super) fn fit_height(paragraph: &Paragraph, width: u16, area: Rect) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::fixtures::{detail, lead};
+    use crate::app::fixtures::detail;
+    use crate::app::fixtures::{answer_count, answer_page};
     use crate::app::model::{BatchWatch, LeadList, ScanQueue};
     use crate::app::update::{Msg, update};
     use crate::client::Answer;
@@ -394,7 +398,6 @@ mod tests {
     use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
     use crossterm::event::{KeyCode, KeyEvent};
     use insta::assert_snapshot;
-    use protocol::LeadPage;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
@@ -417,19 +420,12 @@ mod tests {
         connected_sized(jobs, 100, 24)
     }
 
-    /// Connected at `width`×`height` with `total` leads and the first page answered.
+    /// Connected at `width`×`height` with `total` leads counted and the first page answered.
     fn with_leads(total: u64, width: u16, height: u16) -> App {
         let mut app = connected_sized(vec![ok_job()], width, height);
         answer_page(&mut app, 0, total);
+        answer_count(&mut app, total, true);
         app
-    }
-
-    fn answer_page(app: &mut App, page: u64, total: u64) {
-        let query = app.leads.query(page);
-        let start = page * crate::app::model::PAGE_SIZE;
-        let rows = (start..total.min(start + crate::app::model::PAGE_SIZE)).map(lead).collect();
-        let answer = LeadPage { total, offset: start, rows };
-        update(app, Msg::Answer(Answer::Leads { query: Box::new(query), result: Ok(answer) }));
     }
 
     fn down(reason: Down) -> App {
@@ -568,13 +564,26 @@ mod tests {
         type_text(&mut app, "segment=Migration nothing");
         update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Enter, crossterm::event::KeyModifiers::NONE)));
         answer_page(&mut app, 0, 0);
+        answer_count(&mut app, 0, true);
         assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn the_rows_show_while_counting_and_an_estimated_count_says_so() {
+        let mut app = connected_sized(vec![ok_job()], 120, 16);
+        answer_page(&mut app, 0, 5_000);
+        let screen = text(render_app(&app).buffer());
+        assert!(screen.contains("Leads (counting…)"), "{screen}");
+        assert!(screen.contains("lead0.example"), "{screen}");
+        answer_count(&mut app, 1_234_567, false);
+        let screen = text(render_app(&app).buffer());
+        assert!(screen.contains("Leads (≈1,234,567)"), "{screen}");
     }
 
     #[test]
     fn leads_view_when_the_list_cannot_be_loaded() {
         let mut app = connected(vec![]);
-        let query = Box::new(app.leads.query(0));
+        let query = Box::new(crate::app::fixtures::page_query(&mut app, 0));
         let error = "database unavailable: connection refused; hunterd retries by itself".to_string();
         update(&mut app, Msg::Answer(Answer::Leads { query, result: Err(error) }));
         assert_snapshot!(render_app(&app));
@@ -609,10 +618,12 @@ mod tests {
         type_text(&mut app, "segment=Migration score>=60 acme");
         update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Enter, crossterm::event::KeyModifiers::NONE)));
         answer_page(&mut app, 0, 1_234);
+        answer_count(&mut app, 1_234, true);
         press(&mut app, Action::Mark);
         press(&mut app, Action::Mark);
         press(&mut app, Action::ReverseSort);
         answer_page(&mut app, 0, 1_234);
+        answer_count(&mut app, 1_234, true);
         assert_snapshot!(render_app(&app));
     }
 

@@ -167,11 +167,16 @@ pub fn render_filter_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme)
 
 pub fn render_leads(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let list = &app.leads;
-    let count = match list.total {
-        None if list.error.is_some() => "?".to_string(),
-        None => "loading…".to_string(),
-        Some(total) if list.filter.is_empty() => humanize::thousands(total),
-        Some(total) => format!("{} matching", humanize::thousands(total)),
+    let count = match (list.count, list.total) {
+        (None, None) if list.error.is_some() => "?".to_string(),
+        (None, None) => "loading…".to_string(),
+        (None, Some(_)) => "counting…".to_string(),
+        // An estimate (exact counting would have been slow) says so.
+        (Some(count), total) => {
+            let approx = if count.exact { "" } else { "≈" };
+            let n = humanize::thousands(total.unwrap_or(count.count));
+            if list.filter.is_empty() { format!("{approx}{n}") } else { format!("{approx}{n} matching") }
+        }
     };
     let block = Block::bordered()
         .border_type(BorderType::Rounded)

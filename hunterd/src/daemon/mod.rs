@@ -83,6 +83,13 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         registration_ttl: engine.whois.as_ref().map(|_| whois.cache_ttl.0),
     };
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let mut supervisor = tokio::spawn(crate::db::supervisor::run(
+        db.handle.pool.clone(),
+        db.embedded_cluster().cloned(),
+        db.handle.health.clone(),
+        db.handle.location.clone(),
+        shutdown.clone(),
+    ));
     let registration_task = engine.whois.clone().map(|client| {
         let worker = RegistrationWorker {
             pool: db.handle.pool.clone(),
@@ -107,8 +114,19 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         db.handle.location
     );
 
-    let signal = wait_for_signal().await?;
-    tracing::info!("received {signal}, shutting down");
+    let gave_up = tokio::select! {
+        signal = wait_for_signal() => {
+            tracing::info!("received {}, shutting down", signal?);
+            None
+        }
+        supervised = &mut supervisor => match supervised {
+            Ok(Err(e)) => Some(e),
+            _ => None,
+        },
+    };
+    if let Some(e) = &gave_up {
+        tracing::error!("{e}; shutting down");
+    }
     systemd::notify_stopping();
     let _ = events.send(Event::ShuttingDown);
     // Give subscribers a moment to receive the notice before connections close.
@@ -117,6 +135,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = server_task.await;
     let _ = scheduler_task.await;
     let _ = worker_task.await;
+    supervisor.abort();
     if let Some(task) = registration_task {
         let _ = task.await;
     }
@@ -124,7 +143,11 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     if let Some(enrichment) = &engine.enrichment {
         enrichment.flush_cache().await;
     }
-    Ok(())
+    match gave_up {
+        // Non-zero exit: systemd's Restart= takes over.
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

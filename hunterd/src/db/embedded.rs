@@ -240,14 +240,20 @@ impl EmbeddedCluster {
         self.check("pg_ctl start", out)
     }
 
+    /// The running postmaster's pid: `postmaster.pid` names a live PostgreSQL process. Cheap
+    /// (no process spawned), so the supervisor can ask often.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        let pid = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok())?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster")).then_some(pid)
+    }
+
     /// A `postmaster.pid` whose process is gone (or is not PostgreSQL any more) blocks a start.
     fn remove_stale_pid_file(&self) {
         let pid_file = self.data_dir().join("postmaster.pid");
-        let Ok(text) = std::fs::read_to_string(&pid_file) else { return };
-        let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else { return };
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if !comm.trim().starts_with("postgres") && !comm.trim().starts_with("postmaster") {
-            tracing::warn!("removing stale {} (process {pid} is gone)", pid_file.display());
+        if pid_file.exists() && self.postmaster_pid().is_none() {
+            tracing::warn!("removing stale {} (its process is gone)", pid_file.display());
             let _ = std::fs::remove_file(&pid_file);
         }
     }

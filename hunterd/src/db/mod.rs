@@ -3,6 +3,7 @@
 
 pub mod embedded;
 pub mod revert;
+pub mod supervisor;
 
 use crate::config::Config;
 use crate::paths::Paths;
@@ -44,6 +45,8 @@ pub struct DbHandle {
     pub mode: DatabaseMode,
     /// Where it is, safe to show (no password).
     pub location: String,
+    /// Whether it answers right now (kept by [`supervisor::run`]).
+    pub health: std::sync::Arc<supervisor::DbHealth>,
 }
 
 /// An open database and, in embedded mode, the cluster we own.
@@ -73,7 +76,7 @@ impl Database {
                 }
                 let location = url.redacted();
                 let pool = connect_with_retry(options, max, &location, patience).await?;
-                Ok(Database { handle: DbHandle { pool, mode: DatabaseMode::External, location }, cluster: None })
+                Ok(Database { handle: DbHandle::new(pool, DatabaseMode::External, location), cluster: None })
             }
             None => {
                 let cluster = EmbeddedCluster::locate(&paths.embedded_db_dir())?;
@@ -87,7 +90,7 @@ impl Database {
                         return Err(e);
                     }
                 };
-                let handle = DbHandle { pool, mode: DatabaseMode::Embedded, location };
+                let handle = DbHandle::new(pool, DatabaseMode::Embedded, location);
                 Ok(Database { handle, cluster: Some(cluster) })
             }
         }
@@ -100,7 +103,7 @@ impl Database {
         let location = cluster.root().display().to_string();
         let pool =
             connect_with_retry(cluster.connect_options(), 2, &location, config.database.connect_timeout.0).await?;
-        Ok(Database { handle: DbHandle { pool, mode: DatabaseMode::Embedded, location }, cluster: None })
+        Ok(Database { handle: DbHandle::new(pool, DatabaseMode::Embedded, location), cluster: None })
     }
 
     /// The embedded cluster's connection details (socket directory, user, database), for tools
@@ -127,6 +130,31 @@ impl Database {
 }
 
 impl DbHandle {
+    pub fn new(pool: PgPool, mode: DatabaseMode, location: String) -> DbHandle {
+        DbHandle { pool, mode, location, health: Default::default() }
+    }
+
+    /// What `status` shows, always within `patience`: the live answer, or the last one with the
+    /// problem that keeps the database from answering now.
+    pub async fn status(&self, patience: Duration) -> DatabaseInfo {
+        let problem = match tokio::time::timeout(patience, self.info()).await {
+            Ok(Ok(info)) => {
+                self.health.remember(&info);
+                return DatabaseInfo { problem: self.health.problem(), ..info };
+            }
+            Ok(Err(e)) => self.health.problem().unwrap_or_else(|| format!("not reachable: {e}")),
+            Err(_) => self.health.problem().unwrap_or_else(|| format!("no answer within {}s", patience.as_secs())),
+        };
+        let last = self.health.last_info();
+        DatabaseInfo {
+            mode: self.mode,
+            location: self.location.clone(),
+            server_version: last.as_ref().map(|i| i.server_version.clone()).unwrap_or_default(),
+            schema_version: last.map_or(0, |i| i.schema_version),
+            problem: Some(problem),
+        }
+    }
+
     /// Version, mode and schema for status screens.
     pub async fn info(&self) -> Result<DatabaseInfo, DbError> {
         let server_version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&self.pool).await?;
@@ -137,6 +165,7 @@ impl DbHandle {
             location: self.location.clone(),
             server_version,
             schema_version: schema_version.unwrap_or(0),
+            problem: None,
         })
     }
 }

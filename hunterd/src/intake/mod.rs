@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod sheet;
 pub mod source;
 pub mod store;
+pub mod zip_guard;
 
 use std::path::PathBuf;
 

@@ -19,10 +19,15 @@ pub enum SheetKind {
 /// Calls `on_row(row_number, cells)` for every row of the first sheet that has a cell; returns the
 /// sheet's name.
 pub fn read_first_sheet<RS: Read + Seek>(
-    rs: RS,
+    mut rs: RS,
     kind: SheetKind,
     on_row: &mut dyn FnMut(u64, Vec<String>) -> Result<(), ImportError>,
 ) -> Result<String, ImportError> {
+    if kind != SheetKind::Xls {
+        // Zip-based: nothing is unpacked into memory before every part passed the bomb limits.
+        super::zip_guard::check(&mut rs).map_err(sheet_error)?;
+        rs.seek(std::io::SeekFrom::Start(0)).map_err(sheet_error)?;
+    }
     match kind {
         SheetKind::Xlsx => read_xlsx(rs, on_row),
         SheetKind::Xlsb => read_range(Xlsb::new(rs).map_err(sheet_error)?, on_row),
@@ -46,6 +51,7 @@ fn read_xlsx<RS: Read + Seek>(
     let mut cells = book.worksheet_cells_reader(&name).map_err(sheet_error)?;
     let mut current: Option<u32> = None;
     let mut values: Vec<String> = Vec::new();
+    let mut row_len = 0usize;
     while let Some(cell) = cells.next_cell().map_err(sheet_error)? {
         let (row, col) = cell.get_position();
         if current != Some(row) {
@@ -53,10 +59,19 @@ fn read_xlsx<RS: Read + Seek>(
                 on_row(u64::from(done) + 1, std::mem::take(&mut values))?;
             }
             current = Some(row);
+            row_len = 0;
         }
         let text = data_ref_text(cell.get_value());
         if text.is_empty() {
             continue;
+        }
+        row_len += text.len();
+        if row_len > super::delimited::MAX_RECORD {
+            let limit = super::delimited::MAX_RECORD / 1024;
+            return Err(ImportError::Spreadsheet(format!(
+                "row {} is longer than {limit} KiB (the limit per row)",
+                row + 1
+            )));
         }
         let col = col as usize;
         if values.len() <= col {

@@ -151,7 +151,8 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
             | Request::AddNote { .. }
             | Request::SetTag { .. }
             | Request::SetFavorite { .. }
-            | Request::LeadFacets { .. }) => {
+            | Request::LeadFacets { .. }
+            | Request::CountLeads(_)) => {
                 let (state, outbox) = (state.clone(), outbox.clone());
                 tokio::spawn(async move {
                     let body = handler::handle(&state, body).await;

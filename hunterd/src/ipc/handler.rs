@@ -71,14 +71,25 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
         Request::LeadFacets { facet, filter } => {
-            lead_result(leads::facet_values(&state.db.pool, &facet, &filter).await.map(Response::Facets))
+            lead_result(leads::facet_values(&state.db.pool, facet, &filter).await.map(Response::Facets))
+        }
+        Request::CountLeads(filter) => {
+            lead_result(leads::count_leads(&state.db.pool, &filter).await.map(Response::LeadCount))
         }
     }
 }
 
+/// How long `status` waits for the database before answering without it.
+const STATUS_DB_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn status(state: &AppState) -> Result<DaemonStatus, Response> {
-    let database = state.db.info().await.map_err(|e| unavailable(format!("database unavailable: {e}")))?;
-    let jobs = state.scheduler.jobs().await.map_err(scheduler_error)?;
+    // Status answers even while the database is down: it then says why, and lists no jobs.
+    let database = state.db.status(STATUS_DB_PATIENCE).await;
+    let jobs = match database.problem {
+        None => tokio::time::timeout(STATUS_DB_PATIENCE, state.scheduler.jobs()).await.ok().and_then(Result::ok),
+        Some(_) => None,
+    }
+    .unwrap_or_default();
     Ok(DaemonStatus {
         build_version: protocol::BUILD_VERSION.to_string(),
         protocol: protocol::PROTOCOL_VERSION,

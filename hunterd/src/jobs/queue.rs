@@ -115,6 +115,23 @@ pub async fn extend_leases(pool: &PgPool, ids: &[i64], owner: &str, lease: Durat
     Ok(())
 }
 
+/// Hands back items leased by `owner` except `keep` (the ones it is still working on): claims whose
+/// answer was lost to a database outage, or a previous run's leases (see [`owner_prefix`]). The
+/// attempt those claims counted is given back too. `owner` may end with `%` to match a prefix.
+pub async fn release_orphans(pool: &PgPool, owner: &str, keep: &[i64]) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE job_queue
+            SET state = 'queued', leased_by = NULL, lease_expires_at = NULL,
+                attempts = GREATEST(attempts - 1, 0), updated_at = now()
+          WHERE state = 'running' AND leased_by LIKE $1 AND NOT (id = ANY($2))",
+    )
+    .bind(owner)
+    .bind(keep)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 /// 30 s, 2 min, 8 min, … capped at 1 h: a transient DNS or database problem gets time to clear.
 pub fn retry_backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 8) as u32 - 1;

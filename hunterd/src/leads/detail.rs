@@ -1,5 +1,5 @@
 use super::LeadError;
-use super::list::{FROM_ONE, SELECT_ONE, row_from_sql};
+use super::list::lead_row;
 use crate::enrich::{AddressRole, EnrichmentReport, IpEnrichment};
 use protocol::{
     Change, Contribution, DnsRecord, Evidence, IpDetail, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem,
@@ -65,8 +65,7 @@ struct StoredDmarc {
 
 pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, LeadError> {
     let id = company_id(pool, domain).await?;
-    let row = sqlx::query(&format!("{SELECT_ONE}{FROM_ONE}WHERE c.id = $1")).bind(id).fetch_one(pool).await?;
-    let mut detail = LeadDetail { row: row_from_sql(&row)?, ..LeadDetail::default() };
+    let mut detail = LeadDetail { row: lead_row(pool, id).await?, ..LeadDetail::default() };
 
     if let Some(state) = sqlx::query(
         "SELECT ls.mx_root, ls.tenant_size, ls.spf_record, ls.dkim_selectors,

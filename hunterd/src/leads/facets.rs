@@ -2,78 +2,40 @@
 //! occur among the leads a filter leaves, so the user picks from what exists.
 
 use super::LeadError;
-use super::list::{FROM_ONE, push_where};
-use protocol::{FacetCount, LeadFilter};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use super::list::{facet_column_or_tag, push_where};
+use protocol::{Facet, FacetCount, LeadFilter};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 /// Most values a picker shows.
 const MAX_VALUES: i64 = 100;
 
-/// The lead_state column behind a facet key, and the filter without that facet's own constraint
-/// (so the picker offers alternatives, not only what is already chosen).
-fn column_and_filter(facet: &str, filter: &LeadFilter) -> Result<(&'static str, LeadFilter), LeadError> {
-    let mut rest = filter.clone();
-    let column = match facet {
-        "segment" => {
-            rest.segments.clear();
-            "ls.segment"
-        }
-        "provider" => {
-            rest.providers.clear();
-            "ls.provider"
-        }
-        "gateway" => {
-            rest.gateways.clear();
-            "ls.gateway"
-        }
-        "priority" => {
-            rest.priorities.clear();
-            "ls.priority"
-        }
-        "heat" => {
-            rest.technical_heats.clear();
-            "ls.technical_heat"
-        }
-        "cheat" => {
-            rest.commercial_heats.clear();
-            "ls.commercial_heat"
-        }
-        "cseg" => {
-            rest.commercial_segments.clear();
-            "ls.commercial_segment"
-        }
-        "status" => {
-            rest.scan_statuses.clear();
-            "ls.scan_status"
-        }
-        "tag" => {
-            rest.tags.clear();
-            "t.tag"
-        }
-        other => {
-            return Err(LeadError::Invalid(format!(
-                "no facet `{other}`; use segment, provider, gateway, priority, heat, cheat, cseg, status or tag"
-            )));
-        }
-    };
-    Ok((column, rest))
+#[derive(sqlx::FromRow)]
+struct ValueCount {
+    value: String,
+    n: i64,
 }
 
-pub async fn facet_values(pool: &PgPool, facet: &str, filter: &LeadFilter) -> Result<Vec<FacetCount>, LeadError> {
-    let (column, rest) = column_and_filter(facet, filter)?;
-    let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {column} AS value, count(*) AS n "));
-    qb.push(FROM_ONE);
-    if facet == "tag" {
-        qb.push("JOIN tags t ON t.company_id = c.id ");
-    }
+/// One GROUP BY over `lead_list`, under the filter without the facet's own constraint (so the picker
+/// offers alternatives, not only what is already chosen).
+pub async fn facet_values(pool: &PgPool, facet: Facet, filter: &LeadFilter) -> Result<Vec<FacetCount>, LeadError> {
+    let column = facet_column_or_tag(facet)?;
+    let mut rest = filter.clone();
+    facet.values_mut(&mut rest).clear();
+    let mut qb = match column {
+        Some(column) => {
+            QueryBuilder::<Postgres>::new(format!("SELECT {column} AS value, count(*) AS n FROM lead_list l "))
+        }
+        None => QueryBuilder::<Postgres>::new(
+            "SELECT t.tag AS value, count(*) AS n FROM lead_list l CROSS JOIN unnest(l.tags) AS t(tag) ",
+        ),
+    };
     push_where(&mut qb, &rest);
-    qb.push(format_args!("AND {column} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT "));
-    qb.push_bind(MAX_VALUES);
-    let rows = qb.build().fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| Ok(FacetCount { value: r.try_get("value")?, count: r.try_get::<i64, _>("n")?.max(0) as u64 }))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(LeadError::from)
+    if let Some(column) = column {
+        qb.push(format_args!("AND {column} IS NOT NULL "));
+    }
+    qb.push("GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ").push_bind(MAX_VALUES);
+    let rows: Vec<ValueCount> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|r| FacetCount { value: r.value, count: r.n.max(0).unsigned_abs() }).collect())
 }
 
 #[cfg(test)]
@@ -113,7 +75,7 @@ mod tests {
         lead(&pool, "b.test", Some("Google"), "Migration", &[]).await;
         lead(&pool, "c.test", Some("Google"), "Migration", &[]).await;
         lead(&pool, "d.test", None, "Skip", &[]).await;
-        let values = facet_values(&pool, "provider", &LeadFilter::default()).await.unwrap();
+        let values = facet_values(&pool, Facet::Provider, &LeadFilter::default()).await.unwrap();
         assert_eq!(counts(&values), vec![("Google", 2), ("M365", 1)]);
     }
 
@@ -123,7 +85,7 @@ mod tests {
         lead(&pool, "b.test", Some("Google"), "Migration", &[]).await;
         lead(&pool, "c.test", Some("Zoho"), "Migration", &[]).await;
         let filter = LeadFilter::parse("segment=Migration provider=Google").unwrap();
-        let values = facet_values(&pool, "provider", &filter).await.unwrap();
+        let values = facet_values(&pool, Facet::Provider, &filter).await.unwrap();
         assert_eq!(counts(&values), vec![("Google", 1), ("Zoho", 1)]);
     }
 
@@ -131,13 +93,13 @@ mod tests {
     async fn tags_are_counted_per_lead(pool: PgPool) {
         lead(&pool, "a.test", Some("M365"), "Existing", &["hot", "eu"]).await;
         lead(&pool, "b.test", Some("Google"), "Migration", &["hot"]).await;
-        let values = facet_values(&pool, "tag", &LeadFilter::default()).await.unwrap();
+        let values = facet_values(&pool, Facet::Tag, &LeadFilter::default()).await.unwrap();
         assert_eq!(counts(&values), vec![("hot", 2), ("eu", 1)]);
     }
 
     #[sqlx::test(migrations = "../migrations")]
-    async fn an_unknown_facet_is_invalid_input_naming_the_known_ones(pool: PgPool) {
-        let err = facet_values(&pool, "colour", &LeadFilter::default()).await.unwrap_err();
-        assert!(matches!(&err, LeadError::Invalid(m) if m.contains("segment, provider")), "{err}");
+    async fn a_facet_the_daemon_does_not_store_is_invalid_input_naming_it(pool: PgPool) {
+        let err = facet_values(&pool, Facet::Referral, &LeadFilter::default()).await.unwrap_err();
+        assert!(matches!(&err, LeadError::Invalid(m) if m.contains("referral")), "{err}");
     }
 }

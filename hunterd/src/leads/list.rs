@@ -1,44 +1,164 @@
+//! The lead list: filtered, sorted pages read from `lead_list` (one row per company, kept in step
+//! with the source tables by triggers; see the 20261206000001 migration).
+//!
+//! Pages are keyset seeks on `(sort column, domain)`, so the next, previous, first and last page cost
+//! the same at any depth; only a jump to an arbitrary position reads past the rows before it. The
+//! list order is `sort column DIR NULLS LAST, domain DIR`: the rows with a value (one index range,
+//! walked either way) and then those without (the index's NULL end, by domain). A page that crosses
+//! from one to the other is read in two steps.
+
 use super::LeadError;
-use protocol::{LeadFilter, LeadPage, LeadQuery, LeadRow, LeadSort, MAX_PAGE};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use chrono::{DateTime, Utc};
+use protocol::{
+    Facet, LeadCount, LeadFilter, LeadKey, LeadPage, LeadQuery, LeadRow, LeadSort, MAX_PAGE, Seek, SortValue,
+};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
-/// The lead columns without tags: a page is cut first and tags are added to its rows only, so they are
-/// not computed for every row the sort passes over.
-const COLUMNS: &str = "c.id AS page_company_id, c.domain, c.company_name, ls.provider, ls.gateway, \
-     ls.local_provider, ls.mx_hosts, ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, \
-     ls.segment, ls.commercial_segment, ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, \
-     ls.scan_status, ls.scanned_at, (f.company_id IS NOT NULL) AS favorite, \
-     ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary ";
+/// The columns of a [`LeadRow`], from `lead_list l` and `lead_state ls`.
+const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, ls.local_provider, ls.mx_hosts, \
+     ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, ls.commercial_segment, \
+     ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, ls.scan_status, ls.scanned_at, \
+     l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary ";
 
-const TAGS_OF_PAGE: &str = "COALESCE((SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t \
-     WHERE t.company_id = page.page_company_id), '{}') AS tags ";
+/// One lead as stored; [`LeadRow`] is what clients get.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StoredRow {
+    domain: String,
+    company_name: Option<String>,
+    provider: Option<String>,
+    gateway: Option<String>,
+    local_provider: Option<String>,
+    mx_hosts: Option<Vec<String>>,
+    spf: Option<bool>,
+    spf_includes: Option<Vec<String>>,
+    dkim: Option<bool>,
+    dmarc_policy: Option<String>,
+    dmarc_pct: Option<i16>,
+    score: Option<i32>,
+    segment: Option<String>,
+    commercial_segment: Option<String>,
+    technical_heat: Option<String>,
+    commercial_heat: Option<String>,
+    priority: Option<String>,
+    priority_label: Option<String>,
+    scan_status: Option<String>,
+    scanned_at: Option<DateTime<Utc>>,
+    favorite: bool,
+    tags: Vec<String>,
+    ip_country: Option<String>,
+    ip_asn: Option<i64>,
+    ip_org: Option<String>,
+    ip_proxy: Option<bool>,
+    infrastructure_summary: Option<String>,
+}
 
-/// One lead with its tags (detail reads).
-const SELECT_ROW: &str = "SELECT c.domain, c.company_name, ls.provider, ls.gateway, ls.local_provider, \
-     ls.mx_hosts, ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, \
-     ls.commercial_segment, ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, \
-     ls.scan_status, ls.scanned_at, (f.company_id IS NOT NULL) AS favorite, \
-     ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
-     COALESCE((SELECT array_agg(t.tag ORDER BY t.tag) FROM tags t WHERE t.company_id = c.id), '{}') AS tags ";
+impl From<StoredRow> for LeadRow {
+    fn from(r: StoredRow) -> LeadRow {
+        LeadRow {
+            domain: r.domain,
+            company: r.company_name,
+            provider: r.provider,
+            gateway: r.gateway,
+            local_provider: r.local_provider,
+            mx_hosts: r.mx_hosts.unwrap_or_default(),
+            spf: r.spf,
+            spf_includes: r.spf_includes.unwrap_or_default(),
+            dkim: r.dkim,
+            dmarc_policy: r.dmarc_policy,
+            dmarc_pct: r.dmarc_pct.map(|p| p.clamp(0, 100) as u8),
+            score: r.score,
+            segment: r.segment,
+            commercial_segment: r.commercial_segment,
+            technical_heat: r.technical_heat,
+            commercial_heat: r.commercial_heat,
+            priority: r.priority,
+            priority_label: r.priority_label,
+            scan_status: r.scan_status,
+            scanned_at: r.scanned_at,
+            favorite: r.favorite,
+            tags: r.tags,
+            ip_country: r.ip_country,
+            ip_asn: r.ip_asn.and_then(|a| u32::try_from(a).ok()),
+            ip_org: r.ip_org,
+            ip_proxy: r.ip_proxy,
+            infrastructure_summary: r.infrastructure_summary,
+        }
+    }
+}
 
-const FROM: &str =
-    "FROM companies c LEFT JOIN lead_state ls ON ls.company_id = c.id LEFT JOIN favorites f ON f.company_id = c.id ";
+/// A page row with its place in the order.
+#[derive(Debug, sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    lead: StoredRow,
+    key_text: Option<String>,
+    key_int: Option<i64>,
+    key_time: Option<DateTime<Utc>>,
+}
 
-/// The SQL expression a sort key orders by.
-fn sort_column(sort: LeadSort) -> &'static str {
+/// One lead by company id, for the detail view.
+pub(crate) async fn lead_row(pool: &PgPool, company_id: i64) -> Result<LeadRow, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM lead_list l LEFT JOIN lead_state ls ON ls.company_id = l.company_id \
+         WHERE l.company_id = $1"
+    );
+    let row: StoredRow = sqlx::query_as(&sql).bind(company_id).fetch_one(pool).await?;
+    Ok(row.into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Text,
+    Int,
+    Time,
+}
+
+/// What a sort key orders by: a `lead_list` expression with a `(expression, domain)` index.
+#[derive(Debug, Clone, Copy)]
+struct SortColumn {
+    expr: &'static str,
+    kind: KeyKind,
+}
+
+fn sort_column(sort: LeadSort) -> SortColumn {
+    let text = |expr| SortColumn { expr, kind: KeyKind::Text };
     match sort {
-        LeadSort::Domain => "c.domain",
-        LeadSort::Company => "lower(c.company_name)",
-        LeadSort::Provider => "ls.provider",
-        LeadSort::Gateway => "ls.gateway",
-        LeadSort::Segment => "ls.segment",
-        LeadSort::Score => "ls.score",
-        LeadSort::Priority => "ls.priority",
-        LeadSort::CommercialSegment => "ls.commercial_segment",
-        LeadSort::TechnicalHeat => "ls.technical_heat",
-        LeadSort::CommercialHeat => "ls.commercial_heat",
-        LeadSort::ScanStatus => "ls.scan_status",
-        LeadSort::ScannedAt => "ls.scanned_at",
+        LeadSort::Domain => text("l.domain"),
+        LeadSort::Company => text("lower(l.company_name)"),
+        LeadSort::Provider => text("l.provider"),
+        LeadSort::Gateway => text("l.gateway"),
+        LeadSort::Segment => text("l.segment"),
+        LeadSort::Score => SortColumn { expr: "l.score", kind: KeyKind::Int },
+        LeadSort::Priority => text("l.priority"),
+        LeadSort::CommercialSegment => text("l.commercial_segment"),
+        LeadSort::TechnicalHeat => text("l.technical_heat"),
+        LeadSort::CommercialHeat => text("l.commercial_heat"),
+        LeadSort::ScanStatus => text("l.scan_status"),
+        LeadSort::ScannedAt => SortColumn { expr: "l.scanned_at", kind: KeyKind::Time },
+    }
+}
+
+/// The `lead_list` column a facet filters on; `None` for tags (an array) and for facets that are
+/// not stored yet.
+fn facet_column(facet: Facet) -> Option<&'static str> {
+    match facet {
+        Facet::Segment => Some("l.segment"),
+        Facet::Provider => Some("l.provider"),
+        Facet::Gateway => Some("l.gateway"),
+        Facet::Priority => Some("l.priority"),
+        Facet::TechnicalHeat => Some("l.technical_heat"),
+        Facet::CommercialHeat => Some("l.commercial_heat"),
+        Facet::CommercialSegment => Some("l.commercial_segment"),
+        Facet::ScanStatus => Some("l.scan_status"),
+        Facet::Tag | Facet::Referral | Facet::D365 => None,
+    }
+}
+
+pub(crate) fn facet_column_or_tag(facet: Facet) -> Result<Option<&'static str>, LeadError> {
+    match (facet, facet_column(facet)) {
+        (_, Some(column)) => Ok(Some(column)),
+        (Facet::Tag, None) => Ok(None),
+        (other, None) => Err(LeadError::Invalid(format!("hunterd does not count {} values yet", other.key()))),
     }
 }
 
@@ -48,34 +168,31 @@ fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Appends `WHERE …` for a filter.
+/// Appends `WHERE …` for a filter, over `lead_list l`.
 pub(crate) fn push_where(qb: &mut QueryBuilder<'_, Postgres>, filter: &LeadFilter) {
     qb.push("WHERE TRUE ");
     if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);
-        qb.push("AND (c.domain ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR c.company_name ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR ls.provider ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR ls.gateway ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR EXISTS (SELECT 1 FROM tags t WHERE t.company_id = c.id AND t.tag ILIKE ")
-            .push_bind(pattern)
-            .push(")) ");
+        if text.contains('\n') {
+            // `search` keeps one column per line; text with a line break (no expression has one)
+            // is matched column by column, which the trigram index cannot serve.
+            qb.push("AND (l.domain ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR l.company_name ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR l.provider ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR l.gateway ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR EXISTS (SELECT 1 FROM unnest(l.tags) t WHERE t ILIKE ")
+                .push_bind(pattern)
+                .push(")) ");
+        } else {
+            qb.push("AND l.search ILIKE ").push_bind(pattern).push(" ");
+        }
     }
-    let facets: [(&str, &Vec<String>); 8] = [
-        ("ls.segment", &filter.segments),
-        ("ls.provider", &filter.providers),
-        ("ls.gateway", &filter.gateways),
-        ("ls.priority", &filter.priorities),
-        ("ls.technical_heat", &filter.technical_heats),
-        ("ls.commercial_heat", &filter.commercial_heats),
-        ("ls.commercial_segment", &filter.commercial_segments),
-        ("ls.scan_status", &filter.scan_statuses),
-    ];
-    for (column, values) in facets {
+    for facet in Facet::ALL {
+        let (Some(column), values) = (facet_column(facet), facet.values(filter)) else { continue };
         if values.is_empty() {
             continue;
         }
@@ -84,79 +201,224 @@ pub(crate) fn push_where(qb: &mut QueryBuilder<'_, Postgres>, filter: &LeadFilte
         qb.push(format_args!("AND lower({column}) = ANY(")).push_bind(lowered).push(") ");
     }
     if !filter.tags.is_empty() {
+        // Tags are stored lower-case.
         let lowered: Vec<String> = filter.tags.iter().map(|v| v.to_lowercase()).collect();
-        qb.push("AND EXISTS (SELECT 1 FROM tags t WHERE t.company_id = c.id AND t.tag = ANY(")
-            .push_bind(lowered)
-            .push(")) ");
+        qb.push("AND l.tags && ").push_bind(lowered).push("::text[] ");
     }
     if filter.favorites_only {
-        qb.push("AND f.company_id IS NOT NULL ");
+        qb.push("AND l.favorite ");
     }
     if let Some(min) = filter.min_score {
-        qb.push("AND ls.score >= ").push_bind(min).push(" ");
+        qb.push("AND l.score >= ").push_bind(min).push(" ");
     }
     if let Some(max) = filter.max_score {
-        qb.push("AND ls.score <= ").push_bind(max).push(" ");
+        qb.push("AND l.score <= ").push_bind(max).push(" ");
     }
+}
+
+/// Which part of the order a read walks: the rows with a sort value, or those without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Valued,
+    Null,
+}
+
+/// One read: `limit` rows of a region, walked in list order (`forward`) or against it, starting
+/// after `from` (exclusive) in the walking direction, skipping `offset` rows.
+struct Read<'k> {
+    region: Region,
+    forward: bool,
+    from: Option<&'k LeadKey>,
+    offset: u64,
+    limit: i64,
+}
+
+fn bind_value(qb: &mut QueryBuilder<'_, Postgres>, value: &SortValue) {
+    match value.clone() {
+        SortValue::Text(v) => qb.push_bind(v).push("::text"),
+        SortValue::Int(v) => qb.push_bind(v).push("::bigint"),
+        SortValue::Time(v) => qb.push_bind(v).push("::timestamptz"),
+    };
+}
+
+async fn read(
+    pool: &PgPool,
+    query: &LeadQuery,
+    column: SortColumn,
+    read: &Read<'_>,
+) -> Result<Vec<(LeadRow, LeadKey)>, LeadError> {
+    let ascending = query.descending != read.forward;
+    let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
+    let col = column.expr;
+    let mut qb = QueryBuilder::<Postgres>::new(format!(
+        "WITH page AS (SELECT l.company_id, l.domain, {col} AS sort_key FROM lead_list l "
+    ));
+    push_where(&mut qb, &query.filter);
+    match read.region {
+        Region::Valued => qb.push(format_args!("AND {col} IS NOT NULL ")),
+        Region::Null => qb.push(format_args!("AND {col} IS NULL ")),
+    };
+    match (read.region, read.from) {
+        (Region::Valued, Some(LeadKey { value: Some(value), domain })) => {
+            qb.push(format_args!("AND ({col}, l.domain) {op} ("));
+            bind_value(&mut qb, value);
+            qb.push(", ").push_bind(domain.clone()).push(") ");
+        }
+        (Region::Null, Some(LeadKey { value: None, domain })) => {
+            qb.push(format_args!("AND l.domain {op} ")).push_bind(domain.clone()).push(" ");
+        }
+        _ => {}
+    }
+    match read.region {
+        Region::Valued => qb.push(format_args!("ORDER BY {col} {dir}, l.domain {dir} ")),
+        Region::Null => qb.push(format_args!("ORDER BY l.domain {dir} ")),
+    };
+    qb.push("LIMIT ").push_bind(read.limit);
+    if read.offset > 0 {
+        let offset = i64::try_from(read.offset).map_err(|_| LeadError::Invalid("offset too large".into()))?;
+        qb.push(" OFFSET ").push_bind(offset);
+    }
+    let key_columns = match column.kind {
+        KeyKind::Text => "page.sort_key AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time",
+        KeyKind::Int => "NULL::text AS key_text, page.sort_key::bigint AS key_int, NULL::timestamptz AS key_time",
+        KeyKind::Time => "NULL::text AS key_text, NULL::bigint AS key_int, page.sort_key AS key_time",
+    };
+    qb.push(format_args!(
+        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page JOIN lead_list l ON l.company_id = page.company_id \
+         LEFT JOIN lead_state ls ON ls.company_id = page.company_id ORDER BY page.sort_key {dir}, page.domain {dir}"
+    ));
+    let rows: Vec<PageRow> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let value = match column.kind {
+                KeyKind::Text => r.key_text.map(SortValue::Text),
+                KeyKind::Int => r.key_int.map(SortValue::Int),
+                KeyKind::Time => r.key_time.map(SortValue::Time),
+            };
+            let key = LeadKey { value, domain: r.lead.domain.clone() };
+            (r.lead.into(), key)
+        })
+        .collect())
+}
+
+/// How many rows of the valued region a filter leaves (for an offset that runs past it).
+async fn count_valued(pool: &PgPool, filter: &LeadFilter, column: SortColumn) -> Result<u64, LeadError> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM lead_list l ");
+    push_where(&mut qb, filter);
+    qb.push(format_args!("AND {} IS NOT NULL", column.expr));
+    let n: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    Ok(n.max(0).unsigned_abs())
+}
+
+/// Whether a cursor's value can be compared with the sort column.
+fn fits(key: &LeadKey, kind: KeyKind) -> bool {
+    matches!(
+        (&key.value, kind),
+        (None, _)
+            | (Some(SortValue::Text(_)), KeyKind::Text)
+            | (Some(SortValue::Int(_)), KeyKind::Int)
+            | (Some(SortValue::Time(_)), KeyKind::Time)
+    )
 }
 
 pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, LeadError> {
-    let limit = query.limit.clamp(1, MAX_PAGE) as i64;
-    let offset = i64::try_from(query.offset).map_err(|_| LeadError::Invalid("offset too large".into()))?;
-
-    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) ");
-    count.push(FROM);
-    push_where(&mut count, &query.filter);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-
-    let direction = if query.descending { "DESC" } else { "ASC" };
-    let mut qb = QueryBuilder::<Postgres>::new("WITH page AS (SELECT ");
-    qb.push(COLUMNS).push(format_args!(", {} AS sort_key ", sort_column(query.sort)));
-    qb.push(FROM);
-    push_where(&mut qb, &query.filter);
-    qb.push(format_args!("ORDER BY sort_key {direction} NULLS LAST, c.domain {direction} "));
-    qb.push("LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
-    qb.push(") SELECT page.*, ").push(TAGS_OF_PAGE);
-    qb.push(format_args!("FROM page ORDER BY sort_key {direction} NULLS LAST, domain {direction}"));
-    let rows = qb.build().fetch_all(pool).await?;
-    let rows = rows.iter().map(row_from_sql).collect::<Result<Vec<_>, _>>()?;
-    Ok(LeadPage { total: total.max(0) as u64, offset: query.offset, rows })
+    let limit = i64::from(query.limit.clamp(1, MAX_PAGE));
+    let column = sort_column(query.sort);
+    if let Seek::After(key) | Seek::Before(key) = &query.seek
+        && !fits(key, column.kind)
+    {
+        return Err(LeadError::Invalid(format!(
+            "that page key is not from a list sorted by {}; ask for the first page again",
+            query.sort.name()
+        )));
+    }
+    let first_read = |region, forward, from, offset| Read { region, forward, from, offset, limit };
+    // The regions in walking order, and where the walk starts in the first.
+    let (forward, steps): (bool, Vec<Read>) = match &query.seek {
+        Seek::Offset(offset) => {
+            let valued = read(pool, query, column, &first_read(Region::Valued, true, None, *offset)).await?;
+            let mut rows = valued;
+            let missing = limit - rows.len() as i64;
+            if missing > 0 {
+                // Past the valued rows: how far into the null region the offset reaches.
+                let skip = if rows.is_empty() && *offset > 0 {
+                    offset.saturating_sub(count_valued(pool, &query.filter, column).await?)
+                } else {
+                    0
+                };
+                let nulls = Read { region: Region::Null, forward: true, from: None, offset: skip, limit: missing };
+                rows.extend(read(pool, query, column, &nulls).await?);
+            }
+            return Ok(page(rows));
+        }
+        Seek::After(key) if key.value.is_none() => (true, vec![first_read(Region::Null, true, Some(key), 0)]),
+        Seek::After(key) => {
+            (true, vec![first_read(Region::Valued, true, Some(key), 0), first_read(Region::Null, true, None, 0)])
+        }
+        Seek::Before(key) if key.value.is_none() => {
+            (false, vec![first_read(Region::Null, false, Some(key), 0), first_read(Region::Valued, false, None, 0)])
+        }
+        Seek::Before(key) => (false, vec![first_read(Region::Valued, false, Some(key), 0)]),
+        Seek::Last => {
+            (false, vec![first_read(Region::Null, false, None, 0), first_read(Region::Valued, false, None, 0)])
+        }
+    };
+    let mut rows = Vec::new();
+    for mut step in steps {
+        step.limit = limit - rows.len() as i64;
+        if step.limit <= 0 {
+            break;
+        }
+        rows.extend(read(pool, query, column, &step).await?);
+    }
+    if !forward {
+        rows.reverse();
+    }
+    Ok(page(rows))
 }
 
-pub(crate) fn row_from_sql(row: &sqlx::postgres::PgRow) -> Result<LeadRow, sqlx::Error> {
-    Ok(LeadRow {
-        domain: row.try_get("domain")?,
-        company: row.try_get("company_name")?,
-        provider: row.try_get("provider")?,
-        gateway: row.try_get("gateway")?,
-        local_provider: row.try_get("local_provider")?,
-        mx_hosts: row.try_get::<Option<Vec<String>>, _>("mx_hosts")?.unwrap_or_default(),
-        spf: row.try_get("spf")?,
-        spf_includes: row.try_get::<Option<Vec<String>>, _>("spf_includes")?.unwrap_or_default(),
-        dkim: row.try_get("dkim")?,
-        dmarc_policy: row.try_get("dmarc_policy")?,
-        dmarc_pct: row.try_get::<Option<i16>, _>("dmarc_pct")?.map(|p| p.clamp(0, 100) as u8),
-        score: row.try_get("score")?,
-        segment: row.try_get("segment")?,
-        commercial_segment: row.try_get("commercial_segment")?,
-        technical_heat: row.try_get("technical_heat")?,
-        commercial_heat: row.try_get("commercial_heat")?,
-        priority: row.try_get("priority")?,
-        priority_label: row.try_get("priority_label")?,
-        scan_status: row.try_get("scan_status")?,
-        scanned_at: row.try_get("scanned_at")?,
-        favorite: row.try_get("favorite")?,
-        tags: row.try_get("tags")?,
-        ip_country: row.try_get("ip_country")?,
-        ip_asn: row.try_get::<Option<i64>, _>("ip_asn")?.and_then(|a| u32::try_from(a).ok()),
-        ip_org: row.try_get("ip_org")?,
-        ip_proxy: row.try_get("ip_proxy")?,
-        infrastructure_summary: row.try_get("infrastructure_summary")?,
-    })
+fn page(rows: Vec<(LeadRow, LeadKey)>) -> LeadPage {
+    let first = rows.first().map(|(_, k)| k.clone());
+    let last = rows.last().map(|(_, k)| k.clone());
+    LeadPage { rows: rows.into_iter().map(|(row, _)| row).collect(), first, last }
 }
 
-pub(crate) const SELECT_ONE: &str = SELECT_ROW;
-pub(crate) const FROM_ONE: &str = FROM;
+/// How long an exact count may take before the planner's estimate is served instead.
+const COUNT_BUDGET_MS: u32 = 300;
+
+/// The `query_canceled` SQLSTATE a statement timeout raises.
+const QUERY_CANCELED: &str = "57014";
+
+pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount, LeadError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")).execute(&mut *tx).await?;
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM lead_list l ");
+    push_where(&mut qb, filter);
+    match qb.build_query_scalar::<i64>().fetch_one(&mut *tx).await {
+        Ok(n) => {
+            tx.commit().await?;
+            Ok(LeadCount { count: n.max(0).unsigned_abs(), exact: true })
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(QUERY_CANCELED) => {
+            drop(tx);
+            Ok(LeadCount { count: estimate(pool, filter).await?, exact: false })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The planner's row estimate for a filter (statistics only, nothing is read).
+async fn estimate(pool: &PgPool, filter: &LeadFilter) -> Result<u64, LeadError> {
+    let mut qb = QueryBuilder::<Postgres>::new("EXPLAIN (FORMAT JSON) SELECT 1 FROM lead_list l ");
+    push_where(&mut qb, filter);
+    let plan: serde_json::Value = qb.build_query_scalar().fetch_one(pool).await?;
+    plan_rows(&plan).ok_or_else(|| LeadError::Invalid("the database gave no row estimate".into()))
+}
+
+fn plan_rows(plan: &serde_json::Value) -> Option<u64> {
+    plan.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64().map(|rows| rows.max(0.0).round() as u64)
+}
 
 #[cfg(test)]
 mod tests {
@@ -168,9 +430,8 @@ mod tests {
     }
 
     #[test]
-    fn every_sort_key_has_a_column() {
-        for sort in LeadSort::ALL {
-            assert!(!sort_column(sort).is_empty());
-        }
+    fn the_estimate_is_the_top_plan_nodes_rows() {
+        let plan = serde_json::json!([{ "Plan": { "Node Type": "Seq Scan", "Plan Rows": 1234.0 } }]);
+        assert_eq!(plan_rows(&plan), Some(1234));
     }
 }

@@ -135,6 +135,7 @@ async fn database(config: &Config, paths: &Paths) -> Vec<CheckLine> {
             }
             lines.push(CheckLine::new(Status::Ok, "database", detail));
             lines.push(schema(&handle.pool).await);
+            lines.push(trigram(&handle.pool).await);
         }
         Err(e) => lines.push(CheckLine::new(Status::Fail, "database", format!("{}: {e}", handle.location))),
     }
@@ -165,6 +166,52 @@ async fn schema(pool: &sqlx::PgPool) -> CheckLine {
     let known: Vec<i64> =
         MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect();
     schema_verdict(&known, &applied)
+}
+
+/// The free-text index's SQL, for an operator who adds pg_trgm after the migration ran without it.
+const SEARCH_INDEX_SQL: &str = "CREATE INDEX lead_list_search_idx ON lead_list USING gin (search gin_trgm_ops);";
+
+/// Whether free-text lead filters have their trigram index (pg_trgm), which the lead-list
+/// migration creates when the server has the extension and hunterd's role may create it.
+pub(crate) async fn trigram(pool: &sqlx::PgPool) -> CheckLine {
+    let found: Result<(bool, bool, bool, bool), sqlx::Error> = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'),
+                EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'),
+                to_regclass('lead_list') IS NOT NULL,
+                to_regclass('lead_list_search_idx') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await;
+    match found {
+        Ok((available, installed, table, index)) => trigram_verdict(available, installed, table, index),
+        Err(e) => CheckLine::new(Status::Fail, "pg_trgm", format!("cannot look up extensions: {e}")),
+    }
+}
+
+pub fn trigram_verdict(available: bool, installed: bool, table: bool, index: bool) -> CheckLine {
+    const SLOW: &str = "free-text lead filters read every lead (slow past ~100k leads)";
+    let (status, detail) = match (available, installed, table, index) {
+        (_, true, _, true) => (Status::Ok, "installed; free-text lead filters use its index".to_string()),
+        (_, true, false, _) => (Status::Ok, "installed; hunterd's migration adds the free-text index".to_string()),
+        (_, true, true, false) => {
+            (Status::Warn, format!("installed after hunterd's migration ran, so {SLOW}: run `{SEARCH_INDEX_SQL}`"))
+        }
+        (true, false, _, _) => (
+            Status::Warn,
+            format!(
+                "not installed in this database, so {SLOW}: as the database owner (PostgreSQL 13+) or a superuser run \
+                 `CREATE EXTENSION pg_trgm;` and then `{SEARCH_INDEX_SQL}`"
+            ),
+        ),
+        (false, false, _, _) => (
+            Status::Warn,
+            format!(
+                "this PostgreSQL server lacks the extension, so {SLOW}: install the server's contrib package \
+                 (e.g. postgresql-contrib), then run `CREATE EXTENSION pg_trgm;` and `{SEARCH_INDEX_SQL}`"
+            ),
+        ),
+    };
+    CheckLine::new(status, "pg_trgm", detail)
 }
 
 /// Compares the migrations this binary knows with those the database records.
@@ -412,6 +459,30 @@ mod tests {
         let line = schema_verdict(&[1, 2], &[(1, true), (2, false)]);
         assert_eq!(line.status, Status::Fail);
         assert!(line.detail.contains("migration 2 failed"), "{line:?}");
+    }
+
+    #[test]
+    fn a_server_without_pg_trgm_is_named_with_what_to_install_and_run() {
+        let line = trigram_verdict(false, false, true, false);
+        assert_eq!(line.status, Status::Warn);
+        assert!(line.detail.contains("lacks the extension") && line.detail.contains("contrib"), "{line:?}");
+        assert!(line.detail.contains("CREATE EXTENSION pg_trgm") && line.detail.contains("gin_trgm_ops"), "{line:?}");
+    }
+
+    #[test]
+    fn pg_trgm_with_its_index_is_ok() {
+        assert_eq!(trigram_verdict(true, true, true, true).status, Status::Ok);
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn the_check_reads_the_extension_and_index_from_the_database(pool: sqlx::PgPool) {
+        assert_eq!(trigram(&pool).await.status, Status::Ok);
+        sqlx::query("DROP INDEX lead_list_search_idx").execute(&pool).await.unwrap();
+        let line = trigram(&pool).await;
+        assert!(line.status == Status::Warn && line.detail.contains("CREATE INDEX lead_list_search_idx"), "{line:?}");
+        sqlx::query("DROP EXTENSION pg_trgm").execute(&pool).await.unwrap();
+        let line = trigram(&pool).await;
+        assert!(line.status == Status::Warn && line.detail.contains("not installed in this database"), "{line:?}");
     }
 
     #[test]

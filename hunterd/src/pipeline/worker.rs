@@ -3,6 +3,7 @@
 
 use super::engine::Engine;
 use super::store::{self, ScanOutcome};
+use crate::db::supervisor::retry_through_outage;
 use crate::jobs::queue::{self, QueueItem};
 use crate::scan::ScanStatus;
 use protocol::Event;
@@ -21,6 +22,20 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// [`FLUSH_AFTER`]: lists and `--wait` progress stay live while a batch fills.
 const MAX_BATCH: usize = 256;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// How long finished scans wait for the database to come back before they are given up (and
+/// rescanned after their lease); shorter than the lease, so no other daemon has taken them meanwhile.
+const STORE_PATIENCE: Duration = Duration::from_secs(240);
+
+/// Items claimed and not yet stored; after a database outage, this daemon's other leases are orphans.
+type InFlight = Arc<std::sync::Mutex<std::collections::HashSet<i64>>>;
+
+fn forget(in_flight: &InFlight, ids: impl IntoIterator<Item = i64>) {
+    if let Ok(mut set) = in_flight.lock() {
+        for id in ids {
+            set.remove(&id);
+        }
+    }
+}
 
 pub struct ScanWorker {
     pub pool: PgPool,
@@ -41,7 +56,15 @@ impl ScanWorker {
         let finished = Arc::new(AtomicU64::new(0));
         let reporter = tokio::spawn(report_progress(self.pool.clone(), finished.clone(), self.events.clone()));
         let (results, pending) = mpsc::channel(MAX_BATCH * 2);
-        let writer = tokio::spawn(write_batches(self.pool.clone(), self.owner.clone(), pending, finished.clone()));
+        let in_flight: InFlight = Arc::default();
+        let mut after_outage = false;
+        let writer = tokio::spawn(write_batches(
+            self.pool.clone(),
+            self.owner.clone(),
+            pending,
+            finished.clone(),
+            in_flight.clone(),
+        ));
         loop {
             if *shutdown.borrow() {
                 break;
@@ -50,9 +73,24 @@ impl ScanWorker {
             let items = if free == 0 {
                 Vec::new()
             } else {
+                if after_outage {
+                    let keep: Vec<i64> = in_flight.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+                    match queue::release_orphans(&self.pool, &self.owner, &keep).await {
+                        Ok(n) => {
+                            after_outage = false;
+                            if n > 0 {
+                                tracing::info!(
+                                    "handed back {n} scan(s) whose claim was cut off by the database outage"
+                                );
+                            }
+                        }
+                        Err(e) => tracing::debug!("cannot hand back orphaned scans yet: {e}"),
+                    }
+                }
                 match claim_scans(&self.pool, &self.owner, free as i64, self.registration_ttl).await {
                     Ok(items) => items,
                     Err(e) => {
+                        after_outage |= crate::db::supervisor::is_outage(&e);
                         tracing::warn!("could not claim scans: {e}");
                         Vec::new()
                     }
@@ -71,8 +109,14 @@ impl ScanWorker {
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
                 let (pool, engine, owner, finished, results) =
                     (self.pool.clone(), self.engine.clone(), self.owner.clone(), finished.clone(), results.clone());
+                let (id, in_flight) = (item.item.id, in_flight.clone());
+                if let Ok(mut set) = in_flight.lock() {
+                    set.insert(id);
+                }
                 tokio::spawn(async move {
+                    // `true`: handled here; otherwise the writer forgets it once stored.
                     if process(&pool, &engine, &owner, item, &results).await {
+                        forget(&in_flight, [id]);
                         finished.fetch_add(1, Ordering::Relaxed);
                     }
                     drop(permit);
@@ -172,15 +216,17 @@ async fn process(
     outcome.registration_due = registration_due;
     if is_transient(outcome.scan.status) {
         let attempt = item.payload.get("transient_attempt").and_then(serde_json::Value::as_i64).unwrap_or(0);
-        let stored = store::store_transient(
-            pool,
-            company_id,
-            &outcome.scan,
-            outcome.started_at,
-            outcome.duration_ms,
-            Some((item.id, owner)),
-            attempt,
-        )
+        let stored = retry_through_outage(STORE_PATIENCE, || {
+            store::store_transient(
+                pool,
+                company_id,
+                &outcome.scan,
+                outcome.started_at,
+                outcome.duration_ms,
+                Some((item.id, owner)),
+                attempt,
+            )
+        })
         .await;
         if let Err(e) = stored {
             tracing::warn!(%domain, "could not store the failed scan: {e}");
@@ -194,7 +240,13 @@ async fn process(
 }
 
 /// The one writer: collects results into batches and stores each in one transaction.
-async fn write_batches(pool: PgPool, owner: String, mut pending: mpsc::Receiver<Finished>, finished: Arc<AtomicU64>) {
+async fn write_batches(
+    pool: PgPool,
+    owner: String,
+    mut pending: mpsc::Receiver<Finished>,
+    finished: Arc<AtomicU64>,
+    in_flight: InFlight,
+) {
     let mut batch: Vec<Finished> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = pending.recv().await {
         batch.push(first);
@@ -205,7 +257,9 @@ async fn write_batches(pool: PgPool, owner: String, mut pending: mpsc::Receiver<
                 Ok(None) | Err(_) => break,
             }
         }
+        let ids: Vec<i64> = batch.iter().map(|r| r.item.id).collect();
         let stored = write_batch(&pool, &owner, std::mem::take(&mut batch)).await;
+        forget(&in_flight, ids);
         finished.fetch_add(stored, Ordering::Relaxed);
     }
 }
@@ -226,12 +280,14 @@ async fn write_batch(pool: &PgPool, owner: &str, batch: Vec<Finished>) -> u64 {
     for group in groups {
         let outcomes: Vec<ScanOutcome> = group.iter().map(|r| r.outcome.clone()).collect();
         let jobs: Vec<i64> = group.iter().map(|r| r.item.id).collect();
-        match store::store_batch(pool, &outcomes, &jobs, Some(owner)).await {
+        // Finished scans survive a database outage: they are stored once the database is back.
+        match retry_through_outage(STORE_PATIENCE, || store::store_batch(pool, &outcomes, &jobs, Some(owner))).await {
             Ok(_) => stored += group.len() as u64,
             Err(e) if group.len() > 1 => {
                 tracing::warn!("could not store a batch of {} scans, storing them one by one: {e}", group.len());
                 for result in &group {
-                    match store::store(pool, &result.outcome, Some((result.item.id, owner))).await {
+                    let one = || store::store(pool, &result.outcome, Some((result.item.id, owner)));
+                    match retry_through_outage(STORE_PATIENCE, one).await {
                         Ok(_) => stored += 1,
                         Err(e) => fail_store(pool, owner, result, &e).await,
                     }

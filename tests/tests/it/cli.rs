@@ -70,3 +70,112 @@ async fn commands_exit_1_with_one_line_when_the_daemon_is_down() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("hunterd is not running"), "{stderr}");
 }
+
+/// A minimal workbook whose first sheet's XML is `head`, then `pattern` repeated up to `len` bytes, then `tail`.
+fn xlsx_with_sheet(head: &str, pattern: &[u8], len: usize, tail: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(len > u32::MAX as usize / 2);
+    let parts: [(&str, &str); 4] = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Leads" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+    ];
+    for (name, text) in parts {
+        out.start_file(name, options).unwrap();
+        out.write_all(text.as_bytes()).unwrap();
+    }
+    out.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+    out.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#).unwrap();
+    out.write_all(head.as_bytes()).unwrap();
+    let chunk: Vec<u8> = pattern.iter().copied().cycle().take(1024 * 1024 / pattern.len() * pattern.len()).collect();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        out.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    out.write_all(tail.as_bytes()).unwrap();
+    out.write_all(b"</sheetData></worksheet>").unwrap();
+    out.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_xlsx_is_refused_naming_the_limit_and_nothing_is_imported() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let dns = DnsServer::start([]);
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
+    let file = dir.path().join("bomb.xlsx");
+    // 16 MiB of identical rows pack into a few KiB.
+    let row = br#"<row><c t="inlineStr"><is><t>x</t></is></c></row>"#;
+    std::fs::write(&file, xlsx_with_sheet("", row, 16 * 1024 * 1024 / row.len() * row.len(), "")).unwrap();
+    let out = run(&daemon, &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("more than 100 times") && stderr.contains("nothing was imported"), "{stderr}");
+    let pool = db.pool().await;
+    let companies: i64 = sqlx::query_scalar("SELECT count(*) FROM companies").fetch_one(&pool).await.unwrap();
+    assert_eq!(companies, 0);
+}
+
+#[tokio::test]
+async fn a_spreadsheet_cell_longer_than_a_row_may_be_is_refused_naming_the_limit() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let dns = DnsServer::start([]);
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
+    let file = dir.path().join("wide.xlsx");
+    let cell =
+        xlsx_with_sheet(r#"<row r="1"><c r="A1" t="inlineStr"><is><t>"#, b"a", 100 * 1024, "</t></is></c></row>");
+    std::fs::write(&file, cell).unwrap();
+    let out = run(&daemon, &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("longer than 64 KiB"), "{stderr}");
+}
+
+#[tokio::test]
+async fn exported_csv_neutralises_formulas_while_json_keeps_the_names_exact() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let dns = DnsServer::start([]);
+    let daemon = Daemon::start_scanning(&db, dir.path(), &dns).await;
+    let file = dir.path().join("leads.csv");
+    let names = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3+cmd|' /C calc'!A0", "\t=1+1"];
+    let mut text = String::from("domain;company\n");
+    for (i, name) in names.iter().enumerate() {
+        text.push_str(&format!("evil{i}.com;\"{}\"\n", name.replace('"', "\"\"")));
+    }
+    std::fs::write(&file, text).unwrap();
+    let imported = run(&daemon, &["import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+
+    let csv = String::from_utf8(run(&daemon, &["export", "--sort", "domain"]).stdout).unwrap();
+    let companies: Vec<&str> = csv.lines().skip(1).map(|l| l.split_once(',').unwrap().1).collect();
+    assert!(companies[0].starts_with(r#""'=HYPERLINK(""http://x"",""y"")""#), "{csv}");
+    assert!(companies[1].starts_with("'+cmd|' /C calc'!A0,"), "{csv}");
+    assert!(companies[2].starts_with("'@SUM(1),"), "{csv}");
+    assert!(companies[3].starts_with("'-2+3+cmd|' /C calc'!A0,"), "{csv}");
+    assert!(companies[4].starts_with("'=1+1,"), "{csv}");
+
+    let json = run(&daemon, &["export", "--sort", "domain", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON export");
+    assert_eq!(value[0]["company"], names[0]);
+    assert_eq!(value[2]["company"], "@SUM(1)");
+}

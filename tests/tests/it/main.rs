@@ -16,4 +16,5 @@ mod migrations;
 mod queue;
 mod registration;
 mod scan;
+mod supervision;
 mod tui;

@@ -84,6 +84,7 @@ pub(super) fn on_batch_progress(app: &mut App, batch_id: &str, done: u64, total:
 pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
     match answer {
         Answer::Leads { query, result } => on_lead_page(app, &query, result),
+        Answer::LeadCount { filter, result } => on_lead_count(app, &filter, result),
         Answer::Lead { domain, result } => {
             if let Some(detail) = app.detail.as_mut().filter(|d| d.domain == domain) {
                 match result {
@@ -100,11 +101,11 @@ pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
             if app.notice.as_ref().is_some_and(|n| n.text.starts_with("counting")) {
                 app.notice = None;
             }
-            open_facet_values(app, &facet, values);
+            open_facet_values(app, facet, values);
             vec![]
         }
         Answer::Facets { facet, result: Err(e) } => {
-            notify(app, format!("could not list {facet} values: {e}"), true);
+            notify(app, format!("could not list {} values: {e}", facet.key()), true);
             vec![]
         }
         Answer::Added(Ok(report)) => {
@@ -223,13 +224,14 @@ pub(super) fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Lead
     if !app.leads.is_current(query) {
         return vec![];
     }
-    let page = query.offset / PAGE_SIZE;
+    let Some(page) = app.leads.page_of(&query.seek) else { return vec![] };
     app.leads.requested.remove(&page);
     match result {
         Ok(answer) => {
             app.leads.error = None;
-            app.leads.total = Some(answer.total);
-            app.leads.pages.insert(page, Page { rows: Arc::new(answer.rows), stale: false });
+            app.leads.learn_extent(page, &query.seek, answer.rows.len() as u64);
+            let LeadPage { rows, first, last } = answer;
+            app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: false, first, last });
             // The count may have changed: keep the selection inside and fetch what is now in view.
             fetch_leads(app)
         }
@@ -237,6 +239,20 @@ pub(super) fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Lead
             app.leads.error = Some(e);
             vec![]
         }
+    }
+}
+
+pub(super) fn on_lead_count(app: &mut App, filter: &LeadFilter, result: Result<LeadCount, String>) -> Vec<Effect> {
+    if *filter != app.leads.filter {
+        return vec![];
+    }
+    match result {
+        Ok(count) => {
+            app.leads.count = Some(count);
+            app.leads.total = Some(count.count);
+            fetch_leads(app)
+        }
+        Err(e) => failed(app, "could not count leads", e),
     }
 }
 

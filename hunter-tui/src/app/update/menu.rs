@@ -22,23 +22,25 @@ pub(super) fn open_sort_menu(app: &mut App) {
 }
 
 pub(super) fn open_facets_menu(app: &mut App) {
-    let items = FACETS
-        .iter()
-        .map(|(key, _)| {
-            let description = FILTER_KEYS.iter().find(|(k, _)| k == key).map(|(_, d)| *d).unwrap_or("");
-            let active = if *key == "favorite" {
-                app.leads.filter.favorites_only
-            } else {
-                !filter_edit::values_of(&app.leads.filter, key).is_empty()
-            };
-            MenuItem { label: key.to_string(), note: description.to_string(), value: key.to_string(), active }
-        })
-        .collect();
+    let facets = Facet::ALL.into_iter().map(|facet| MenuItem {
+        label: facet.key().to_string(),
+        note: facet.description().to_string(),
+        value: facet.key().to_string(),
+        active: !facet.values(&app.leads.filter).is_empty(),
+    });
+    let (key, description) = FAVORITE_KEY;
+    let favorite = MenuItem {
+        label: key.to_string(),
+        note: description.to_string(),
+        value: key.to_string(),
+        active: app.leads.filter.favorites_only,
+    };
+    let items = facets.chain(std::iter::once(favorite)).collect();
     app.menu = Some(Menu { kind: MenuKind::Facets, title: "Filter by".into(), items, selected: 0 });
 }
 
-pub(super) fn open_facet_values(app: &mut App, key: &str, values: Vec<FacetCount>) {
-    let chosen = filter_edit::values_of(&app.leads.filter, key);
+pub(super) fn open_facet_values(app: &mut App, facet: Facet, values: Vec<FacetCount>) {
+    let chosen = facet.values(&app.leads.filter);
     let items: Vec<MenuItem> = values
         .into_iter()
         .map(|v| {
@@ -47,13 +49,14 @@ pub(super) fn open_facet_values(app: &mut App, key: &str, values: Vec<FacetCount
             MenuItem { label: v.value.clone(), note, value: v.value, active }
         })
         .collect();
+    let key = facet.key();
     if items.is_empty() {
         app.menu = None;
         notify(app, format!("no lead has a {key} yet"), false);
         return;
     }
     app.menu = Some(Menu {
-        kind: MenuKind::FacetValues { key: key.to_string() },
+        kind: MenuKind::FacetValues { facet },
         title: format!("{key} (Enter adds or removes)"),
         items,
         selected: 0,
@@ -86,28 +89,28 @@ pub(super) fn choose_menu_item(app: &mut App) -> Vec<Effect> {
             set_sort(app, sort, descending)
         }
         MenuKind::Facets => {
-            let key = item.value;
-            match FACETS.iter().find(|(k, _)| *k == key).and_then(|(_, values)| *values) {
-                Some([]) => {
-                    let expr = filter_edit::toggle_favorite(&app.leads.expr);
-                    let mut effects = apply_filter(app, &expr);
-                    effects.push(save_state(app));
-                    effects
-                }
+            let Some(facet) = Facet::from_key(&item.value) else {
+                // The one item that is not a facet: favourites.
+                let expr = filter_edit::toggle_favorite(&app.leads.expr);
+                let mut effects = apply_filter(app, &expr);
+                effects.push(save_state(app));
+                return effects;
+            };
+            match facet.fixed_values() {
                 Some(values) => {
                     let values = values.iter().map(|v| FacetCount { value: v.to_string(), count: 0 }).collect();
-                    open_facet_values(app, &key, values);
+                    open_facet_values(app, facet, values);
                     vec![]
                 }
                 None => {
-                    notify(app, format!("counting {key} values…"), false);
-                    vec![Effect::Send(Request::LeadFacets { facet: key, filter: Box::new(app.leads.filter.clone()) })]
+                    notify(app, format!("counting {} values…", facet.key()), false);
+                    vec![Effect::Send(Request::LeadFacets { facet, filter: Box::new(app.leads.filter.clone()) })]
                 }
             }
         }
-        MenuKind::FacetValues { key } => {
+        MenuKind::FacetValues { facet } => {
             let expr = if filter_edit::expressible(&item.value) {
-                filter_edit::toggle_value(&app.leads.expr, &key, &item.value)
+                filter_edit::toggle_value(&app.leads.expr, facet, &item.value)
             } else {
                 // Terms are split on spaces: such a value can only be searched for as text.
                 notify(app, format!("`{}` has spaces: filtering by its text instead", item.value), false);

@@ -106,7 +106,7 @@ pub(super) fn submit_prompt(app: &mut App) -> Vec<Effect> {
             app.prompt = None;
             let total = app.leads.total.unwrap_or(0);
             notify(app, format!("exporting {}…", humanize::count(total as usize, "lead")), false);
-            vec![Effect::Export { path: PathBuf::from(input), query: Box::new(app.leads.query(0)) }]
+            vec![Effect::Export { path: PathBuf::from(input), query: Box::new(app.leads.query()) }]
         }
         PromptKind::Note { domain } => {
             app.prompt = None;

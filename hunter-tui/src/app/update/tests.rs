@@ -1,10 +1,10 @@
 use super::*;
-use crate::app::fixtures::{detail, lead};
-use crate::app::model::MenuKind;
+use crate::app::fixtures::{answer_count, answer_page, detail, lead, page_query};
+use crate::app::model::{MenuKind, PAGE_SIZE, PREFETCH_ROWS};
 use crate::client::{Answer, Queued};
 use crate::keymap::{Key, Keymap};
 use crate::output::fixtures::{self, disabled_job, failed_job, ok_job};
-use protocol::{AddOutcome, AddReport, BatchProgress, JobOutcome, JobState, LeadPage};
+use protocol::{AddOutcome, AddReport, BatchProgress, JobOutcome, JobState, LeadPage, Seek};
 
 fn connected_with(jobs: Vec<JobInfo>) -> App {
     let mut app = App::new("/run/hunter/hunterd.sock".into(), true, fixtures::now());
@@ -17,20 +17,12 @@ fn connected() -> App {
     connected_with(vec![])
 }
 
-/// A connected app showing `total` leads, with the first page loaded.
+/// A connected app showing `total` leads (counted exactly), with the first page loaded.
 fn with_leads(total: u64) -> App {
     let mut app = connected();
     answer_page(&mut app, 0, total);
+    answer_count(&mut app, total, true);
     app
-}
-
-/// Answers the current query's page `page` as a daemon holding `total` leads would.
-fn answer_page(app: &mut App, page: u64, total: u64) -> Vec<Effect> {
-    let query = app.leads.query(page);
-    let start = page * PAGE_SIZE;
-    let rows = (start..total.min(start + PAGE_SIZE)).map(lead).collect();
-    let answer = LeadPage { total, offset: start, rows };
-    update(app, Msg::Answer(Answer::Leads { query: Box::new(query), result: Ok(answer) }))
 }
 
 /// Presses the first key the keymap binds to `action`, so tests follow the keymap.
@@ -55,8 +47,19 @@ fn requests(effects: &[Effect]) -> Vec<&Request> {
     effects.iter().filter_map(|e| if let Effect::Send(r) = e { Some(r) } else { None }).collect()
 }
 
-fn page_offsets(effects: &[Effect]) -> Vec<u64> {
-    requests(effects).iter().filter_map(|r| if let Request::ListLeads(q) = r { Some(q.offset) } else { None }).collect()
+/// The pages the effects ask for, by index.
+fn pages_asked(app: &App, effects: &[Effect]) -> Vec<u64> {
+    requests(effects)
+        .iter()
+        .filter_map(|r| if let Request::ListLeads(q) = r { app.leads.page_of(&q.seek) } else { None })
+        .collect()
+}
+
+fn seeks(effects: &[Effect]) -> Vec<Seek> {
+    requests(effects)
+        .iter()
+        .filter_map(|r| if let Request::ListLeads(q) = r { Some(q.seek.clone()) } else { None })
+        .collect()
 }
 
 /// The timer message for the latest filter keystroke.
@@ -199,7 +202,7 @@ fn reconnecting_after_a_stop_restores_the_jobs_reloads_the_leads_and_says_so() {
     assert!(matches!(app.link, Link::Up(_)));
     assert_eq!(app.jobs, vec![ok_job()]);
     assert_eq!(notice(&app), "reconnected to hunterd");
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
     assert_eq!(app.leads.row(2).map(|r| r.domain.as_str()), Some("lead2.example"), "rows stay shown meanwhile");
 }
 
@@ -208,7 +211,7 @@ fn a_lagged_subscription_asks_for_a_fresh_status_and_fresh_rows() {
     let mut app = with_leads(3);
     let effects = update(&mut app, Msg::Event(Event::Lagged { missed: 3 }));
     assert_eq!(requests(&effects)[0], &Request::Status);
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
 }
 
 #[test]
@@ -251,7 +254,7 @@ fn a_status_answer_refreshes_jobs_and_clamps_the_selection() {
 // --- paging ---
 
 #[test]
-fn connecting_asks_for_the_first_page_of_the_remembered_query() {
+fn connecting_asks_for_the_first_page_and_the_count_of_the_remembered_query() {
     let mut app = App::new("/s".into(), true, fixtures::now());
     let (list, _) = crate::app::model::LeadList::from_state(&UiState {
         filter: "segment=Migration".into(),
@@ -260,38 +263,104 @@ fn connecting_asks_for_the_first_page_of_the_remembered_query() {
     });
     app.leads = list;
     let effects = update(&mut app, Msg::Connected(Box::new(fixtures::status(vec![]))));
-    let [Request::ListLeads(query)] = requests(&effects)[..] else { panic!("{effects:?}") };
+    let [Request::ListLeads(query), Request::CountLeads(counted)] = requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
     assert_eq!(
-        (query.offset, query.limit as u64, query.sort, query.descending),
-        (0, PAGE_SIZE, LeadSort::Domain, false)
+        (&query.seek, query.limit as u64, query.sort, query.descending),
+        (&Seek::Offset(0), PAGE_SIZE, LeadSort::Domain, false)
     );
     assert_eq!(query.filter.segments, vec!["Migration"]);
+    assert_eq!(**counted, query.filter);
 }
 
 #[test]
-fn a_page_answer_gives_the_total_and_the_rows() {
-    let app = with_leads(10_000);
-    assert_eq!(app.leads.total, Some(10_000));
+fn the_first_page_is_shown_before_the_count_arrives() {
+    let mut app = connected();
+    answer_page(&mut app, 0, 10_000);
     assert_eq!(app.leads.row(199).map(|r| r.domain.as_str()), Some("lead199.example"));
+    assert_eq!(app.leads.count, None);
+    answer_count(&mut app, 10_000, true);
+    assert_eq!(app.leads.total, Some(10_000));
     assert_eq!(app.leads.row(200), None);
 }
 
 #[test]
-fn jumping_to_the_end_fetches_the_last_page_and_not_the_ones_between() {
-    let mut app = with_leads(10_000);
-    let effects = press(&mut app, Action::Last);
-    assert_eq!(app.leads.selected, 9_999);
-    assert_eq!(page_offsets(&effects), vec![9_800]);
+fn a_short_first_page_is_the_whole_list_without_waiting_for_the_count() {
+    let mut app = connected();
+    answer_page(&mut app, 0, 42);
+    assert_eq!(app.leads.total, Some(42));
 }
 
 #[test]
-fn scrolling_near_a_page_boundary_fetches_the_next_page_ahead_of_time() {
+fn jumping_to_the_end_fetches_the_last_page_from_the_end_and_not_the_ones_between() {
+    let mut app = with_leads(10_000);
+    let effects = press(&mut app, Action::Last);
+    assert_eq!(app.leads.selected, 9_999);
+    assert_eq!(pages_asked(&app, &effects), vec![49]);
+    assert_eq!(seeks(&effects), vec![Seek::Last]);
+}
+
+#[test]
+fn the_next_page_is_asked_for_after_the_last_row_held_and_the_previous_before_the_first() {
+    let mut app = with_leads(10_000);
+    let effects = (0..120).flat_map(|_| press(&mut app, Action::Down)).collect::<Vec<_>>();
+    let last_of_first_page = app.leads.pages[&0].last.clone().unwrap();
+    assert_eq!(seeks(&effects), vec![Seek::After(last_of_first_page)]);
+
+    press(&mut app, Action::Last);
+    answer_page(&mut app, 49, 10_000);
+    let effects = (0..120).flat_map(|_| press(&mut app, Action::Up)).collect::<Vec<_>>();
+    let first_of_last_page = app.leads.pages[&49].first.clone().unwrap();
+    assert_eq!(seeks(&effects), vec![Seek::Before(first_of_last_page)]);
+}
+
+#[test]
+fn a_page_whose_neighbour_is_on_its_way_waits_for_it_instead_of_using_an_offset() {
+    let mut app = with_leads(100_000);
+    press(&mut app, Action::Last);
+    answer_page(&mut app, 499, 100_000);
+    // Holding PgUp: page 498 is asked for; 497 waits for 498 to seek from it.
+    let mut asked = vec![];
+    for _ in 0..12 {
+        asked.extend(seeks(&press(&mut app, Action::PageUp)));
+    }
+    assert!(asked.iter().all(|s| matches!(s, Seek::Before(_))), "{asked:?}");
+}
+
+#[test]
+fn a_jump_far_from_any_held_page_uses_an_offset() {
+    let mut app = with_leads(100_000);
+    app.leads.selected = 50_100;
+    app.leads.top = 50_100;
+    let effects = update(&mut app, Msg::RefreshDue);
+    // Page 250 by offset; 251 waits to be read after it.
+    assert_eq!(seeks(&effects), vec![Seek::Offset(50_000)]);
+}
+
+#[test]
+fn scrolling_fetches_the_next_page_while_the_cursor_is_still_half_a_page_from_the_end_of_the_rows_held() {
+    let mut app = with_leads(10_000);
+    let mut fetched_at = None;
+    for _ in 0..PAGE_SIZE {
+        let effects = press(&mut app, Action::Down);
+        if fetched_at.is_none() && pages_asked(&app, &effects) == vec![1] {
+            fetched_at = Some(app.leads.selected);
+        }
+    }
+    let fetched_at = fetched_at.expect("page 1 asked for");
+    assert!(fetched_at + PREFETCH_ROWS <= PAGE_SIZE, "asked at row {fetched_at}");
+}
+
+#[test]
+fn scrolling_near_a_page_boundary_fetches_the_next_page_once_before_it_is_on_screen() {
     let mut app = with_leads(10_000);
     let mut fetched = vec![];
     for _ in 0..170 {
-        fetched.extend(page_offsets(&press(&mut app, Action::Down)));
+        let effects = press(&mut app, Action::Down);
+        fetched.extend(pages_asked(&app, &effects));
     }
-    assert_eq!(fetched, vec![200], "page 1 is fetched once, before it is on screen");
+    assert_eq!(fetched, vec![1], "page 1 is fetched once, before it is on screen");
     assert!(app.leads.row(app.leads.top + crate::app::layout::visible_rows(&app) - 1).is_some());
 }
 
@@ -300,8 +369,8 @@ fn page_down_moves_a_screen_and_far_pages_are_forgotten() {
     let mut app = with_leads(100_000);
     for _ in 0..100 {
         let effects = press(&mut app, Action::PageDown);
-        for offset in page_offsets(&effects) {
-            answer_page(&mut app, offset / PAGE_SIZE, 100_000);
+        for page in pages_asked(&app, &effects) {
+            answer_page(&mut app, page, 100_000);
         }
     }
     let visible = crate::app::layout::visible_rows(&app);
@@ -313,38 +382,55 @@ fn page_down_moves_a_screen_and_far_pages_are_forgotten() {
 #[test]
 fn an_answer_for_an_older_filter_is_ignored() {
     let mut app = with_leads(500);
-    let old = app.leads.query(1);
+    let old = page_query(&mut app, 1);
     press(&mut app, Action::Filter);
     type_text(&mut app, "acme");
     let due = filter_due(&app);
     update(&mut app, due);
-    let rows = vec![lead(999)];
-    let answer = LeadPage { total: 500, offset: 200, rows };
-    update(&mut app, Msg::Answer(Answer::Leads { query: Box::new(old), result: Ok(answer) }));
+    let answer = LeadPage { rows: vec![lead(999)], first: None, last: None };
+    update(&mut app, Msg::Answer(Answer::Leads { query: Box::new(old.clone()), result: Ok(answer) }));
+    let count = protocol::LeadCount { count: 500, exact: true };
+    update(&mut app, Msg::Answer(Answer::LeadCount { filter: Box::new(old.filter), result: Ok(count) }));
     assert_eq!(app.leads.total, None);
     assert!(app.leads.pages.is_empty());
 }
 
 #[test]
+fn an_estimated_count_is_corrected_by_the_page_that_ends_the_list() {
+    let mut app = connected();
+    answer_page(&mut app, 0, 450);
+    answer_count(&mut app, 900, false);
+    assert_eq!(app.leads.total, Some(900));
+    app.leads.selected = 420;
+    let mut effects = update(&mut app, Msg::RefreshDue);
+    while let Some(page) = pages_asked(&app, &effects).first().copied() {
+        effects = answer_page(&mut app, page, 450);
+    }
+    assert_eq!(app.leads.total, Some(450));
+    assert_eq!(app.leads.selected, 420);
+}
+
+#[test]
 fn a_failed_page_shows_the_error_and_is_retried_every_tick() {
     let mut app = connected();
-    let query = app.leads.query(0);
+    let query = page_query(&mut app, 0);
     update(&mut app, Msg::Answer(Answer::Leads { query: Box::new(query), result: Err("database unavailable".into()) }));
     assert_eq!(app.leads.error.as_deref(), Some("database unavailable"));
     let effects = update(&mut app, Msg::Tick(fixtures::now()));
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
     answer_page(&mut app, 0, 1);
     assert_eq!(app.leads.error, None);
 }
 
 #[test]
-fn lead_changes_are_refreshed_once_per_debounce_keeping_the_rows_shown() {
+fn lead_changes_are_refreshed_once_per_debounce_keeping_the_rows_shown_and_counted_again() {
     let mut app = with_leads(3);
     let first = update(&mut app, Msg::Event(Event::LeadsChanged { count: 2 }));
     assert_eq!(first, vec![Effect::After(REFRESH_DEBOUNCE, Box::new(Msg::RefreshDue))]);
     assert!(update(&mut app, Msg::Event(Event::LeadsChanged { count: 5 })).is_empty());
     let effects = update(&mut app, Msg::RefreshDue);
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
+    assert!(requests(&effects).iter().any(|r| matches!(r, Request::CountLeads(_))));
     assert!(app.leads.row(0).is_some());
 }
 
@@ -368,7 +454,7 @@ fn typing_a_filter_applies_it_after_the_debounce_only_for_the_last_keystroke() {
     assert_eq!(effects.last(), Some(&Effect::After(FILTER_DEBOUNCE, Box::new(Msg::FilterDue(4)))));
     assert!(update(&mut app, Msg::FilterDue(3)).is_empty(), "an older timer does nothing");
     let effects = update(&mut app, Msg::FilterDue(4));
-    let [Request::ListLeads(query)] = requests(&effects)[..] else { panic!("{effects:?}") };
+    let [Request::ListLeads(query), Request::CountLeads(_)] = requests(&effects)[..] else { panic!("{effects:?}") };
     assert_eq!(query.filter.text.as_deref(), Some("acme"));
     assert_eq!(app.leads.expr, "acme");
 }
@@ -379,7 +465,7 @@ fn the_filter_syntax_reaches_the_daemon_parsed() {
     press(&mut app, Action::Filter);
     type_text(&mut app, "segment=Migration score>=60 acme");
     let effects = enter(&mut app);
-    let [Request::ListLeads(query)] = requests(&effects)[..] else { panic!("{effects:?}") };
+    let [Request::ListLeads(query), Request::CountLeads(_)] = requests(&effects)[..] else { panic!("{effects:?}") };
     assert_eq!(query.filter, LeadFilter::parse("segment=Migration score>=60 acme").unwrap());
     assert_eq!(app.prompt, None);
     assert!(effects.contains(&Effect::SaveState(UiState {
@@ -445,7 +531,7 @@ fn the_clear_key_drops_the_filter_and_remembers_that() {
     enter(&mut app);
     let effects = press(&mut app, Action::ClearFilter);
     assert!(app.leads.filter.is_empty() && app.leads.expr.is_empty());
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
     assert!(effects.iter().any(|e| matches!(e, Effect::SaveState(s) if s.filter.is_empty())));
 }
 
@@ -482,17 +568,17 @@ fn facet_values_come_from_the_daemon_and_picking_one_adds_it_to_the_filter() {
     press(&mut app, Action::Down);
     let effects = enter(&mut app);
     let [Request::LeadFacets { facet, .. }] = requests(&effects)[..] else { panic!("{effects:?}") };
-    assert_eq!(facet, "provider");
+    assert_eq!(*facet, Facet::Provider);
     let values = vec![FacetCount { value: "Google".into(), count: 12 }, FacetCount { value: "M365".into(), count: 3 }];
-    update(&mut app, Msg::Answer(Answer::Facets { facet: "provider".into(), result: Ok(values) }));
+    update(&mut app, Msg::Answer(Answer::Facets { facet: Facet::Provider, result: Ok(values) }));
     let menu = app.menu.as_ref().expect("values menu");
-    assert_eq!(menu.kind, MenuKind::FacetValues { key: "provider".into() });
+    assert_eq!(menu.kind, MenuKind::FacetValues { facet: Facet::Provider });
     assert_eq!(menu.items[0].note, "12");
     press(&mut app, Action::Down);
     let effects = enter(&mut app);
     assert_eq!(app.leads.expr, "provider=M365");
     assert_eq!(app.leads.filter.providers, vec!["M365"]);
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
 }
 
 #[test]
@@ -551,7 +637,7 @@ fn a_followed_batch_is_polled_until_done_then_the_list_refreshes() {
     let effects = update(&mut app, progress(4));
     assert!(app.progress.batches.is_empty());
     assert_eq!(notice(&app), "import leads.csv: 4 domains scanned");
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
     assert!(update(&mut app, Msg::PollBatches).is_empty(), "polling stops");
     assert!(!app.progress.polling);
 }
@@ -772,7 +858,7 @@ fn an_empty_list_refreshes_when_leads_arrive() {
     let mut app = with_leads(0);
     update(&mut app, Msg::Event(Event::LeadsChanged { count: 1 }));
     let effects = update(&mut app, Msg::RefreshDue);
-    assert_eq!(page_offsets(&effects), vec![0]);
+    assert_eq!(pages_asked(&app, &effects), vec![0]);
 }
 
 #[test]
