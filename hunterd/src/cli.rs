@@ -112,6 +112,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if crate::ops::check::passed(&lines) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Run => {
+            // Lead data (logs, uploads, caches) is private to the daemon's account whatever the
+            // caller's umask; the socket's group access is set explicitly.
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
             crate::paths::ensure_state_dir(&paths)?;
             let log_dir = paths.log_dir(config.log.dir.as_deref());
             let _guard = logging::init(config.log.level.as_deref(), &log_dir, true)?;

@@ -27,6 +27,7 @@ pub fn init(level: Option<&str>, log_dir: &Path, to_file: bool) -> anyhow::Resul
 
     std::fs::create_dir_all(log_dir)
         .map_err(|e| anyhow::anyhow!("cannot create log directory {}: {e}", log_dir.display()))?;
+    make_private(log_dir);
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("hunterd")
@@ -52,6 +53,20 @@ pub fn init(level: Option<&str>, log_dir: &Path, to_file: bool) -> anyhow::Resul
 }
 
 use tracing_subscriber::Layer;
+
+/// Logs hold customer domains: the directory (unless systemd manages it) and every log file are
+/// readable by the daemon's account only, including files an older release left world-readable.
+fn make_private(log_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var_os("LOGS_DIRECTORY").is_none() {
+        let _ = std::fs::set_permissions(log_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    for entry in std::fs::read_dir(log_dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("hunterd") {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
 
 /// Boxes a layer so the two stderr shapes share one type.
 trait BoxCompat<S> {

@@ -67,11 +67,15 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
-    let owner = format!(
-        "{}:{}",
-        nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
-        std::process::id()
-    );
+    let state_id = crate::jobs::owner::state_id(&paths.state_dir)
+        .with_context(|| format!("cannot read or write the daemon id in {}", paths.state_dir.display()))?;
+    // We hold the state-directory lock: leases of earlier runs on it are ours to hand back now.
+    let reclaimed = crate::jobs::owner::reclaim_previous_runs(&db.handle.pool, &state_id).await?;
+    if reclaimed > 0 {
+        tracing::info!("handed back {reclaimed} item(s) an earlier run of this daemon was working on");
+    }
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    let owner = crate::jobs::owner::owner(&state_id, &host, std::process::id());
     let whois = &state.config.whois;
     let worker = ScanWorker {
         pool: db.handle.pool.clone(),

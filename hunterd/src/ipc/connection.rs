@@ -37,13 +37,21 @@ pub async fn serve(stream: Stream, state: Arc<AppState>, shutdown: watch::Receiv
     state.clients.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// `text` with control characters (a newline that would forge a log line) escaped.
+fn printable(text: &str) -> String {
+    if text.chars().any(char::is_control) { text.escape_debug().to_string() } else { text.to_string() }
+}
+
 /// Reads the hello and answers it. `Ok(None)`: refused with a reason the client will show.
 async fn handshake(stream: &Stream) -> Result<Option<Hello>, FrameError> {
     let mut reader = stream;
     let payload = tokio::time::timeout(HANDSHAKE_TIMEOUT, frame::read_frame(&mut reader, MAX_HELLO_LEN))
         .await
         .map_err(|_| FrameError::Stalled(HANDSHAKE_TIMEOUT))??;
-    let hello: Hello = codec::decode(&payload)?;
+    let mut hello: Hello = codec::decode(&payload)?;
+    // What the client says about itself ends up in logs and messages: no raw control characters.
+    hello.client = printable(&hello.client);
+    hello.build_version = printable(&hello.build_version);
     if hello.magic != MAGIC {
         return Err(codec::CodecError::Decode("not a Hunter client (bad magic)".into()).into());
     }
@@ -119,15 +127,15 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
                 let _ = outbox.send(ServerMessage::Response { id, body }).await;
             }
             Request::ImportChunk { upload_id, data } => {
-                let body = match state.uploads.append(upload_id, &data) {
+                let body = match owned(&uploads, upload_id).and_then(|()| state.uploads.append(upload_id, &data)) {
                     Ok(()) => Response::Ok,
                     Err(e) => handler::upload_error(e),
                 };
                 let _ = outbox.send(ServerMessage::Response { id, body }).await;
             }
             Request::ImportFinish { upload_id } => {
+                let received = owned(&uploads, upload_id).and_then(|()| state.uploads.finish(upload_id));
                 uploads.retain(|u| *u != upload_id);
-                let received = state.uploads.finish(upload_id);
                 let (state, outbox) = (state.clone(), outbox.clone());
                 tokio::spawn(async move {
                     let body = match received {
@@ -166,6 +174,11 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
     }
     state.uploads.abandon(&uploads);
     writer.abort();
+}
+
+/// Another connection's upload is as unknown to this one as one that never existed.
+fn owned(uploads: &[u64], upload_id: u64) -> Result<(), super::uploads::UploadError> {
+    if uploads.contains(&upload_id) { Ok(()) } else { Err(super::uploads::UploadError::Unknown(upload_id)) }
 }
 
 async fn write_loop(stream: Arc<Stream>, mut inbox: mpsc::Receiver<ServerMessage>) {

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest file accepted (a million-row CSV is far below this).
 pub const MAX_UPLOAD: u64 = 2 * 1024 * 1024 * 1024;
@@ -44,9 +44,10 @@ impl Drop for Received {
     }
 }
 
+/// Ids are random (not a counter another client could guess) and, on top, bound to the connection
+/// that began the upload (see `ipc::connection`); files are private to the daemon's account.
 pub struct Uploads {
     dir: PathBuf,
-    next: AtomicU64,
     open: Mutex<HashMap<u64, Upload>>,
 }
 
@@ -55,7 +56,7 @@ impl Uploads {
     pub fn new(state_dir: &Path) -> Uploads {
         let dir = state_dir.join("uploads");
         let _ = std::fs::remove_dir_all(&dir);
-        Uploads { dir, next: AtomicU64::new(1), open: Mutex::default() }
+        Uploads { dir, open: Mutex::default() }
     }
 
     pub fn begin(&self, file_name: &str) -> Result<u64, UploadError> {
@@ -65,9 +66,15 @@ impl Uploads {
         }
         let io = |source| UploadError::Io { path: self.dir.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("upload-{}-{id}", std::process::id()));
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(io)?;
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        let id = loop {
+            let id = uuid::Uuid::new_v4().as_u64_pair().0;
+            if !open.contains_key(&id) {
+                break id;
+            }
+        };
+        let path = self.dir.join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
         // Keep only the last path component of what the client called it (shown in reports).
         let file_name = Path::new(file_name).file_name().and_then(|n| n.to_str()).unwrap_or("upload").to_string();
         open.insert(id, Upload { file_name, path, file, size: 0 });

@@ -3,6 +3,7 @@
 //! the database (a run happens once), and is visible to clients.
 
 pub mod housekeeping;
+pub mod owner;
 pub mod queue;
 mod scheduler;
 

@@ -13,6 +13,7 @@ mod lifecycle;
 mod marks;
 mod migrate_revert;
 mod migrations;
+mod privacy;
 mod queue;
 mod registration;
 mod scan;
