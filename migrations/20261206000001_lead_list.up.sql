@@ -127,6 +127,23 @@ CREATE INDEX lead_list_scanned_at_idx ON lead_list (scanned_at, domain);
 CREATE INDEX lead_list_favorite_idx ON lead_list (domain) WHERE favorite;
 CREATE INDEX lead_list_tags_idx ON lead_list USING gin (tags);
 
+-- Facet filters compare lower-case values; statistics on those expressions let the planner see that
+-- `segment=Migration` keeps a quarter of the leads (and walk the sort index) rather than guess. Expression
+-- statistics need PostgreSQL 14; older servers plan without them.
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 140000 THEN
+        EXECUTE 'CREATE STATISTICS lead_list_segment_stats ON (lower(segment)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_provider_stats ON (lower(provider)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_gateway_stats ON (lower(gateway)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_priority_stats ON (lower(priority)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_technical_heat_stats ON (lower(technical_heat)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_commercial_heat_stats ON (lower(commercial_heat)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_commercial_segment_stats ON (lower(commercial_segment)) FROM lead_list';
+        EXECUTE 'CREATE STATISTICS lead_list_scan_status_stats ON (lower(scan_status)) FROM lead_list';
+    END IF;
+END $$;
+
 -- Free text by trigrams. pg_trgm ships with the PostgreSQL server package and is a trusted extension (a
 -- database owner may create it). Where it is missing or may not be created, free text still works by
 -- reading every lead, and `hunterd check` says how to add it; the daemon is not refused for it.

@@ -273,19 +273,25 @@ async fn read(
         Region::Valued => qb.push(format_args!("ORDER BY {col} {dir}, l.domain {dir} ")),
         Region::Null => qb.push(format_args!("ORDER BY l.domain {dir} ")),
     };
-    qb.push("LIMIT ").push_bind(read.limit);
+    // Written as numbers, not parameters: the planner then knows a page is a few rows and looks
+    // its display columns up by key instead of joining whole tables.
+    qb.push(format_args!("LIMIT {}", read.limit));
     if read.offset > 0 {
         let offset = i64::try_from(read.offset).map_err(|_| LeadError::Invalid("offset too large".into()))?;
-        qb.push(" OFFSET ").push_bind(offset);
+        qb.push(format_args!(" OFFSET {offset}"));
     }
     let key_columns = match column.kind {
         KeyKind::Text => "page.sort_key AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time",
         KeyKind::Int => "NULL::text AS key_text, page.sort_key::bigint AS key_int, NULL::timestamptz AS key_time",
         KeyKind::Time => "NULL::text AS key_text, NULL::bigint AS key_int, page.sort_key AS key_time",
     };
+    // Each page row's columns are looked up by key (a LIMIT keeps the planner from turning the
+    // lookups into a join over whole tables).
     qb.push(format_args!(
-        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page JOIN lead_list l ON l.company_id = page.company_id \
-         LEFT JOIN lead_state ls ON ls.company_id = page.company_id ORDER BY page.sort_key {dir}, page.domain {dir}"
+        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page \
+         CROSS JOIN LATERAL (SELECT * FROM lead_list l WHERE l.company_id = page.company_id LIMIT 1) l \
+         LEFT JOIN LATERAL (SELECT * FROM lead_state ls WHERE ls.company_id = page.company_id LIMIT 1) ls ON TRUE \
+         ORDER BY page.sort_key {dir}, page.domain {dir}"
     ));
     let rows: Vec<PageRow> = qb.build_query_as().fetch_all(pool).await?;
     Ok(rows
@@ -384,15 +390,22 @@ fn page(rows: Vec<(LeadRow, LeadKey)>) -> LeadPage {
     LeadPage { rows: rows.into_iter().map(|(row, _)| row).collect(), first, last }
 }
 
-/// How long an exact count may take before the planner's estimate is served instead.
+/// How long an exact count of many leads may take before the planner's estimate is served instead.
 const COUNT_BUDGET_MS: u32 = 300;
+
+/// Below this many (estimated) leads the count is always exact: it is cheap, and a loaded machine
+/// must not turn a small list's count into a guess.
+const ALWAYS_EXACT_BELOW: u64 = 100_000;
 
 /// The `query_canceled` SQLSTATE a statement timeout raises.
 const QUERY_CANCELED: &str = "57014";
 
 pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount, LeadError> {
+    let estimated = estimate(pool, filter).await?;
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")).execute(&mut *tx).await?;
+    if estimated >= ALWAYS_EXACT_BELOW {
+        sqlx::query(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")).execute(&mut *tx).await?;
+    }
     let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM lead_list l ");
     push_where(&mut qb, filter);
     match qb.build_query_scalar::<i64>().fetch_one(&mut *tx).await {
@@ -401,8 +414,7 @@ pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount
             Ok(LeadCount { count: n.max(0).unsigned_abs(), exact: true })
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(QUERY_CANCELED) => {
-            drop(tx);
-            Ok(LeadCount { count: estimate(pool, filter).await?, exact: false })
+            Ok(LeadCount { count: estimated, exact: false })
         }
         Err(e) => Err(e.into()),
     }

@@ -3,11 +3,15 @@
 use hunter_tests::{TestDb, hunterd_command, scratch_dir};
 
 fn migrate(db: &TestDb, extra: &[&str]) -> std::process::Output {
+    migrate_url(&db.url, extra)
+}
+
+fn migrate_url(url: &str, extra: &[&str]) -> std::process::Output {
     let dir = scratch_dir();
     let state = dir.path().join("state");
     let mut args = vec!["--config", "/dev/null", "--state-dir", state.to_str().unwrap(), "migrate"];
     args.extend_from_slice(extra);
-    hunterd_command(&args, &[("HUNTER_DATABASE__URL", &db.url)])
+    hunterd_command(&args, &[("HUNTER_DATABASE__URL", url)])
 }
 
 #[tokio::test]
@@ -78,4 +82,36 @@ async fn migrate_reports_an_unreachable_database_clearly() {
         "{stderr}"
     );
     assert!(!stderr.contains("secretpw"), "{stderr}");
+}
+
+/// A role that may build the schema but not create extensions (it does not own the database) still
+/// migrates: the lead list is there, free text only lacks its trigram index.
+#[tokio::test]
+async fn a_role_that_may_not_create_pg_trgm_still_migrates_without_the_trigram_index() {
+    let db = TestDb::create().await;
+    let admin = db.pool().await;
+    let role = format!("hunter_noext_{}", uuid::Uuid::new_v4().simple());
+    for sql in [format!("CREATE ROLE {role} LOGIN"), format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}")] {
+        sqlx::query(&sql).execute(&admin).await.unwrap();
+    }
+    // The same server and database, as that role (the test server trusts local connections).
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    let out = migrate_url(&format!("{scheme}://{role}@{host}"), &[]);
+    let migrated = out.status.success();
+    let found: (bool, bool, bool) = sqlx::query_as(
+        "SELECT to_regclass('lead_list') IS NOT NULL, to_regclass('lead_list_search_idx') IS NOT NULL,
+                EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    sqlx::query(&format!("DROP OWNED BY {role}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    drop(db);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&hunter_tests::admin_url()).await.unwrap();
+    sqlx::query(&format!("DROP ROLE {role}")).execute(&mut conn).await.unwrap();
+
+    assert!(migrated, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(found, (true, false, false));
 }
