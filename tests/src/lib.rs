@@ -332,12 +332,14 @@ pub fn tui_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output 
     run_binary("hunter-tui", args, env)
 }
 
-/// Settings that make a test daemon scan against `dns` only: short timeouts, no retries, no WHOIS.
+/// Settings that make a test daemon scan against `dns` only, with no WHOIS. The test server answers at
+/// once; the generous timeout and the retry are for a loaded machine, where a late answer must not
+/// turn into a `timeout` status.
 pub fn scan_env(dns: &dns::DnsServer) -> Vec<(String, String)> {
     vec![
         ("HUNTER_SCAN__NAMESERVERS".into(), dns.nameserver()),
-        ("HUNTER_SCAN__TIMEOUT_MS".into(), "500".into()),
-        ("HUNTER_SCAN__RETRIES".into(), "0".into()),
+        ("HUNTER_SCAN__TIMEOUT_MS".into(), "5000".into()),
+        ("HUNTER_SCAN__RETRIES".into(), "1".into()),
         ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
     ]
 }

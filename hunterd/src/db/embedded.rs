@@ -7,6 +7,7 @@
 //! PostgreSQL refuses to run as root. When hunterd is root, the cluster's processes run as the
 //! `hunter` system user if it exists, else `nobody`, and that account owns the data directory.
 
+use super::pg_bin;
 use nix::unistd::{Gid, Uid, User, chown};
 use sqlx::postgres::PgConnectOptions;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -352,52 +353,12 @@ fn first_unsearchable_ancestor(path: &Path, uid: Uid, gid: Gid) -> Option<PathBu
     })
 }
 
-/// Candidate binary folders, best first: `pg_config --bindir`, then the distribution layouts.
-pub(crate) fn candidate_bin_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output()
-        && out.status.success()
-    {
-        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    }
-    let mut versioned: Vec<(u32, PathBuf)> = Vec::new();
-    for pattern_root in ["/usr/lib/postgresql", "/usr/local/lib/postgresql"] {
-        if let Ok(entries) = std::fs::read_dir(pattern_root) {
-            for entry in entries.flatten() {
-                if let Some(v) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
-                    versioned.push((v, entry.path().join("bin")));
-                }
-            }
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir("/usr") {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if let Some(v) = name.to_str().and_then(|n| n.strip_prefix("pgsql-")).and_then(|v| v.parse::<u32>().ok()) {
-                versioned.push((v, entry.path().join("bin")));
-            }
-        }
-    }
-    versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
-    dirs.extend(versioned.into_iter().map(|(_, p)| p));
-    dirs.extend(["/usr/local/pgsql/bin", "/usr/bin"].map(PathBuf::from));
-    dirs
-}
-
 fn has_server_binaries(dir: &Path) -> bool {
     ["initdb", "pg_ctl", "postgres"].iter().all(|b| dir.join(b).is_file())
 }
 
-/// The major version a binary folder provides, from `pg_ctl --version` ("pg_ctl (PostgreSQL) 15.19").
-fn major_version(dir: &Path) -> Option<String> {
-    let out = std::process::Command::new(dir.join("pg_ctl")).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = text.split_whitespace().last()?;
-    Some(version.split(['.', ' ']).next()?.to_string())
-}
-
 fn find_bin_dir(data_version: Option<&str>, data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
-    let candidates: Vec<PathBuf> = candidate_bin_dirs();
+    let candidates: Vec<PathBuf> = pg_bin::candidate_bin_dirs();
     let usable: Vec<&PathBuf> = candidates.iter().filter(|d| has_server_binaries(d)).collect();
     if usable.is_empty() {
         let searched = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
@@ -406,7 +367,7 @@ fn find_bin_dir(data_version: Option<&str>, data_dir: &Path) -> Result<PathBuf, 
     let Some(wanted) = data_version else { return Ok(usable[0].clone()) };
     let mut available = Vec::new();
     for dir in &usable {
-        match major_version(dir) {
+        match pg_bin::program_major(&dir.join("pg_ctl").display().to_string()).map(|m| m.to_string()) {
             Some(v) if v == wanted => return Ok((*dir).clone()),
             Some(v) => available.push(v),
             None => {}

@@ -2,6 +2,7 @@
 //! start-up with the migrations compiled into the binary.
 
 pub mod embedded;
+pub mod pg_bin;
 pub mod revert;
 pub mod supervisor;
 

@@ -16,6 +16,8 @@ pub mod summary;
 mod tests;
 #[cfg(test)]
 mod update_tests;
+#[cfg(test)]
+mod vendor_tests;
 
 pub use service::{EnrichmentService, SourceInfo};
 pub use summary::infrastructure_summary;

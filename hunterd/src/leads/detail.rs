@@ -5,7 +5,7 @@ use protocol::{
     Change, Contribution, DnsRecord, Evidence, IpDetail, LeadDetail, Note, Registration, SalesSummary, ScanHistoryItem,
 };
 use serde::Deserialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 /// How a domain typed in a request is matched against stored ones.
 fn lookup_key(domain: &str) -> String {
@@ -40,6 +40,54 @@ pub async fn company_id(pool: &PgPool, domain: &str) -> Result<i64, LeadError> {
         .fetch_optional(pool)
         .await?
         .ok_or(LeadError::NotFound(domain))
+}
+
+/// A lead's latest scan and score, as the detail reads them.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    mx_root: Option<String>,
+    tenant_size: Option<String>,
+    spf_record: Option<String>,
+    dkim_selectors: Vec<String>,
+    reason: Option<String>,
+    signals: Option<serde_json::Value>,
+    raw_records: Option<serde_json::Value>,
+    detection: Option<serde_json::Value>,
+    enrichment: Option<serde_json::Value>,
+    breakdown: Option<serde_json::Value>,
+    sales_summary: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScanHistoryRow {
+    id: i64,
+    status: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    duration_ms: Option<i32>,
+    provider: Option<String>,
+    score: Option<i32>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NoteRow {
+    id: i64,
+    author: String,
+    body: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    created_at: chrono::DateTime<chrono::Utc>,
+    domain: String,
+    field: Option<String>,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+/// A stored JSON column read as `T`; absent or of an older shape reads as nothing.
+fn parsed<T: serde::de::DeserializeOwned>(value: Option<serde_json::Value>) -> Option<T> {
+    value.and_then(|v| serde_json::from_value(v).ok())
 }
 
 /// What the scan job stores in `scans.detection`.
@@ -77,7 +125,7 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     let id = company_id(pool, domain).await?;
     let mut detail = LeadDetail { row: lead_row(pool, id).await?, ..LeadDetail::default() };
 
-    if let Some(state) = sqlx::query(
+    if let Some(state) = sqlx::query_as::<_, StateRow>(
         "SELECT ls.mx_root, ls.tenant_size, ls.spf_record, ls.dkim_selectors,
                 s.signals, s.raw_records, s.detection, s.enrichment,
                 sc.reason, sc.breakdown, sc.sales_summary
@@ -90,34 +138,27 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     .fetch_optional(pool)
     .await?
     {
-        detail.mx_root = state.try_get("mx_root")?;
-        detail.tenant_size = state.try_get("tenant_size")?;
-        detail.spf_record = state.try_get("spf_record")?;
-        detail.dkim_selectors = state.try_get("dkim_selectors")?;
-        detail.reason = state.try_get("reason")?;
-        let json = |name: &str| state.try_get::<Option<serde_json::Value>, _>(name).ok().flatten();
-        if let Some(signals) = json("signals").and_then(|v| serde_json::from_value::<StoredSignals>(v).ok()) {
+        detail.mx_root = state.mx_root;
+        detail.tenant_size = state.tenant_size;
+        detail.spf_record = state.spf_record;
+        detail.dkim_selectors = state.dkim_selectors;
+        detail.reason = state.reason;
+        if let Some(signals) = parsed::<StoredSignals>(state.signals) {
             detail.dmarc_record = signals.dmarc.map(|d| d.record);
             detail.spf_evaluation =
                 signals.spf.map(|s| format!("{} ({} DNS lookups)", s.status.rfc_result(), s.lookup_count));
             detail.warnings = signals.warnings;
         }
-        detail.records =
-            json("raw_records").and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
-        detail.evidence = json("detection")
-            .and_then(|v| serde_json::from_value::<StoredDetection>(v).ok())
-            .unwrap_or_default()
-            .evidence;
-        (detail.ip_details, detail.enrichment_note) =
-            ip_details(json("enrichment"), &detail.records, &detail.row.domain);
-        detail.breakdown =
-            json("breakdown").and_then(|v| serde_json::from_value::<Vec<Contribution>>(v).ok()).unwrap_or_default();
-        detail.sales_summary = json("sales_summary").and_then(|v| serde_json::from_value::<SalesSummary>(v).ok());
+        detail.records = parsed::<Vec<DnsRecord>>(state.raw_records).unwrap_or_default();
+        detail.evidence = parsed::<StoredDetection>(state.detection).unwrap_or_default().evidence;
+        (detail.ip_details, detail.enrichment_note) = ip_details(state.enrichment, &detail.records, &detail.row.domain);
+        detail.breakdown = parsed::<Vec<Contribution>>(state.breakdown).unwrap_or_default();
+        detail.sales_summary = parsed::<SalesSummary>(state.sales_summary);
     }
 
     (detail.registration, detail.registration_note) = registration(pool, id).await?;
 
-    detail.scans = sqlx::query(
+    detail.scans = sqlx::query_as::<_, ScanHistoryRow>(
         "SELECT s.id, s.status, s.started_at, s.duration_ms, s.detection->>'provider' AS provider,
                 (SELECT sc.score FROM scores sc WHERE sc.scan_id = s.id ORDER BY sc.id DESC LIMIT 1) AS score
            FROM scans s WHERE s.company_id = $1 ORDER BY s.started_at DESC, s.id DESC LIMIT 20",
@@ -125,36 +166,27 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     .bind(id)
     .fetch_all(pool)
     .await?
-    .iter()
-    .map(|r| {
-        Ok(ScanHistoryItem {
-            scan_id: r.try_get("id")?,
-            status: r.try_get("status")?,
-            started_at: r.try_get("started_at")?,
-            duration_ms: r.try_get("duration_ms")?,
-            provider: r.try_get("provider")?,
-            score: r.try_get("score")?,
-        })
+    .into_iter()
+    .map(|r| ScanHistoryItem {
+        scan_id: r.id,
+        status: r.status,
+        started_at: r.started_at,
+        duration_ms: r.duration_ms,
+        provider: r.provider,
+        score: r.score,
     })
-    .collect::<Result<_, sqlx::Error>>()?;
+    .collect();
 
     detail.changes = changes_where(pool, Some(id), 50).await?;
-    detail.notes = sqlx::query(
+    detail.notes = sqlx::query_as::<_, NoteRow>(
         "SELECT id, author, body, created_at FROM notes WHERE company_id = $1 ORDER BY created_at DESC, id DESC",
     )
     .bind(id)
     .fetch_all(pool)
     .await?
-    .iter()
-    .map(|r| {
-        Ok(Note {
-            id: r.try_get("id")?,
-            author: r.try_get("author")?,
-            body: r.try_get("body")?,
-            created_at: r.try_get("created_at")?,
-        })
-    })
-    .collect::<Result<_, sqlx::Error>>()?;
+    .into_iter()
+    .map(|r| Note { id: r.id, author: r.author, body: r.body, created_at: r.created_at })
+    .collect();
     Ok(detail)
 }
 
@@ -164,7 +196,7 @@ pub async fn changes(pool: &PgPool, limit: u32) -> Result<Vec<Change>, LeadError
 }
 
 async fn changes_where(pool: &PgPool, company: Option<i64>, limit: u32) -> Result<Vec<Change>, LeadError> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, ChangeRow>(
         "SELECT e.created_at, c.domain, e.payload->>'field' AS field, e.payload->>'from' AS old,
                 e.payload->>'to' AS new
            FROM events e JOIN companies c ON c.id = e.company_id
@@ -175,18 +207,16 @@ async fn changes_where(pool: &PgPool, company: Option<i64>, limit: u32) -> Resul
     .bind(limit as i64)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Change {
-                at: r.try_get("created_at")?,
-                domain: r.try_get("domain")?,
-                field: r.try_get::<Option<String>, _>("field")?.unwrap_or_default(),
-                from: r.try_get("old")?,
-                to: r.try_get("new")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| Change {
+            at: r.created_at,
+            domain: r.domain,
+            field: r.field.unwrap_or_default(),
+            from: r.old,
+            to: r.new,
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(LeadError::from)
+        .collect())
 }
 
 pub async fn add_note(pool: &PgPool, domain: &str, author: &str, body: &str) -> Result<(), LeadError> {
@@ -300,19 +330,17 @@ fn ip_detail(e: IpEnrichment, records: &[DnsRecord], domain: &str) -> Option<IpD
 /// The per-IP details of a lead's latest scan (see [`ip_details`]).
 pub async fn lead_ip_details(pool: &PgPool, domain: &str) -> Result<(Vec<IpDetail>, Option<String>), LeadError> {
     let id = company_id(pool, domain).await?;
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, (Option<serde_json::Value>, Option<serde_json::Value>)>(
         "SELECT s.enrichment, s.raw_records FROM lead_state ls JOIN scans s ON s.id = ls.scan_id
           WHERE ls.company_id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else {
+    let Some((enrichment, records)) = row else {
         return Ok((Vec::new(), Some("not scanned yet".into())));
     };
-    let enrichment: Option<serde_json::Value> = row.try_get("enrichment")?;
-    let records: Option<serde_json::Value> = row.try_get("raw_records")?;
-    let records = records.and_then(|v| serde_json::from_value::<Vec<DnsRecord>>(v).ok()).unwrap_or_default();
+    let records = parsed::<Vec<DnsRecord>>(records).unwrap_or_default();
     Ok(ip_details(enrichment, &records, &lookup_key(domain)))
 }
 

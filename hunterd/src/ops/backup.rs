@@ -10,7 +10,7 @@
 //! get host, port, user and database as arguments and the password in their own environment only.
 
 use crate::config::{Config, Secret};
-use crate::db::{Database, EmbeddedCluster, EmbeddedError, MIGRATOR, embedded};
+use crate::db::{Database, EmbeddedCluster, EmbeddedError, MIGRATOR, pg_bin};
 use crate::ops::{CommandDb, open_database};
 use crate::paths::Paths;
 use sqlx::PgConnection;
@@ -493,7 +493,7 @@ impl Tools {
 /// cluster's own first, then the installed versions, then PATH.
 fn find_tools(server_major: u32, preferred: Option<&Path>, needed: &[&'static str]) -> Result<Tools, BackupError> {
     let mut dirs: Vec<Option<PathBuf>> = preferred.map(|p| Some(p.to_path_buf())).into_iter().collect();
-    dirs.extend(embedded::candidate_bin_dirs().into_iter().map(Some));
+    dirs.extend(pg_bin::candidate_bin_dirs().into_iter().map(Some));
     dirs.push(None);
     let mut found = Vec::new();
     let mut searched = Vec::new();
@@ -507,7 +507,7 @@ fn find_tools(server_major: u32, preferred: Option<&Path>, needed: &[&'static st
             searched.push("PATH".into());
         }
         let mut tools = Tools { dir, major: 0 };
-        if let Some(major) = tool_major(&tools.program(needed[0])) {
+        if let Some(major) = pg_bin::program_major(&tools.program(needed[0])) {
             tools.major = major;
             found.push(tools);
         }
@@ -527,22 +527,6 @@ fn choose_tools(server_major: u32, found: Vec<Tools>) -> Option<Tools> {
         return Some(same.clone());
     }
     found.into_iter().filter(|t| t.major > server_major).min_by_key(|t| t.major)
-}
-
-/// Major version of a PostgreSQL tool, from `pg_dump --version` ("pg_dump (PostgreSQL) 15.20 (Debian …)").
-fn tool_major(program: &str) -> Option<u32> {
-    let out = std::process::Command::new(program).arg("--version").stdin(Stdio::null()).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    parse_major(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn parse_major(version_line: &str) -> Option<u32> {
-    let mut words = version_line.split_whitespace().skip_while(|w| *w != "(PostgreSQL)");
-    let version = words.nth(1)?;
-    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 async fn server_major(pool: &sqlx::PgPool) -> Result<u32, BackupError> {
@@ -772,14 +756,6 @@ mod tests {
     fn a_bad_url_error_does_not_repeat_the_url() {
         let err = PgTarget::from_url("postgres://hunter:s3cret@db:notaport/x").unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
-    }
-
-    #[test]
-    fn the_major_version_is_read_from_the_version_line() {
-        assert_eq!(parse_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)\n"), Some(15));
-        assert_eq!(parse_major("psql (PostgreSQL) 17devel"), Some(17));
-        assert_eq!(parse_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
-        assert_eq!(parse_major("something else"), None);
     }
 
     #[test]

@@ -8,6 +8,13 @@ pub const NAME: &str = "rescans";
 const PER_RUN: i64 = 50_000;
 
 pub async fn run(pool: &sqlx::PgPool, rescan_interval: Duration) -> anyhow::Result<String> {
+    let queued = queue_due(pool, rescan_interval, PER_RUN).await?;
+    Ok(format!("queued {queued} rescan(s)"))
+}
+
+/// Queues up to `limit` due leads, longest unscanned first, at priority 0; a lead already queued or
+/// running is skipped. Returns how many were queued.
+pub async fn queue_due(pool: &sqlx::PgPool, rescan_interval: Duration, limit: i64) -> Result<u64, sqlx::Error> {
     let queued = sqlx::query(
         "INSERT INTO job_queue (kind, payload, dedup_key, priority)
          SELECT 'scan', jsonb_build_object('company_id', c.id), c.id::text, 0
@@ -18,9 +25,9 @@ pub async fn run(pool: &sqlx::PgPool, rescan_interval: Duration) -> anyhow::Resu
          ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
     )
     .bind(rescan_interval.as_secs_f64())
-    .bind(PER_RUN)
+    .bind(limit)
     .execute(pool)
     .await?
     .rows_affected();
-    Ok(format!("queued {queued} rescan(s)"))
+    Ok(queued)
 }

@@ -242,6 +242,7 @@ impl Rules {
                 p.push("provider_points: a provider name is empty".into());
             }
         }
+        sales_name_problems(&known, &mut p);
 
         for (list, rules, positive) in
             [("signal_points", &self.signal_points, true), ("risk_points", &self.risk_points, false)]
@@ -405,4 +406,23 @@ pub(crate) fn fill(template: &str, description: &str, score: i32, provider: &str
         .replace("{description}", description)
         .replace("{score}", &score.to_string())
         .replace("{provider}", provider)
+}
+
+/// The segment and provider names the sales summary has its own texts for must still exist: a renamed
+/// one would silently fall back to the default text.
+fn sales_name_problems(known: &Known, p: &mut Vec<String>) {
+    for segment in super::sales::SEGMENTS {
+        if !known.segments.contains(segment) {
+            p.push(format!(
+                "segment `{segment}` is produced by no segment rule nor default, but the sales summary has its own text for it (rename it back)"
+            ));
+        }
+    }
+    for provider in super::sales::PROVIDERS {
+        if !known.providers.contains(provider) {
+            p.push(format!(
+                "provider_points: provider `{provider}` is missing, but the sales summary has its own text for it (add it back, with 0 points if it should not score)"
+            ));
+        }
+    }
 }

@@ -9,6 +9,24 @@ use crate::scan::DmarcPolicy;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+/// Segment names (from `data/rules.toml`) the sales text has its own wording for. Any other segment
+/// gets the default text, so `hunterd check-rules` refuses a rules file that no longer produces one.
+pub const SEGMENTS: [&str; 4] = [EXISTING, MIGRATION, COLD, SKIP];
+/// Provider names (`[provider_points]` in the rules) the sales text has its own wording for.
+pub const PROVIDERS: [&str; 7] = [M365, GOOGLE, YANDEX, ZOHO, HOSTING, LOCAL, UNKNOWN];
+
+const EXISTING: &str = "Existing";
+const MIGRATION: &str = "Migration";
+const COLD: &str = "Cold";
+const SKIP: &str = "Skip";
+const M365: &str = "M365";
+const GOOGLE: &str = "Google";
+const YANDEX: &str = "Yandex";
+const ZOHO: &str = "Zoho";
+const HOSTING: &str = "Hosting";
+const LOCAL: &str = "Local";
+const UNKNOWN: &str = "Unknown";
+
 /// The newest IP enrichment of the domain's mail server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpContext {
@@ -294,7 +312,7 @@ fn one_liner(c: &Ctx<'_>) -> String {
     }
     let n = c.score_text();
     match c.segment {
-        Some("Migration") => {
+        Some(MIGRATION) => {
             if c.score_at_least(80) {
                 let based = c.country().map(|cc| format!(" ({cc} based)")).unwrap_or_default();
                 let mut s = match c.i.tenant_size {
@@ -326,7 +344,7 @@ fn one_liner(c: &Ctx<'_>) -> String {
                 }
             }
         }
-        Some("Existing") => {
+        Some(EXISTING) => {
             if c.score_at_least(70) {
                 format!("{d} – existing Microsoft 365 customer ({n}); upsell Defender and extra security.")
             } else if c.score_at_least(50) {
@@ -335,7 +353,7 @@ fn one_liner(c: &Ctx<'_>) -> String {
                 format!("{d} – existing Microsoft 365 customer ({n}); long-term improvement opportunity.")
             }
         }
-        Some("Cold") => {
+        Some(COLD) => {
             if c.score_at_least(40) {
                 format!("{d} – cold lead with a medium score ({n}); long-term follow-up.")
             } else {
@@ -354,8 +372,8 @@ fn segment_explanation(c: &Ctx<'_>) -> String {
     let n = c.score_text();
     let score = c.i.score;
     match segment {
-        "Existing" => {
-            if c.provider != Some("M365") {
+        EXISTING => {
+            if c.provider != Some(M365) {
                 return format!(
                     "{d} is in the Existing segment but its provider is {}: possible data inconsistency; rescan before acting.",
                     c.provider.unwrap_or("unknown")
@@ -374,10 +392,10 @@ fn segment_explanation(c: &Ctx<'_>) -> String {
                 None => format!("{d} already uses Microsoft 365."),
             }
         }
-        "Migration" => {
+        MIGRATION => {
             let who = match c.provider {
-                Some(p @ ("Google" | "Yandex" | "Zoho" | "Hosting")) => format!("{d} uses {p}"),
-                Some("Local") => match c.lp() {
+                Some(p @ (GOOGLE | YANDEX | ZOHO | HOSTING)) => format!("{d} uses {p}"),
+                Some(LOCAL) => match c.lp() {
                     Some(lp) => format!("{d} uses a local hosting provider ({lp})"),
                     None => format!("{d} runs its own mail server"),
                 },
@@ -404,8 +422,8 @@ fn segment_explanation(c: &Ctx<'_>) -> String {
             let signals = if present.is_empty() { "none".to_string() } else { present.join(", ") };
             format!("{who}, with {how}. Security signals: {signals}.")
         }
-        "Cold" => {
-            if c.provider == Some("Local") && score.is_some_and(|s| (5..=59).contains(&s)) {
+        COLD => {
+            if c.provider == Some(LOCAL) && score.is_some_and(|s| (5..=59).contains(&s)) {
                 let hosted = c.lp().map(|lp| format!(" (hosted with {lp})")).unwrap_or_default();
                 format!(
                     "{d} runs a self-hosted mail server{hosted}. Its score ({n}) is low to medium: Microsoft 365 migration potential, but low priority; nurture for the long term."
@@ -422,13 +440,13 @@ fn segment_explanation(c: &Ctx<'_>) -> String {
                 )
             }
         }
-        "Skip" => {
+        SKIP => {
             let level = match score {
                 Some(s) if s <= 39 => format!("a very low score ({n})"),
                 Some(_) => format!("an insufficient score ({n})"),
                 None => "no score".into(),
             };
-            if c.provider == Some("Local") && score.is_some_and(|s| s <= 4) {
+            if c.provider == Some(LOCAL) && score.is_some_and(|s| s <= 4) {
                 format!(
                     "{d} has {level}: a self-hosted mail server with almost no security signals. Do not pursue now."
                 )
@@ -448,7 +466,7 @@ fn provider_reasoning(c: &Ctx<'_>) -> String {
     let root_lower = root.to_ascii_lowercase();
     let mx = if root.is_empty() { "its MX records".to_string() } else { format!("MX {root}") };
     match provider {
-        "M365" => {
+        M365 => {
             let mut s = if root.is_empty() {
                 "The company uses Microsoft 365.".to_string()
             } else if root_lower.contains("outlook.com") || root_lower.contains("protection.outlook.com") {
@@ -465,7 +483,7 @@ fn provider_reasoning(c: &Ctx<'_>) -> String {
             s.push_str(" As an existing customer, the angle is protection and upsell: Defender for Office 365, compliance, licences.");
             s
         }
-        "Google" => {
+        GOOGLE => {
             let lead = if root_lower.contains("google.com") || root_lower.contains("googlemail.com") {
                 format!("The MX records point to {root}, Google's mail infrastructure: the company uses Google Workspace.")
             } else {
@@ -473,16 +491,16 @@ fn provider_reasoning(c: &Ctx<'_>) -> String {
             };
             format!("{lead} A competitive takeover: Microsoft 365 offers deeper Office integration and security.")
         }
-        "Yandex" => format!(
+        YANDEX => format!(
             "The company uses Yandex Mail ({mx}). Moving to Microsoft 365 brings enterprise-grade security, compliance and support."
         ),
-        "Zoho" => format!(
+        ZOHO => format!(
             "The company uses Zoho Mail ({mx}). Microsoft 365 offers a broader suite (Teams, SharePoint) and stronger security."
         ),
-        "Hosting" => format!(
+        HOSTING => format!(
             "Mail runs on shared hosting ({mx}). Shared servers put deliverability and security at risk; Microsoft 365 solves both."
         ),
-        "Local" => match c.lp() {
+        LOCAL => match c.lp() {
             Some(lp) => format!(
                 "Mail is hosted by the local provider {lp} ({mx}). Local hosting rarely matches Microsoft 365's security, uptime and collaboration tools."
             ),
@@ -490,7 +508,7 @@ fn provider_reasoning(c: &Ctx<'_>) -> String {
                 "The company runs its own mail server ({mx}). Self-hosted mail costs maintenance and carries security risk: a clear case for Microsoft 365."
             ),
         },
-        "Unknown" => "No MX record, or one that matches no known provider: both a risk (mail may not be working) and an opportunity (a clean start on Microsoft 365).".into(),
+        UNKNOWN => "No MX record, or one that matches no known provider: both a risk (mail may not be working) and an opportunity (a clean start on Microsoft 365).".into(),
         other => format!("The company uses {other} ({mx})."),
     }
 }
@@ -609,7 +627,7 @@ fn call_script(c: &Ctx<'_>, security: Option<&SecurityReasoning>) -> Vec<String>
     let d = c.i.domain.trim();
     let partner = capitalised(c.partner);
     match c.segment {
-        Some("Cold") => vec![
+        Some(COLD) => vec![
             format!("Hello! {partner} ran a general e-mail infrastructure scan of {d}."),
             if security.is_some_and(|s| s.risk_level == Level::High) {
                 "We saw points that may leave you open to spoofing or phishing.".to_string()
@@ -618,7 +636,7 @@ fn call_script(c: &Ctx<'_>, security: Option<&SecurityReasoning>) -> Vec<String>
             },
             "Could we have a 10–15 minute call to walk you through what we found?".to_string(),
         ],
-        Some("Migration") => {
+        Some(MIGRATION) => {
             let mut context = Vec::new();
             if let Some(cc) = c.country() {
                 context.push(format!("{cc} based"));
@@ -653,7 +671,7 @@ fn call_script(c: &Ctx<'_>, security: Option<&SecurityReasoning>) -> Vec<String>
             });
             s
         }
-        Some("Existing") => vec![
+        Some(EXISTING) => vec![
             format!("Hello! {partner} reviewed {d}'s Microsoft 365 setup."),
             "Defender for Office 365 adds protection against phishing, malicious attachments and impersonation."
                 .to_string(),
@@ -668,19 +686,19 @@ fn call_script(c: &Ctx<'_>, security: Option<&SecurityReasoning>) -> Vec<String>
 
 fn discovery_questions(c: &Ctx<'_>) -> Vec<String> {
     let mut q: Vec<String> = match c.segment {
-        Some("Migration") => {
+        Some(MIGRATION) => {
             let mut q = vec![
                 "How satisfied are you with your current e-mail service?".to_string(),
                 "Have you had security incidents such as phishing or spoofed e-mails recently?".to_string(),
                 "How large is your IT team, and who looks after e-mail today?".to_string(),
             ];
-            if c.provider == Some("Local") {
+            if c.provider == Some(LOCAL) {
                 let with = c.lp().unwrap_or("your hosting provider");
                 q.push(format!("What does your contract with {with} look like, and when does it renew?"));
             }
             q
         }
-        Some("Existing") => vec![
+        Some(EXISTING) => vec![
             "How satisfied are you with Microsoft 365 so far?".to_string(),
             "Do you need extra security such as advanced threat protection or data loss prevention?".to_string(),
             "Do your e-mails reliably reach customers, or do some land in spam?".to_string(),
@@ -708,7 +726,7 @@ fn discovery_questions(c: &Ctx<'_>) -> Vec<String> {
 // ---- §7.9 offer tier ---------------------------------------------------------------------------
 
 fn offer_tier(c: &Ctx<'_>) -> OfferTier {
-    let size = c.i.tenant_size.or_else(|| (c.is("Migration") && c.score_at_least(70)).then_some(TenantSize::Medium));
+    let size = c.i.tenant_size.or_else(|| (c.is(MIGRATION) && c.score_at_least(70)).then_some(TenantSize::Medium));
     match size {
         Some(TenantSize::Large) => OfferTier {
             tier: "Enterprise".into(),
@@ -745,9 +763,9 @@ fn offer_tier(c: &Ctx<'_>) -> OfferTier {
 
 fn opportunity(c: &Ctx<'_>) -> (u32, OpportunityRationale) {
     let segment_part = match c.segment {
-        Some("Migration") => 40,
-        Some("Existing") => 30,
-        Some("Cold") => 15,
+        Some(MIGRATION) => 40,
+        Some(EXISTING) => 30,
+        Some(COLD) => 15,
         _ => 5,
     };
     // As the reference: a score of 0 counts like no score (10 points), and floats are floored.
@@ -785,9 +803,9 @@ fn opportunity(c: &Ctx<'_>) -> (u32, OpportunityRationale) {
             raw: c.segment.unwrap_or("n/a").into(),
             score: segment_part,
             comment: match c.segment {
-                Some("Migration") => "Migration leads are the closest to a sale.",
-                Some("Existing") => "Existing Microsoft 365 customers: upsell potential.",
-                Some("Cold") => "Cold leads need nurturing.",
+                Some(MIGRATION) => "Migration leads are the closest to a sale.",
+                Some(EXISTING) => "Existing Microsoft 365 customers: upsell potential.",
+                Some(COLD) => "Cold leads need nurturing.",
                 _ => "Out of scope for now.",
             }
             .into(),
@@ -827,9 +845,9 @@ fn opportunity(c: &Ctx<'_>) -> (u32, OpportunityRationale) {
         });
     }
     let summary = match c.segment {
-        Some("Migration") => format!("Migration lead with an opportunity potential of {total}/100."),
-        Some("Existing") => format!("Existing customer with an upsell potential of {total}/100."),
-        Some("Cold") => format!("Cold lead with an opportunity potential of {total}/100: nurture."),
+        Some(MIGRATION) => format!("Migration lead with an opportunity potential of {total}/100."),
+        Some(EXISTING) => format!("Existing customer with an upsell potential of {total}/100."),
+        Some(COLD) => format!("Cold lead with an opportunity potential of {total}/100: nurture."),
         _ => format!("Opportunity potential {total}/100: not a priority now."),
     };
     (total, OpportunityRationale { total, factors, tuning_factor: c.tuning, summary })
@@ -839,11 +857,11 @@ fn opportunity(c: &Ctx<'_>) -> (u32, OpportunityRationale) {
 
 fn urgency(c: &Ctx<'_>) -> Level {
     let days_left = c.i.expires_at.map(|d| (d - c.i.today).num_days());
-    if c.priority == Some(1) || (c.is("Migration") && c.score_at_least(80)) || days_left.is_some_and(|d| d < 60) {
+    if c.priority == Some(1) || (c.is(MIGRATION) && c.score_at_least(80)) || days_left.is_some_and(|d| d < 60) {
         Level::High
     } else if c.priority == Some(2)
-        || (c.is("Migration") && c.score_at_least(50))
-        || (c.is("Existing") && c.score_at_least(70))
+        || (c.is(MIGRATION) && c.score_at_least(50))
+        || (c.is(EXISTING) && c.score_at_least(70))
         || days_left.is_some_and(|d| (60..90).contains(&d))
     {
         Level::Medium
@@ -861,7 +879,7 @@ fn next_step(c: &Ctx<'_>, opp: u32, urgency: Level) -> NextStep {
         message,
         internal_note: internal_note.to_string(),
     };
-    if c.is("Skip") || opp < 20 {
+    if c.is(SKIP) || opp < 20 {
         return step(
             Action::Wait,
             Timeline::Month1,
@@ -870,8 +888,8 @@ fn next_step(c: &Ctx<'_>, opp: u32, urgency: Level) -> NextStep {
             "Low potential; keep in the archive and rescan later.",
         );
     }
-    if opp >= 80 && (c.is("Migration") || c.is("Existing")) && matches!(urgency, Level::High | Level::Medium) {
-        return if c.is("Migration") {
+    if opp >= 80 && (c.is(MIGRATION) || c.is(EXISTING)) && matches!(urgency, Level::High | Level::Medium) {
+        return if c.is(MIGRATION) {
             step(
                 Action::Call,
                 Timeline::Hours24,
@@ -891,11 +909,11 @@ fn next_step(c: &Ctx<'_>, opp: u32, urgency: Level) -> NextStep {
     }
     if (50..80).contains(&opp) {
         let (message, note) = match c.segment {
-            Some("Cold") => (
+            Some(COLD) => (
                 format!("Call {d} within 3 days with a short, low-pressure introduction."),
                 "Cold lead: qualify first.",
             ),
-            Some("Existing") => (
+            Some(EXISTING) => (
                 format!("Call {d} within 3 days to review their Microsoft 365 security."),
                 "Existing customer: look for security and licence gaps.",
             ),
@@ -927,14 +945,14 @@ fn next_step(c: &Ctx<'_>, opp: u32, urgency: Level) -> NextStep {
             format!("Call {d} within 3 days."),
             "Good potential: follow up promptly.",
         ),
-        (_, Some("Migration")) => step(
+        (_, Some(MIGRATION)) => step(
             Action::Call,
             Timeline::Week1,
             Level::Medium,
             format!("Call {d} this week about a Microsoft 365 migration."),
             "High potential without urgency: plan the call.",
         ),
-        (_, Some("Existing")) => step(
+        (_, Some(EXISTING)) => step(
             Action::Email,
             Timeline::Week1,
             Level::Medium,

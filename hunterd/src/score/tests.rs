@@ -543,6 +543,29 @@ fn check_rules_summarises_a_valid_file() {
 }
 
 #[test]
+fn a_renamed_segment_the_sales_text_depends_on_is_refused() {
+    let text = with_replaced("segment = \"Migration\"", "segment = \"Move\"");
+    let err = problems_of(&text);
+    assert!(err.contains("segment `Migration` is produced by no segment rule nor default"), "{err}");
+}
+
+#[test]
+fn a_missing_provider_the_sales_text_depends_on_is_refused() {
+    let text = with_replaced("Yandex = 30\n", "");
+    let err = problems_of(&text);
+    assert!(err.contains("provider_points: provider `Yandex` is missing"), "{err}");
+}
+
+#[test]
+fn check_rules_refuses_a_file_without_a_name_the_sales_text_depends_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, with_replaced("segment = \"Existing\"", "segment = \"Customer\"")).unwrap();
+    let err = check_rules_file(&path).unwrap_err().to_string();
+    assert!(err.contains("segment `Existing`") && err.contains("sales summary"), "{err}");
+}
+
+#[test]
 fn check_rules_names_a_missing_file() {
     let err = check_rules_file(std::path::Path::new("/nonexistent/rules.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/rules.toml"), "{err}");

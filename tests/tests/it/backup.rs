@@ -84,6 +84,82 @@ async fn a_backup_restored_into_an_empty_database_gives_back_the_same_companies(
     pool.close().await;
 }
 
+/// One row or more in every table Hunter owns, through the columns a scan, an import and a person fill.
+const EVERY_TABLE: &str = r#"
+INSERT INTO companies (domain, source, company_name) VALUES ('contoso.com', 'import', 'Contoso'), ('fabrikam.com', 'manual', NULL);
+INSERT INTO batches (id, kind) VALUES ('00000000-0000-0000-0000-000000000001', 'import');
+INSERT INTO batch_members (batch_id, company_id)
+  SELECT '00000000-0000-0000-0000-000000000001'::uuid, id FROM companies WHERE domain = 'contoso.com';
+INSERT INTO intake_rows (company_id, source, batch_id, line_no, raw, outcome, reason)
+  SELECT id, 'import', '00000000-0000-0000-0000-000000000001'::uuid, 2, '{"Website": "contoso.com"}'::jsonb, 'accepted', NULL
+    FROM companies WHERE domain = 'contoso.com'
+  UNION ALL SELECT NULL, 'import', '00000000-0000-0000-0000-000000000001'::uuid, 3, '{"Website": "gmail.com"}'::jsonb, 'rejected', 'free-mail';
+INSERT INTO job_queue (kind, payload, dedup_key, priority)
+  SELECT 'scan', jsonb_build_object('company_id', id), id::text, 10 FROM companies WHERE domain = 'fabrikam.com';
+INSERT INTO job_schedule (name, interval_secs) VALUES ('rescans', 3600);
+INSERT INTO scans (company_id, status) SELECT id, 'ok' FROM companies WHERE domain = 'contoso.com';
+INSERT INTO scores (company_id, scan_id, score, segment, rules_version) SELECT company_id, id, 72, 'Existing', 'r1' FROM scans;
+INSERT INTO lead_state (company_id, scan_id, score_id, scan_status, scanned_at, provider, score, mx_hosts)
+  SELECT company_id, scan_id, id, 'ok', '2026-12-01 10:00:00+00', 'M365', 72, '{contoso-com.mail.protection.outlook.com}' FROM scores;
+INSERT INTO events (kind, company_id, payload)
+  SELECT 'change', id, '{"field": "provider", "old": "Google", "new": "M365"}'::jsonb FROM companies WHERE domain = 'contoso.com';
+INSERT INTO favorites (company_id) SELECT id FROM companies WHERE domain = 'contoso.com';
+INSERT INTO notes (company_id, author, body) SELECT id, 'alice', 'called, wants a demo' FROM companies WHERE domain = 'contoso.com';
+INSERT INTO tags (company_id, tag) SELECT id, 'vip' FROM companies WHERE domain = 'contoso.com';
+INSERT INTO registrations (company_id, state, data)
+  SELECT id, 'found', '{"registrar": "MarkMonitor"}'::jsonb FROM companies WHERE domain = 'contoso.com';
+INSERT INTO ip_enrichment (ip, result, source_version) VALUES ('192.0.2.1', '{"country": "DE"}', 'GeoLite2 2026-11-28');
+"#;
+
+/// Every table of schema `public` (where Hunter's migrations put everything).
+async fn tables(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// A table's whole content as JSON, rows in a stable order.
+async fn contents(pool: &sqlx::PgPool, table: &str) -> String {
+    let sql = format!(
+        "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text)::text, '[]') FROM public.\"{table}\" t"
+    );
+    sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap()
+}
+
+/// Every sequence's position, so ids handed out after a restore do not collide with restored ones.
+async fn sequences(pool: &sqlx::PgPool) -> Vec<(String, Option<i64>)> {
+    sqlx::query_as("SELECT sequencename::text, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_backup_restored_into_an_empty_database_gives_back_every_table_row_for_row() {
+    let source = seeded(&[]).await;
+    execute(&source, EVERY_TABLE).await;
+    let dir = scratch_dir();
+    let file = dir.path().join("hunter.dump");
+    let out = hunterd(&source.url, dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let target = TestDb::create().await;
+    let out = hunterd(&target.url, dir.path(), &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let (before, after) = (source.pool().await, target.pool().await);
+    let owned = tables(&before).await;
+    assert_eq!(tables(&after).await, owned);
+    for table in &owned {
+        let expected = contents(&before, table).await;
+        assert_ne!(expected, "[]", "fill `{table}` in EVERY_TABLE: an empty table proves nothing");
+        assert_eq!(contents(&after, table).await, expected, "table {table}");
+    }
+    assert_eq!(sequences(&after).await, sequences(&before).await);
+    before.close().await;
+    after.close().await;
+}
+
 #[tokio::test]
 async fn restore_refuses_a_database_with_data_and_leaves_it_unchanged() {
     let dir = scratch_dir();

@@ -20,7 +20,8 @@ fn check(dir: &Path, db_url: &str, extra: &[(&str, &str)]) -> (Option<i32>, Stri
         ("HUNTER_CONFIG", config.as_str()),
         ("HUNTER_STATE_DIR", state.as_str()),
         ("HUNTER_SOCKET", socket.as_str()),
-        ("HUNTER_SCAN__TIMEOUT_MS", "300"),
+        // Long enough for a loaded machine, short enough for the silent-resolver case.
+        ("HUNTER_SCAN__TIMEOUT_MS", "2000"),
         ("HUNTER_SCAN__RETRIES", "0"),
     ];
     if !db_url.is_empty() {

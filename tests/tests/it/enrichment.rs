@@ -38,7 +38,8 @@ fn config(dns: &DnsServer, dir: &std::path::Path, enrichment_on: bool) -> Config
 
     let mut config = Config::default();
     config.scan.nameservers = vec![dns.nameserver()];
-    config.scan.timeout_ms = 500;
+    // Generous for a loaded machine; no retries, so query counts are exact.
+    config.scan.timeout_ms = 5_000;
     config.scan.retries = 0;
     config.whois.enabled = false;
     config.features.ip_enrichment = enrichment_on;

@@ -11,6 +11,7 @@ mod enrichment;
 mod intake;
 mod ipc;
 mod lifecycle;
+mod marks;
 mod migrate_revert;
 mod migrations;
 mod privacy;

@@ -2,6 +2,7 @@
 
 use hunter_tests::TestDb;
 use hunterd::jobs::{housekeeping, queue};
+use hunterd::pipeline::rescan;
 use hunterd::pipeline::store::{self, ScanOutcome, StoredDetection, StoredScore};
 use hunterd::scan::{MxHost, ScanResult, ScanStatus, SpfResult, SpfStatus, TenantHints};
 use sqlx::PgPool;
@@ -167,6 +168,90 @@ async fn batch_progress_counts_members_scanned_after_the_batch() {
     store::store(&pool, &outcome(ids[0], "M365", "a.mail.protection.outlook.com"), None).await.unwrap();
     let p = queue::batch_progress(&pool, &batch).await.unwrap().unwrap();
     assert_eq!((p.done, p.total), (1, 2));
+}
+
+// --- the periodic `rescans` job ---
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A company whose last scan was `hours_ago` (None: a lead_state row that was never scanned).
+async fn scanned(pool: &PgPool, company_id: i64, hours_ago: Option<i32>) {
+    sqlx::query("INSERT INTO lead_state (company_id, scanned_at) VALUES ($1, now() - make_interval(hours => $2))")
+        .bind(company_id)
+        .bind(hours_ago)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Queued scan items as (company id, priority), by company.
+async fn queued_scans(pool: &PgPool) -> Vec<(i64, i16)> {
+    sqlx::query_as(
+        "SELECT (payload->>'company_id')::bigint AS c, priority FROM job_queue
+          WHERE kind = 'scan' AND state = 'queued' ORDER BY c",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_rescans_job_queues_leads_scanned_longer_ago_than_the_interval_and_never_scanned_ones() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 4).await;
+    scanned(&pool, ids[0], Some(48)).await;
+    scanned(&pool, ids[1], Some(1)).await;
+    scanned(&pool, ids[2], None).await;
+    // ids[3] has no lead_state at all: added, never scanned.
+    assert_eq!(rescan::queue_due(&pool, DAY, 100).await.unwrap(), 3);
+    assert_eq!(queued_scans(&pool).await, vec![(ids[0], 0), (ids[2], 0), (ids[3], 0)], "priority 0, below people's");
+}
+
+#[tokio::test]
+async fn the_rescans_job_takes_the_longest_unscanned_first_and_at_most_its_limit() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 3).await;
+    scanned(&pool, ids[0], Some(72)).await;
+    scanned(&pool, ids[1], Some(120)).await;
+    // ids[2]: never scanned, so first of all.
+    assert_eq!(rescan::queue_due(&pool, DAY, 2).await.unwrap(), 2);
+    assert_eq!(queued_scans(&pool).await, vec![(ids[1], 0), (ids[2], 0)]);
+    // While those two wait, they are still the longest unscanned: a run adds nothing (the limit caps
+    // what the job has outstanding). Once they are scanned, the next run takes the rest.
+    assert_eq!(rescan::queue_due(&pool, DAY, 2).await.unwrap(), 0);
+    sqlx::query("UPDATE job_queue SET state = 'done'").execute(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO lead_state (company_id, scanned_at) VALUES ($1, now())
+                 ON CONFLICT (company_id) DO UPDATE SET scanned_at = now()",
+    )
+    .bind(ids[2])
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE lead_state SET scanned_at = now() WHERE company_id = $1")
+        .bind(ids[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rescan::queue_due(&pool, DAY, 2).await.unwrap(), 1, "the next run takes the rest");
+    assert_eq!(queued_scans(&pool).await, vec![(ids[0], 0)]);
+}
+
+#[tokio::test]
+async fn the_rescans_job_never_queues_a_lead_twice_nor_lowers_a_scan_a_person_asked_for() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 2).await;
+    queue::enqueue_scans(&pool, &ids[..1], 10).await.unwrap();
+    assert_eq!(rescan::queue_due(&pool, DAY, 100).await.unwrap(), 1, "only the one not already queued");
+    assert_eq!(rescan::queue_due(&pool, DAY, 100).await.unwrap(), 0);
+    assert_eq!(queued_scans(&pool).await, vec![(ids[0], 10), (ids[1], 0)]);
+}
+
+#[tokio::test]
+async fn the_rescans_job_reports_how_many_it_queued() {
+    let (_db, pool) = migrated().await;
+    companies(&pool, 2).await;
+    assert_eq!(rescan::run(&pool, DAY).await.unwrap(), "queued 2 rescan(s)");
 }
 
 #[tokio::test]

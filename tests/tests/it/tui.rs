@@ -173,10 +173,32 @@ async fn a_salesperson_adds_imports_filters_opens_and_marks_leads_in_the_tui() {
     tui.keys(&["Enter"]);
     tui.wait_for("Filter provider=M365");
 
-    // Open the first lead's detail and come back.
+    // Open the first lead's detail; note, tag and favourite it there.
     tui.keys(&["g", "Enter"]);
     let screen = tui.wait_for("Score breakdown");
     assert!(screen.contains("total") && screen.contains("Signals and evidence"), "{screen}");
+    tui.keys(&["n"]);
+    let screen = tui.wait_for("Note on ");
+    let domain = screen
+        .split("Note on ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c == ':' || c.is_whitespace()).next())
+        .expect("the prompt names the lead")
+        .to_string();
+    tui.type_text("called, wants a demo");
+    tui.keys(&["Enter"]);
+    tui.wait_for("note added");
+    tui.keys(&["t"]);
+    tui.wait_for(&format!("Tag {domain}"));
+    tui.type_text("VIP");
+    tui.keys(&["Enter"]);
+    tui.wait_for(&format!("tagged {domain}: vip"));
+    tui.keys(&["f"]);
+    tui.wait_for(&format!("{domain} is a favourite"));
+    let lead = daemon.client().await.lead_detail(&domain).await.expect("the lead's detail");
+    let notes: Vec<(&str, &str)> = lead.notes.iter().map(|n| (n.author.as_str(), n.body.as_str())).collect();
+    assert_eq!(notes, vec![("alice", "called, wants a demo")], "the note is stored under $USER");
+    assert_eq!((lead.row.tags, lead.row.favorite), (vec!["vip".to_string()], true));
     tui.keys(&["Escape"]);
     tui.wait_for("Leads (2 matching)");
 
