@@ -67,6 +67,21 @@ fn when(app: &App, at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = header_lines(app, detail, theme);
+    lines.extend(heading("Score breakdown", theme));
+    lines.extend(breakdown_lines(&detail.breakdown, detail.row.score, theme));
+    lines.extend(signal_lines(detail, theme));
+    lines.extend(sales_lines(detail, theme));
+    lines.extend(registration_lines(detail, theme));
+    lines.extend(infrastructure_lines(detail, theme));
+    lines.extend(history_lines(detail, theme));
+    lines.extend(change_lines(detail, theme));
+    lines.extend(note_lines(app, detail, theme));
+    lines
+}
+
+/// The company, its score, segment, priority, heat, provider, scan and tags.
+fn header_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
     let row = &detail.row;
     let mut lines = Vec::new();
     let company = row.company.clone().unwrap_or_else(|| "(no company name)".into());
@@ -104,10 +119,13 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
     if let Some(reason) = &detail.reason {
         lines.push(Line::from(vec![Span::styled("Why ", theme.dim()), Span::raw(reason.clone())]));
     }
+    lines
+}
 
-    lines.extend(heading("Score breakdown", theme));
-    lines.extend(breakdown_lines(&detail.breakdown, row.score, theme));
-
+/// MX, SPF, DKIM, DMARC and tenant, the detection's evidence, warnings and the raw DNS answers.
+fn signal_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let row = &detail.row;
+    let mut lines = Vec::new();
     lines.extend(heading("Signals and evidence", theme));
     let list = |items: &[String], none: &str| if items.is_empty() { none.to_string() } else { items.join(", ") };
     lines.push(field("MX", list(&row.mx_hosts, "none"), theme));
@@ -136,7 +154,12 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
             lines.push(Line::raw(format!("    {:<6}{}  {}", record.rtype, record.name, record.data)));
         }
     }
+    lines
+}
 
+/// The sales summary, when the lead was scored.
+fn sales_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     if let Some(sales) = &detail.sales_summary {
         lines.extend(heading("Sales summary", theme));
         lines.push(Line::styled(format!("  {}", sales.one_liner), theme.bold()));
@@ -163,7 +186,12 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
             }
         }
     }
+    lines
+}
 
+/// Registrar and dates, or why they are missing.
+fn registration_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     lines.extend(heading("Registration", theme));
     if let Some(reg) = &detail.registration {
         lines.push(field("Registrar", or_dash(&reg.registrar), theme));
@@ -179,7 +207,12 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
         (None, None) => lines.push(Line::styled("  not looked up", theme.dim())),
         (None, Some(_)) => {}
     }
+    lines
+}
 
+/// What IP enrichment says about each address.
+fn infrastructure_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     lines.extend(heading("Infrastructure", theme));
     if let Some(summary) = &detail.row.infrastructure_summary {
         lines.push(Line::raw(format!("  {summary}")));
@@ -195,7 +228,12 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
         let note = detail.enrichment_note.as_deref().unwrap_or("no IP enrichment data");
         lines.push(Line::styled(format!("  {note}"), theme.dim()));
     }
+    lines
+}
 
+/// The latest scans.
+fn history_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     lines.extend(heading("Scan history", theme));
     if detail.scans.is_empty() {
         lines.push(Line::styled("  no scan yet", theme.dim()));
@@ -210,7 +248,12 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
             scan.score.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
         )));
     }
+    lines
+}
 
+/// What changed between scans.
+fn change_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     lines.extend(heading("Changes", theme));
     if detail.changes.is_empty() {
         lines.push(Line::styled("  nothing changed between scans", theme.dim()));
@@ -224,7 +267,12 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
             change.to.as_deref().unwrap_or("none"),
         )));
     }
+    lines
+}
 
+/// People's notes, newest first, then what appears once more features are on.
+fn note_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     lines.extend(heading("Notes", theme));
     if detail.notes.is_empty() {
         lines.push(Line::styled(format!("  none ({} adds one)", app.keymap.key_for(Action::Note)), theme.dim()));

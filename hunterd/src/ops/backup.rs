@@ -10,7 +10,7 @@
 //! get host, port, user and database as arguments and the password in their own environment only.
 
 use crate::config::{Config, Secret};
-use crate::db::{Database, EmbeddedCluster, EmbeddedError, MIGRATOR, pg_bin};
+use crate::db::{Database, DbHandle, EmbeddedCluster, EmbeddedError, MIGRATOR, pg_bin};
 use crate::ops::{CommandDb, open_database};
 use crate::paths::Paths;
 use sqlx::PgConnection;
@@ -166,17 +166,40 @@ async fn restore_with(
     let handle = &command_db.db.handle;
     let (target, bin_dir) = connection(config, paths, &command_db.db)?;
     let tools = find_tools(server_major(&handle.pool).await?, bin_dir.as_deref(), &["pg_restore", "psql"])?;
-    let not_an_archive = |detail: String| BackupError::NotAnArchive { file: file.to_path_buf(), detail };
+    let recorded = check_archive(&tools, file).await?;
+    let prelude = clearing_prelude(handle, file, force).await?;
+    replay(&tools, &target, file, &prelude).await.map_err(|detail| BackupError::Restore {
+        file: file.to_path_buf(),
+        location: handle.location.clone(),
+        detail,
+    })?;
+    upgrade(handle, file).await?;
+    let mut conn = handle.pool.acquire().await?;
+    let (schema_version, companies) = summary(&mut conn).await?;
+    let upgraded = match recorded.iter().max() {
+        Some(&from) if from < schema_version => format!(", upgraded from schema version {from}"),
+        _ => String::new(),
+    };
+    Ok(format!(
+        "restored {} into {} (schema version {schema_version}{upgraded}, {})",
+        file.display(),
+        handle.location,
+        count_companies(companies)
+    ))
+}
 
-    let list = run_tool(&tools, "pg_restore", |cmd| {
+/// Checks that `file` is an archive and refuses a backup from a newer hunterd before anything is
+/// touched. Returns the migrations the backup had applied.
+async fn check_archive(tools: &Tools, file: &Path) -> Result<Vec<i64>, BackupError> {
+    let not_an_archive = |detail: String| BackupError::NotAnArchive { file: file.to_path_buf(), detail };
+    let list = run_tool(tools, "pg_restore", |cmd| {
         cmd.arg("--list").arg(file);
     })
     .await?;
     if !list.status.success() {
         return Err(not_an_archive(detail(&list.stderr)));
     }
-    // Refuse a backup from a newer hunterd before touching anything.
-    let recorded = run_tool(&tools, "pg_restore", |cmd| {
+    let recorded = run_tool(tools, "pg_restore", |cmd| {
         cmd.args(["--data-only", "--table=_sqlx_migrations", "--file=-"]).arg(file);
     })
     .await?;
@@ -193,7 +216,14 @@ async fn restore_with(
             build: protocol::BUILD_VERSION,
         });
     }
+    Ok(recorded)
+}
 
+/// What the restore's transaction runs first to clear what is there: refused unless the database
+/// is empty or `force`. Hunter's schema goes through its down migrations (so nothing else in schema
+/// public is touched, and anything that depends on Hunter's tables makes the restore fail instead of
+/// disappearing), then the migrations table.
+async fn clearing_prelude(handle: &DbHandle, file: &Path, force: bool) -> Result<String, BackupError> {
     let mut conn = handle.pool.acquire().await?;
     let hunter_tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations'",
@@ -208,9 +238,6 @@ async fn restore_with(
         };
         return Err(BackupError::NotEmpty { location: handle.location.clone(), companies, file: file.to_path_buf() });
     }
-    // What is there goes in the restore's own transaction: Hunter's schema through its down
-    // migrations (so nothing else in schema public is touched, and anything that depends on Hunter's
-    // tables makes the restore fail instead of disappearing), then the migrations table.
     let applied: Vec<i64> = if table_exists(&mut conn, "_sqlx_migrations").await? {
         sqlx::query_scalar("SELECT version FROM public._sqlx_migrations WHERE success ORDER BY version DESC")
             .fetch_all(&mut *conn)
@@ -218,7 +245,6 @@ async fn restore_with(
     } else {
         Vec::new()
     };
-    drop(conn);
     let mut prelude = String::new();
     if hunter_tables > 0 {
         for version in &applied {
@@ -235,36 +261,21 @@ async fn restore_with(
         }
     }
     prelude.push_str("DROP TABLE IF EXISTS public._sqlx_migrations;\n");
+    Ok(prelude)
+}
 
-    replay(&tools, &target, file, &prelude).await.map_err(|detail| BackupError::Restore {
-        file: file.to_path_buf(),
-        location: handle.location.clone(),
-        detail,
-    })?;
-
+/// Brings a restored older schema up to this hunterd's; a backup with migrations this hunterd does
+/// not know is a newer backup.
+async fn upgrade(handle: &DbHandle, file: &Path) -> Result<(), BackupError> {
     match MIGRATOR.run(&handle.pool).await {
-        Ok(()) => {}
-        Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
-            return Err(BackupError::NewerBackup {
-                file: file.to_path_buf(),
-                versions: v.to_string(),
-                build: protocol::BUILD_VERSION,
-            });
-        }
-        Err(cause) => return Err(BackupError::Upgrade { file: file.to_path_buf(), cause }),
+        Ok(()) => Ok(()),
+        Err(sqlx::migrate::MigrateError::VersionMissing(v)) => Err(BackupError::NewerBackup {
+            file: file.to_path_buf(),
+            versions: v.to_string(),
+            build: protocol::BUILD_VERSION,
+        }),
+        Err(cause) => Err(BackupError::Upgrade { file: file.to_path_buf(), cause }),
     }
-    let mut conn = handle.pool.acquire().await?;
-    let (schema_version, companies) = summary(&mut conn).await?;
-    let upgraded = match recorded.iter().max() {
-        Some(&from) if from < schema_version => format!(", upgraded from schema version {from}"),
-        _ => String::new(),
-    };
-    Ok(format!(
-        "restored {} into {} (schema version {schema_version}{upgraded}, {})",
-        file.display(),
-        handle.location,
-        count_companies(companies)
-    ))
 }
 
 /// Replays the archive as SQL in one transaction, after `prelude` (which clears what is there). The
