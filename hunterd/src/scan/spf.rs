@@ -164,109 +164,162 @@ struct Node {
     path: Vec<String>,
 }
 
+/// The include/redirect tree while it is being resolved, level by level.
+struct Walk {
+    nodes: Vec<Node>,
+    /// Every include/redirect target named anywhere, in discovery order (the `includes` evidence).
+    discovered: Vec<String>,
+    lookups: u32,
+    looped: bool,
+    temp_error: bool,
+    /// One TXT answer per name, shared by every node naming it.
+    fetched: HashMap<String, Result<Vec<String>, Failure>>,
+    raw: Vec<RawRecord>,
+    warnings: Vec<String>,
+}
+
 /// Resolves the tree breadth-first: each level's lookups go out together, and the lookup count is
 /// checked between levels, so no more than the limit (plus one level's worth) is ever fetched.
 pub(crate) async fn evaluate(dns: &Lookups<'_>, domain: &str, apex: Result<&[String], &Failure>) -> SpfOutcome {
-    let mut warnings = Vec::new();
-    let mut raw = Vec::new();
     let texts = match apex {
         Ok(texts) => texts,
         Err(failure) => {
-            warnings.push(format!("SPF unknown: TXT lookup at {domain} failed ({failure})"));
-            return SpfOutcome { result: empty_result(SpfStatus::TempError), raw, warnings };
+            let warnings = vec![format!("SPF unknown: TXT lookup at {domain} failed ({failure})")];
+            return SpfOutcome { result: empty_result(SpfStatus::TempError), raw: Vec::new(), warnings };
         }
     };
     let all_records: Vec<String> = texts.iter().filter(|t| is_spf_record(t)).cloned().collect();
     let Some(first) = all_records.first() else {
-        return SpfOutcome { result: SpfResult { all_records, ..empty_result(SpfStatus::None) }, raw, warnings };
+        let result = SpfResult { all_records, ..empty_result(SpfStatus::None) };
+        return SpfOutcome { result, raw: Vec::new(), warnings: Vec::new() };
     };
 
-    let mut nodes = vec![Node {
-        domain: domain.to_string(),
-        record: Some(first.clone()),
-        includes: Vec::new(),
-        redirect: None,
-        error: None,
-        path: vec![domain.to_string()],
-    }];
-    let mut discovered: Vec<String> = Vec::new();
-    let (mut lookups, mut looped, mut temp_error) = (0u32, false, false);
+    let mut walk = Walk::new(domain, first);
     let mut level = vec![0usize];
-    let mut fetched: HashMap<String, Result<Vec<String>, Failure>> = HashMap::new();
-
     loop {
-        // Expand this level's records into children waiting to be fetched.
+        let to_fetch = walk.expand(&level);
+        if to_fetch.is_empty() {
+            break;
+        }
+        if walk.lookups > MAX_LOOKUPS {
+            walk.give_up(&to_fetch);
+            break;
+        }
+        walk.fetch(dns, &to_fetch).await;
+        level = walk.settle(to_fetch);
+    }
+    walk.note_other_records(&all_records);
+    walk.finish(domain, all_records)
+}
+
+impl Walk {
+    fn new(domain: &str, record: &str) -> Self {
+        let root = Node {
+            domain: domain.to_string(),
+            record: Some(record.to_string()),
+            includes: Vec::new(),
+            redirect: None,
+            error: None,
+            path: vec![domain.to_string()],
+        };
+        Walk {
+            nodes: vec![root],
+            discovered: Vec::new(),
+            lookups: 0,
+            looped: false,
+            temp_error: false,
+            fetched: HashMap::new(),
+            raw: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Expands this level's records into children; returns those waiting to be fetched.
+    fn expand(&mut self, level: &[usize]) -> Vec<usize> {
         let mut to_fetch = Vec::new();
-        for &index in &level {
-            let Some(record) = nodes[index].record.clone() else { continue };
+        for &index in level {
+            let Some(record) = self.nodes[index].record.clone() else { continue };
             let plan = plan(&parse_spf(&record));
-            lookups += plan.lookups;
+            self.lookups += plan.lookups;
             let targets = plan.includes.into_iter().map(|d| (d, false)).chain(plan.redirect.map(|d| (d, true)));
             for (target, is_redirect) in targets {
-                let mut path = nodes[index].path.clone();
+                let mut path = self.nodes[index].path.clone();
                 let error = if has_macro(&target) {
                     Some("macro in domain spec; not expanded without a sender".to_string())
                 } else if path.contains(&target) {
-                    looped = true;
+                    self.looped = true;
                     Some(format!("loop: {target} is already being evaluated"))
                 } else {
                     None
                 };
-                if !has_macro(&target) && !discovered.contains(&target) {
-                    discovered.push(target.clone());
+                if !has_macro(&target) && !self.discovered.contains(&target) {
+                    self.discovered.push(target.clone());
                 }
                 path.push(target.clone());
-                let child = nodes.len();
+                let child = self.nodes.len();
                 let pending = error.is_none();
-                nodes.push(Node { domain: target, record: None, includes: Vec::new(), redirect: None, error, path });
+                self.nodes.push(Node {
+                    domain: target,
+                    record: None,
+                    includes: Vec::new(),
+                    redirect: None,
+                    error,
+                    path,
+                });
                 if is_redirect {
-                    nodes[index].redirect = Some(child);
+                    self.nodes[index].redirect = Some(child);
                 } else {
-                    nodes[index].includes.push(child);
+                    self.nodes[index].includes.push(child);
                 }
                 if pending {
                     to_fetch.push(child);
                 }
             }
         }
-        if to_fetch.is_empty() {
-            break;
-        }
-        if lookups > MAX_LOOKUPS {
-            for &child in &to_fetch {
-                nodes[child].error = Some(format!("not followed: more than {MAX_LOOKUPS} DNS lookups"));
-            }
-            break;
-        }
+        to_fetch
+    }
 
-        let mut names: Vec<String> = to_fetch.iter().map(|&c| nodes[c].domain.clone()).collect();
+    /// Past the limit: the children are recorded, not followed.
+    fn give_up(&mut self, to_fetch: &[usize]) {
+        for &child in to_fetch {
+            self.nodes[child].error = Some(format!("not followed: more than {MAX_LOOKUPS} DNS lookups"));
+        }
+    }
+
+    /// Fetches the TXT records of every name not fetched yet, all at once.
+    async fn fetch(&mut self, dns: &Lookups<'_>, to_fetch: &[usize]) {
+        let mut names: Vec<String> = to_fetch.iter().map(|&c| self.nodes[c].domain.clone()).collect();
         names.sort();
         names.dedup();
-        names.retain(|n| !fetched.contains_key(n));
+        names.retain(|n| !self.fetched.contains_key(n));
         let answers = futures::future::join_all(names.iter().map(|n| dns.query_shared(n, RecordType::TXT))).await;
         for (name, answer) in names.into_iter().zip(answers) {
             let texts = answer.map(|a| {
-                raw.extend(raw_records(&a.records));
+                self.raw.extend(raw_records(&a.records));
                 txt_texts(&a.records)
             });
-            fetched.insert(name, texts);
+            self.fetched.insert(name, texts);
         }
+    }
 
+    /// Gives each fetched child its record or its error; returns the next level to expand.
+    fn settle(&mut self, to_fetch: Vec<usize>) -> Vec<usize> {
         let mut next_level = Vec::new();
         for child in to_fetch {
-            let node = &mut nodes[child];
-            match &fetched[&node.domain] {
+            let node = &mut self.nodes[child];
+            match &self.fetched[&node.domain] {
                 Err(failure) => {
-                    temp_error = true;
+                    self.temp_error = true;
                     node.error = Some(format!("TXT lookup failed ({failure})"));
-                    warnings.push(format!("SPF: TXT lookup at {} failed ({failure})", node.domain));
+                    self.warnings.push(format!("SPF: TXT lookup at {} failed ({failure})", node.domain));
                 }
                 Ok(texts) => {
                     let spf: Vec<&String> = texts.iter().filter(|t| is_spf_record(t)).collect();
                     match spf.as_slice() {
                         [] => {
                             node.error = Some("no SPF record".into());
-                            warnings.push(format!("SPF: {} is referenced but publishes no SPF record", node.domain));
+                            self.warnings
+                                .push(format!("SPF: {} is referenced but publishes no SPF record", node.domain));
                         }
                         [one] => {
                             node.record = Some((*one).clone());
@@ -275,48 +328,52 @@ pub(crate) async fn evaluate(dns: &Lookups<'_>, domain: &str, apex: Result<&[Str
                         [first, ..] => {
                             node.record = Some((*first).clone());
                             node.error = Some("more than one SPF record".into());
-                            warnings.push(format!("SPF: {} publishes more than one SPF record", node.domain));
+                            self.warnings.push(format!("SPF: {} publishes more than one SPF record", node.domain));
                         }
                     }
                 }
             }
         }
-        level = next_level;
+        next_level
     }
 
-    // Other records at the apex are not evaluated, but what they name is still evidence.
-    for extra in all_records.iter().skip(1) {
-        let plan = plan(&parse_spf(extra));
-        for target in plan.includes.into_iter().chain(plan.redirect) {
-            if !has_macro(&target) && !discovered.contains(&target) {
-                discovered.push(target);
+    /// Other records at the apex are not evaluated, but what they name is still evidence.
+    fn note_other_records(&mut self, all_records: &[String]) {
+        for extra in all_records.iter().skip(1) {
+            let plan = plan(&parse_spf(extra));
+            for target in plan.includes.into_iter().chain(plan.redirect) {
+                if !has_macro(&target) && !self.discovered.contains(&target) {
+                    self.discovered.push(target);
+                }
             }
         }
     }
 
-    let status = if all_records.len() > 1 {
-        SpfStatus::Multiple
-    } else if looped {
-        SpfStatus::Loop
-    } else if lookups > MAX_LOOKUPS {
-        SpfStatus::TooManyLookups
-    } else if temp_error {
-        SpfStatus::TempError
-    } else {
-        SpfStatus::Valid
-    };
-    if all_records.len() > 1 {
-        warnings.push(format!("SPF: {domain} publishes {} SPF records (permerror)", all_records.len()));
+    fn finish(mut self, domain: &str, all_records: Vec<String>) -> SpfOutcome {
+        let status = if all_records.len() > 1 {
+            SpfStatus::Multiple
+        } else if self.looped {
+            SpfStatus::Loop
+        } else if self.lookups > MAX_LOOKUPS {
+            SpfStatus::TooManyLookups
+        } else if self.temp_error {
+            SpfStatus::TempError
+        } else {
+            SpfStatus::Valid
+        };
+        if all_records.len() > 1 {
+            self.warnings.push(format!("SPF: {domain} publishes {} SPF records (permerror)", all_records.len()));
+        }
+        let result = SpfResult {
+            status,
+            record: all_records.first().cloned(),
+            all_records,
+            includes: self.discovered,
+            lookup_count: self.lookups,
+            tree: Some(build_tree(&self.nodes, 0)),
+        };
+        SpfOutcome { result, raw: self.raw, warnings: self.warnings }
     }
-    let result = SpfResult {
-        status,
-        record: Some(first.clone()),
-        all_records,
-        includes: discovered,
-        lookup_count: lookups,
-        tree: Some(build_tree(&nodes, 0)),
-    };
-    SpfOutcome { result, raw, warnings }
 }
 
 fn empty_result(status: SpfStatus) -> SpfResult {
