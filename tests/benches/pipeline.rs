@@ -14,25 +14,10 @@ use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
 use protocol::{Request, Response};
 use std::time::{Duration, Instant};
 
+use hunter_tests::process_usage;
+
 fn list(var: &str, default: &str) -> Vec<u64> {
     std::env::var(var).unwrap_or_else(|_| default.into()).split(',').filter_map(|v| v.trim().parse().ok()).collect()
-}
-
-/// (user+system CPU seconds, peak RSS in MiB) of a process.
-fn process_usage(pid: i32) -> (f64, f64) {
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let cpu = fields.get(11).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm_kb = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    (cpu / ticks, hwm_kb / 1024.0)
 }
 
 /// Writes small databases of all four kinds to `dir`; returns the daemon's environment for them.
