@@ -267,9 +267,9 @@ mod keys;
 mod menu;
 mod prompt;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod simulation_tests;
+#[cfg(test)]
+mod tests;
 
 use answers::*;
 use keys::*;

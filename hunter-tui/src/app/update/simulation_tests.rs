@@ -48,12 +48,15 @@ impl FakeDaemon {
                         || row.provider.as_deref().is_some_and(|p| p.to_lowercase().contains(&t))
                 });
                 let provider = filter.providers.is_empty()
-                    || filter.providers.iter().any(|p| row.provider.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(p)));
+                    || filter
+                        .providers
+                        .iter()
+                        .any(|p| row.provider.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(p)));
                 text && provider
             })
             .cloned()
             .collect();
-        rows.sort_by(|a, b| key_of(b).cmp(&key_of(a)));
+        rows.sort_by_key(|row| std::cmp::Reverse(key_of(row)));
         rows
     }
 
@@ -70,7 +73,8 @@ impl FakeDaemon {
             }
             Seek::Last => rows[rows.len().saturating_sub(limit)..].to_vec(),
         };
-        let lead_key = |r: &LeadRow| LeadKey { value: r.score.map(|s| SortValue::Int(i64::from(s))), domain: r.domain.clone() };
+        let lead_key =
+            |r: &LeadRow| LeadKey { value: r.score.map(|s| SortValue::Int(i64::from(s))), domain: r.domain.clone() };
         LeadPage { first: page.first().map(lead_key), last: page.last().map(lead_key), rows: page }
     }
 }
@@ -133,7 +137,8 @@ impl Simulation {
         let fail = may_fail && self.rng.chance(self.failures);
         let answer = match request {
             Request::ListLeads(query) => {
-                let result = if fail { Err("hunterd did not answer within 10s".into()) } else { Ok(self.daemon.list(&query)) };
+                let result =
+                    if fail { Err("hunterd did not answer within 10s".into()) } else { Ok(self.daemon.list(&query)) };
                 Answer::Leads { query, result }
             }
             Request::CountLeads(filter) => {
