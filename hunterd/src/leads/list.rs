@@ -252,18 +252,73 @@ fn bind_value(qb: &mut QueryBuilder<'_, Postgres>, value: &SortValue) {
     };
 }
 
-async fn read(
-    pool: &PgPool,
-    query: &LeadQuery,
+/// How a page's rows are found. Results are the same either way; only the cost differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// Try walking, switch to matches-first when the walk is slow (remembered per filter and sort).
+    Auto,
+    /// Walk the sort column's index, keeping the rows the filter matches: cheap when matches are
+    /// dense, a walk over the whole list when they are rare (`lead12` among a million leads).
+    Walk,
+    /// Collect every match first (the trigram and facet indexes find them), then sort them: cheap
+    /// when matches are few, costly when most leads match.
+    MatchesFirst,
+}
+
+/// Past this a walk is taken to be wading through non-matching rows.
+const WALK_BUDGET_MS: u32 = 30;
+
+/// Past this collecting the matches is taken to be the wrong plan too, and the walk is finished.
+const MATCHES_BUDGET_MS: u32 = 200;
+
+/// Which plan a filter and sort turned out to need, remembered so the pages after the first go
+/// straight to it. Shared by all lists: the answer depends on the data, not on who asks.
+mod density {
+    use super::Strategy;
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// Data changes; a plan learnt long ago is learnt again.
+    const REMEMBER_FOR: Duration = Duration::from_secs(600);
+    const CAPACITY: usize = 512;
+
+    static LEARNT: LazyLock<Mutex<HashMap<String, (Strategy, Instant)>>> = LazyLock::new(Mutex::default);
+
+    pub(super) fn recall(key: &str) -> Option<Strategy> {
+        let learnt = LEARNT.lock().ok()?;
+        learnt.get(key).filter(|(_, at)| at.elapsed() < REMEMBER_FOR).map(|(strategy, _)| *strategy)
+    }
+
+    pub(super) fn learn(key: String, strategy: Strategy) {
+        if let Ok(mut learnt) = LEARNT.lock() {
+            if learnt.len() >= CAPACITY {
+                learnt.retain(|_, (_, at)| at.elapsed() < REMEMBER_FOR);
+                if learnt.len() >= CAPACITY {
+                    learnt.clear();
+                }
+            }
+            learnt.insert(key, (strategy, Instant::now()));
+        }
+    }
+}
+
+/// The SQL of one read with the given strategy (`Walk` or `MatchesFirst`).
+fn read_sql<'a>(
+    query: &'a LeadQuery,
     column: SortColumn,
     read: &Read<'_>,
-) -> Result<Vec<(LeadRow, LeadKey)>, LeadError> {
+    strategy: Strategy,
+) -> Result<QueryBuilder<'a, Postgres>, LeadError> {
     let ascending = query.descending != read.forward;
     let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
     let col = column.expr;
-    let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "WITH page AS (SELECT l.company_id, l.domain, {col} AS sort_key FROM lead_list l "
-    ));
+    let matches_first = strategy == Strategy::MatchesFirst;
+    let mut qb = QueryBuilder::<Postgres>::new(if matches_first {
+        format!("WITH matches AS MATERIALIZED (SELECT l.company_id, l.domain, {col} AS sort_key FROM lead_list l ")
+    } else {
+        format!("WITH page AS (SELECT l.company_id, l.domain, {col} AS sort_key FROM lead_list l ")
+    });
     push_where(&mut qb, &query.filter);
     match read.region {
         Region::Valued => qb.push(format_args!("AND {col} IS NOT NULL ")),
@@ -280,10 +335,17 @@ async fn read(
         }
         _ => {}
     }
-    match read.region {
-        Region::Valued => qb.push(format_args!("ORDER BY {col} {dir}, l.domain {dir} ")),
-        Region::Null => qb.push(format_args!("ORDER BY l.domain {dir} ")),
-    };
+    if matches_first {
+        // The matches' sort key is the same expression, so the order is the same.
+        qb.push(format_args!(
+            "), page AS (SELECT company_id, domain, sort_key FROM matches ORDER BY sort_key {dir}, domain {dir} "
+        ));
+    } else {
+        match read.region {
+            Region::Valued => qb.push(format_args!("ORDER BY {col} {dir}, l.domain {dir} ")),
+            Region::Null => qb.push(format_args!("ORDER BY l.domain {dir} ")),
+        };
+    }
     // Written as numbers, not parameters: the planner then knows a page is a few rows and looks
     // its display columns up by key instead of joining whole tables.
     qb.push(format_args!("LIMIT {}", read.limit));
@@ -304,7 +366,54 @@ async fn read(
          LEFT JOIN LATERAL (SELECT * FROM lead_state ls WHERE ls.company_id = page.company_id LIMIT 1) ls ON TRUE \
          ORDER BY page.sort_key {dir}, page.domain {dir}"
     ));
-    let rows: Vec<PageRow> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(qb)
+}
+
+/// Runs one read with `strategy` within `budget_ms` (if any); `Ok(None)` when the budget ran out.
+async fn try_read(
+    pool: &PgPool,
+    query: &LeadQuery,
+    column: SortColumn,
+    read: &Read<'_>,
+    strategy: Strategy,
+    budget_ms: Option<u32>,
+) -> Result<Option<Vec<PageRow>>, LeadError> {
+    let mut qb = read_sql(query, column, read, strategy)?;
+    let Some(budget_ms) = budget_ms else {
+        return Ok(Some(qb.build_query_as().fetch_all(pool).await?));
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("SET LOCAL statement_timeout = {budget_ms}")).execute(&mut *tx).await?;
+    match qb.build_query_as().fetch_all(&mut *tx).await {
+        Ok(rows) => {
+            tx.commit().await?;
+            Ok(Some(rows))
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(QUERY_CANCELED) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn read(
+    pool: &PgPool,
+    query: &LeadQuery,
+    column: SortColumn,
+    read: &Read<'_>,
+    strategy: Strategy,
+) -> Result<Vec<(LeadRow, LeadKey)>, LeadError> {
+    let rows = match strategy {
+        Strategy::Walk | Strategy::MatchesFirst => try_read(pool, query, column, read, strategy, None).await?,
+        // Without a filter every row matches: the walk is always right.
+        Strategy::Auto if query.filter.is_empty() => try_read(pool, query, column, read, Strategy::Walk, None).await?,
+        Strategy::Auto => {
+            let key = format!("{:?}|{}", query.filter, query.sort.name());
+            match density::recall(&key) {
+                Some(learnt) => try_read(pool, query, column, read, learnt, None).await?,
+                None => learn_and_read(pool, query, column, read, key).await?,
+            }
+        }
+    };
+    let rows = rows.unwrap_or_default();
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -317,6 +426,26 @@ async fn read(
             (r.lead.into(), key)
         })
         .collect())
+}
+
+/// The first read of a filter and sort: a short walk, else the matches first, else the whole walk;
+/// what worked is remembered.
+async fn learn_and_read(
+    pool: &PgPool,
+    query: &LeadQuery,
+    column: SortColumn,
+    read: &Read<'_>,
+    key: String,
+) -> Result<Option<Vec<PageRow>>, LeadError> {
+    if let Some(rows) = try_read(pool, query, column, read, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
+        return Ok(Some(rows));
+    }
+    if let Some(rows) = try_read(pool, query, column, read, Strategy::MatchesFirst, Some(MATCHES_BUDGET_MS)).await? {
+        density::learn(key, Strategy::MatchesFirst);
+        return Ok(Some(rows));
+    }
+    density::learn(key, Strategy::Walk);
+    try_read(pool, query, column, read, Strategy::Walk, None).await
 }
 
 /// How many rows of the valued region a filter leaves (for an offset that runs past it).
@@ -340,6 +469,15 @@ fn fits(key: &LeadKey, kind: KeyKind) -> bool {
 }
 
 pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, LeadError> {
+    list_leads_with(pool, query, Strategy::Auto).await
+}
+
+/// [`list_leads`] with a fixed strategy (the tests compare them).
+pub(crate) async fn list_leads_with(
+    pool: &PgPool,
+    query: &LeadQuery,
+    strategy: Strategy,
+) -> Result<LeadPage, LeadError> {
     let limit = i64::from(query.limit.clamp(1, MAX_PAGE));
     let column = sort_column(query.sort);
     if let Seek::After(key) | Seek::Before(key) = &query.seek
@@ -354,7 +492,7 @@ pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, Le
     // The regions in walking order, and where the walk starts in the first.
     let (forward, steps): (bool, Vec<Read>) = match &query.seek {
         Seek::Offset(offset) => {
-            let valued = read(pool, query, column, &first_read(Region::Valued, true, None, *offset)).await?;
+            let valued = read(pool, query, column, &first_read(Region::Valued, true, None, *offset), strategy).await?;
             let mut rows = valued;
             let missing = limit - rows.len() as i64;
             if missing > 0 {
@@ -365,7 +503,7 @@ pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, Le
                     0
                 };
                 let nulls = Read { region: Region::Null, forward: true, from: None, offset: skip, limit: missing };
-                rows.extend(read(pool, query, column, &nulls).await?);
+                rows.extend(read(pool, query, column, &nulls, strategy).await?);
             }
             return Ok(page(rows));
         }
@@ -387,7 +525,7 @@ pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, Le
         if step.limit <= 0 {
             break;
         }
-        rows.extend(read(pool, query, column, &step).await?);
+        rows.extend(read(pool, query, column, &step, strategy).await?);
     }
     if !forward {
         rows.reverse();
