@@ -69,7 +69,23 @@ pub async fn run(config: &Config, source: &ConfigSource, paths: &Paths) -> Vec<C
     lines.extend(enrichment(config));
     lines.extend(secret_files(config));
     lines.extend(unbuilt_integrations(config));
+    lines.extend(partner_center(config, paths).await);
     lines
+}
+
+/// With the sync on: the sign-in is refreshable and the API answers (off: nothing is asked).
+async fn partner_center(config: &Config, paths: &Paths) -> Vec<CheckLine> {
+    if !config.features.partner_center_sync {
+        return Vec::new();
+    }
+    crate::partner_center::command::health(config, paths)
+        .await
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(detail) => CheckLine::new(Status::Ok, name, detail),
+            Err(detail) => CheckLine::new(Status::Fail, name, detail),
+        })
+        .collect()
 }
 
 fn rules(config: &Config) -> CheckLine {
@@ -416,13 +432,6 @@ fn secret_files(config: &Config) -> Vec<CheckLine> {
 /// Integrations this build does not have yet: a switched-on flag would otherwise be silently ignored.
 fn unbuilt_integrations(config: &Config) -> Vec<CheckLine> {
     let mut lines = Vec::new();
-    if config.features.partner_center_sync {
-        lines.push(CheckLine::new(
-            Status::Warn,
-            "partner",
-            "features.partner_center_sync is on, but this hunterd has no Partner Center sync yet: ignored",
-        ));
-    }
     if config.features.dynamics_push {
         lines.push(CheckLine::new(
             Status::Warn,
