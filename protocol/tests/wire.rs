@@ -190,6 +190,8 @@ fn requests() -> Vec<Request> {
         Request::SetFavorite { domain: s("contoso.com"), favorite: true },
         Request::LeadFacets { facet: Facet::Provider, filter: Box::new(filter()) },
         Request::CountLeads(Box::new(filter())),
+        Request::PushLeads { domains: vec![s("contoso.com")] },
+        Request::PushProgress { batch_id: s("b") },
     ]
 }
 
@@ -216,6 +218,8 @@ fn request_variant(request: &Request) -> &'static str {
         Request::SetFavorite { .. } => "SetFavorite",
         Request::LeadFacets { .. } => "LeadFacets",
         Request::CountLeads(_) => "CountLeads",
+        Request::PushLeads { .. } => "PushLeads",
+        Request::PushProgress { .. } => "PushProgress",
     }
 }
 
@@ -272,6 +276,16 @@ fn responses() -> Vec<Response> {
         Response::Changes(vec![change()]),
         Response::Facets(vec![FacetCount { value: s("M365"), count: 12 }]),
         Response::LeadCount(LeadCount { count: 1_000_000, exact: false }),
+        Response::PushProgress(PushProgress {
+            total: 6,
+            pending: 1,
+            in_flight: 1,
+            synced: 1,
+            failed: 1,
+            duplicate: 2,
+            failures: vec![PushFailure { domain: s("contoso.com"), error: s("Dataverse 400") }],
+            last_error: Some(s("throttled")),
+        }),
     ]
 }
 
@@ -292,6 +306,7 @@ fn response_variant(response: &Response) -> &'static str {
         Response::Changes(_) => "Changes",
         Response::Facets(_) => "Facets",
         Response::LeadCount(_) => "LeadCount",
+        Response::PushProgress(_) => "PushProgress",
     }
 }
 

@@ -5,6 +5,7 @@
 //! leftovers.
 
 pub mod dns;
+pub mod fakes;
 
 /// `ranges` IPv4 ranges spread evenly over the address space, with countries, ISPs, usage types and
 /// ASNs cycling, and (for IP2Proxy) every tenth range a VPN: the rows the benchmarks' BIN files hold.

@@ -178,6 +178,14 @@ pub struct DynamicsConfig {
     pub custom_prefix: String,
     pub lead_key: Option<String>,
     pub max_concurrency: u32,
+    /// `leadsourcecode` for leads without a Partner Center referral (those are always 4, Partner).
+    pub lead_source: u8,
+    /// Ask D365 to run its duplicate-detection rules on creates (`MSCRM.SuppressDuplicateDetection: false`).
+    pub duplicate_detection: bool,
+    /// How long the audit log of Dataverse calls is kept.
+    pub audit_retention: HumanDuration,
+    /// How many times a lead's push is tried before it is marked failed (429s do not count).
+    pub max_attempts: u32,
 }
 
 impl Default for DynamicsConfig {
@@ -191,6 +199,10 @@ impl Default for DynamicsConfig {
             custom_prefix: "hnt_".into(),
             lead_key: None,
             max_concurrency: 4,
+            lead_source: 10,
+            duplicate_detection: true,
+            audit_retention: HumanDuration::from_secs(30 * 24 * 3600),
+            max_attempts: 8,
         }
     }
 }
@@ -223,9 +235,6 @@ impl Config {
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".into());
         }
-        if self.dynamics.max_concurrency == 0 {
-            problems.push("dynamics.max_concurrency: must be at least 1".into());
-        }
         for (key, url) in [
             ("partner_center.api_base_url", &self.partner_center.api_base_url),
             ("partner_center.authority_url", &self.partner_center.authority_url),
@@ -240,6 +249,7 @@ impl Config {
         {
             problems.push(format!("dynamics.org_url: `{url}` is not an http(s) URL"));
         }
+        problems.extend(crate::dynamics::settings::problems(&self.features, &self.dynamics));
         if let Some(url) = &self.database.url
             && !url.looks_like_postgres()
         {

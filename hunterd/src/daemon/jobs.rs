@@ -18,7 +18,27 @@ pub fn specs(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> Vec<JobSpe
         rdap_bootstrap(config, paths, engine),
         geoip_databases(config, engine.clone()),
         geoip_download(config, engine.clone()),
+        d365_audit_retention(config),
     ]
+}
+
+/// Deletes Dynamics audit rows older than `dynamics.audit_retention`.
+fn d365_audit_retention(config: &Config) -> JobSpec {
+    let keep = config.dynamics.audit_retention.0;
+    let run: JobFn = Arc::new(move |ctx: JobContext| {
+        Box::pin(async move {
+            let n = crate::dynamics::queue::prune_audit(&ctx.pool, keep).await?;
+            Ok(format!("{n} Dynamics audit row(s) older than {} deleted", humantime::format_duration(keep)))
+        })
+    });
+    JobSpec {
+        name: "d365-audit-retention",
+        description: "Delete Dynamics 365 audit log rows older than dynamics.audit_retention",
+        interval: Duration::from_secs(24 * 3600),
+        enabled: config.features.dynamics_push,
+        run_on_start: false,
+        run,
+    }
 }
 
 /// The periodic rescan of leads whose last scan is older than `scan.rescan_interval`.

@@ -69,7 +69,17 @@ pub async fn run(config: &Config, source: &ConfigSource, paths: &Paths) -> Vec<C
     lines.extend(enrichment(config));
     lines.extend(secret_files(config));
     lines.extend(unbuilt_integrations(config));
+    lines.extend(dynamics(config).await);
     lines
+}
+
+/// Sign-in, the org and the lead table's columns, when `features.dynamics_push` is on.
+async fn dynamics(config: &Config) -> Vec<CheckLine> {
+    crate::dynamics::check::lines(config)
+        .await
+        .into_iter()
+        .map(|(ok, detail)| CheckLine::new(if ok { Status::Ok } else { Status::Fail }, "dynamics", detail))
+        .collect()
 }
 
 fn rules(config: &Config) -> CheckLine {
@@ -418,13 +428,6 @@ fn unbuilt_integrations(config: &Config) -> Vec<CheckLine> {
             Status::Warn,
             "partner",
             "features.partner_center_sync is on, but this hunterd has no Partner Center sync yet: ignored",
-        ));
-    }
-    if config.features.dynamics_push {
-        lines.push(CheckLine::new(
-            Status::Warn,
-            "dynamics",
-            "features.dynamics_push is on, but this hunterd has no Dynamics 365 push yet: ignored",
         ));
     }
     lines

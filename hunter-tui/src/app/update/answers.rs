@@ -144,6 +144,13 @@ pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
             }
         }
         Answer::Rescan(Err(error)) | Answer::RescanAll(Err(error)) => failed(app, "rescan failed", error),
+        Answer::Pushed(Ok(queued)) => {
+            notify(app, format!("queued {} for Dynamics 365", humanize::count(queued.queued as usize, "push")), false);
+            vec![]
+        }
+        Answer::Pushed(Err(error)) => failed(app, "push failed", error),
+        Answer::PushProgress { result: Ok(_), .. } => vec![],
+        Answer::PushProgress { result: Err(error), .. } => failed(app, "push status failed", error),
         Answer::BatchProgress { batch_id, result: Ok(p) } => on_batch_progress(app, &batch_id, p.done, p.total),
         Answer::BatchProgress { batch_id, result: Err(e) } => {
             // A batch the daemon no longer knows will never finish: stop following it.
