@@ -196,6 +196,12 @@ pub struct LeadRow {
     /// RFC 7208 evaluation of the SPF policy: `ok`, `permerror`, `temperror` or `none` (`spf` only
     /// says whether a record is published).
     pub spf_result: Option<String>,
+    /// Dynamics 365 push state: `pending`, `in_flight`, `synced`, `failed`, `duplicate`; `None` = never pushed.
+    pub d365_status: Option<String>,
+    pub d365_lead_id: Option<String>,
+    /// The D365 record link (`…/main.aspx?etn=lead&id=…&pagetype=entityrecord`).
+    pub d365_url: Option<String>,
+    pub d365_pushed_at: Option<DateTime<Utc>>,
 }
 
 /// Everything known about one lead.

@@ -85,6 +85,10 @@ fn row() -> LeadRow {
         ip_proxy: Some(false),
         infrastructure_summary: Some(s("i")),
         spf_result: Some(s("ok")),
+        d365_status: Some(s("synced")),
+        d365_lead_id: Some(s("00000000-0000-0000-0000-000000000001")),
+        d365_url: Some(s("https://org.example/main.aspx?etn=lead&id=1&pagetype=entityrecord")),
+        d365_pushed_at: Some(at()),
     }
 }
 
