@@ -11,8 +11,8 @@ use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
 use protocol::{
     AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport,
-    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, PushProgress, RemoteError, Request, Response,
-    ServerMessage, Welcome,
+    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, PushPlan, PushProgress, RemoteError, Request,
+    Response, ServerMessage, Welcome,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -87,6 +87,7 @@ pub enum Answer {
     LeadCount { filter: Box<LeadFilter>, result: Result<LeadCount, String> },
     Pushed(Result<Queued, String>),
     PushProgress { batch_id: String, result: Result<PushProgress, String> },
+    PushPreview(Result<Vec<PushPlan>, String>),
 }
 
 impl Answer {
@@ -116,6 +117,7 @@ impl Answer {
             Request::CountLeads(filter) => Answer::LeadCount { filter, result: Err(error) },
             Request::PushLeads { .. } => Answer::Pushed(Err(error)),
             Request::PushProgress { batch_id } => Answer::PushProgress { batch_id, result: Err(error) },
+            Request::PushPreview { .. } => Answer::PushPreview(Err(error)),
         }
     }
 }
@@ -295,6 +297,7 @@ impl Client {
                 let result = within(t, self.push_progress(&batch_id)).await;
                 Answer::PushProgress { batch_id, result }
             }
+            Request::PushPreview { domains } => Answer::PushPreview(within(t, self.push_preview(domains)).await),
         }
     }
 
@@ -307,6 +310,10 @@ impl Client {
     pub async fn push_progress(&self, batch_id: &str) -> Result<PushProgress, ClientError> {
         expect!(self.request(Request::PushProgress { batch_id: batch_id.into() }).await?,
             Response::PushProgress(progress) => progress)
+    }
+
+    pub async fn push_preview(&self, domains: Vec<String>) -> Result<Vec<PushPlan>, ClientError> {
+        expect!(self.request(Request::PushPreview { domains }).await?, Response::PushPreview(plans) => plans)
     }
 
     pub async fn ping(&self) -> Result<(), ClientError> {

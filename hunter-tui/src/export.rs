@@ -267,7 +267,10 @@ mod tests {
         let pushed = LeadRow {
             d365_status: Some("synced".into()),
             d365_lead_id: Some("5f1c0a52-0000-0000-0000-000000000001".into()),
-            d365_url: Some("https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord".into()),
+            d365_url: Some(
+                "https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord"
+                    .into(),
+            ),
             d365_pushed_at: chrono::DateTime::parse_from_rfc3339("2026-12-07T01:00:00Z").ok().map(|t| t.to_utc()),
             ..row()
         };

@@ -94,6 +94,10 @@ pub enum Request {
     PushProgress {
         batch_id: String,
     },
+    /// What pushing these leads would do (create or update, which columns), for a confirmation.
+    PushPreview {
+        domains: Vec<String>,
+    },
 }
 
 /// Largest import chunk a client should send (well under the frame limit).
@@ -117,6 +121,17 @@ pub enum Response {
     Facets(Vec<crate::FacetCount>),
     LeadCount(crate::LeadCount),
     PushProgress(PushProgress),
+    PushPreview(Vec<PushPlan>),
+}
+
+/// What a push of one lead would send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushPlan {
+    pub domain: String,
+    /// A new D365 lead (or one found by domain, website or e-mail) rather than an update of the linked one.
+    pub create: bool,
+    /// The columns that would be sent; empty = nothing changed since the last push.
+    pub fields: Vec<String>,
 }
 
 /// The pushes of one `PushLeads` batch by state.

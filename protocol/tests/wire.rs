@@ -158,6 +158,20 @@ fn detail() -> LeadDetail {
         }],
         changes: vec![change()],
         notes: vec![Note { id: 1, author: s("alice"), body: s("b"), created_at: at() }],
+        d365: Some(D365Sync {
+            status: s("failed"),
+            attempts: 2,
+            last_error: Some(s("Dataverse 400")),
+            next_attempt_at: Some(at()),
+            history: vec![D365Call {
+                at: at(),
+                operation: s("create"),
+                status: Some(400),
+                error_code: Some(s("0x80060888")),
+                message: Some(s("unknown column")),
+                duration_ms: 12,
+            }],
+        }),
     }
 }
 
@@ -196,6 +210,7 @@ fn requests() -> Vec<Request> {
         Request::CountLeads(Box::new(filter())),
         Request::PushLeads { domains: vec![s("contoso.com")] },
         Request::PushProgress { batch_id: s("b") },
+        Request::PushPreview { domains: vec![s("contoso.com")] },
     ]
 }
 
@@ -224,6 +239,7 @@ fn request_variant(request: &Request) -> &'static str {
         Request::CountLeads(_) => "CountLeads",
         Request::PushLeads { .. } => "PushLeads",
         Request::PushProgress { .. } => "PushProgress",
+        Request::PushPreview { .. } => "PushPreview",
     }
 }
 
@@ -290,6 +306,7 @@ fn responses() -> Vec<Response> {
             failures: vec![PushFailure { domain: s("contoso.com"), error: s("Dataverse 400") }],
             last_error: Some(s("throttled")),
         }),
+        Response::PushPreview(vec![PushPlan { domain: s("contoso.com"), create: true, fields: vec![s("subject")] }]),
     ]
 }
 
@@ -311,6 +328,7 @@ fn response_variant(response: &Response) -> &'static str {
         Response::Facets(_) => "Facets",
         Response::LeadCount(_) => "LeadCount",
         Response::PushProgress(_) => "PushProgress",
+        Response::PushPreview(_) => "PushPreview",
     }
 }
 

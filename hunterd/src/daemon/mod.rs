@@ -59,6 +59,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         wake: Arc::new(tokio::sync::Notify::new()),
         health: Arc::default(),
         dataverse: d.dataverse.clone(),
+        settings: d.settings.clone(),
     });
     let state = Arc::new(AppState {
         domain_rules: crate::intake::DomainRules::new(&config.intake),

@@ -34,4 +34,5 @@ pub struct DynamicsHandle {
     pub wake: std::sync::Arc<tokio::sync::Notify>,
     pub health: std::sync::Arc<std::sync::Mutex<crate::dynamics::worker::Health>>,
     pub dataverse: std::sync::Arc<crate::dynamics::client::Dataverse>,
+    pub settings: crate::dynamics::push::PushSettings,
 }

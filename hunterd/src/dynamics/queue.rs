@@ -239,6 +239,36 @@ pub async fn batch_failures(pool: &PgPool, batch_id: Uuid) -> Result<Vec<(String
     .await
 }
 
+/// What pushing each company would do: `(domain, create, columns sent)`.
+pub async fn plans(
+    pool: &PgPool,
+    mapping: &super::mapping::MappingSettings,
+    company_ids: &[i64],
+) -> Result<Vec<(String, bool, Vec<String>)>, sqlx::Error> {
+    let mut plans = Vec::with_capacity(company_ids.len());
+    for &id in company_ids {
+        let Some(facts) = load_facts(pool, id).await? else { continue };
+        let prior: Option<(Option<Uuid>, Option<Value>)> =
+            sqlx::query_as("SELECT lead_id, sent_payload FROM d365_push WHERE company_id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+        let (lead_id, sent) = prior.unwrap_or((None, None));
+        let prior = Prior {
+            lead_id,
+            sent_payload: sent.and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            }),
+            payload_hash: None,
+        };
+        let payload = super::mapping::lead_payload(&facts, mapping);
+        let (create, fields) = super::push::planned(&prior, &payload);
+        plans.push((facts.domain, create, fields.keys().cloned().collect()));
+    }
+    Ok(plans)
+}
+
 /// The facts the mapping needs, from the lead's current state and score.
 pub async fn load_facts(pool: &PgPool, company_id: i64) -> Result<Option<LeadFacts>, sqlx::Error> {
     #[derive(sqlx::FromRow)]

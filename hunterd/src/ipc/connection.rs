@@ -162,7 +162,8 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
             | Request::LeadFacets { .. }
             | Request::CountLeads(_)
             | Request::PushLeads { .. }
-            | Request::PushProgress { .. }) => {
+            | Request::PushProgress { .. }
+            | Request::PushPreview { .. }) => {
                 let (state, outbox) = (state.clone(), outbox.clone());
                 tokio::spawn(async move {
                     let body = handler::handle(&state, body).await;

@@ -78,6 +78,23 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
         }
         Request::PushLeads { domains } => push_leads(state, &domains).await,
         Request::PushProgress { batch_id } => push_progress(state, &batch_id).await,
+        Request::PushPreview { domains } => push_preview(state, &domains).await,
+    }
+}
+
+async fn push_preview(state: &AppState, domains: &[String]) -> Response {
+    let Some(dynamics) = &state.dynamics else {
+        return Response::Error(RemoteError { kind: ErrorKind::InvalidInput, message: PUSH_OFF.into() });
+    };
+    let (ids, _unknown) = match leads::company_ids(&state.db.pool, domains).await {
+        Ok(found) => found,
+        Err(e) => return lead_error(e),
+    };
+    match crate::dynamics::queue::plans(&state.db.pool, &dynamics.settings.mapping, &ids).await {
+        Ok(plans) => Response::PushPreview(
+            plans.into_iter().map(|(domain, create, fields)| protocol::PushPlan { domain, create, fields }).collect(),
+        ),
+        Err(e) => unavailable(format!("database unavailable: {e}")),
     }
 }
 

@@ -426,3 +426,34 @@ async fn check_names_a_bad_secret() {
     let line = dynamics_lines(&report).into_iter().find(|l| l.starts_with("FAIL")).expect(&report).to_string();
     assert!(line.contains("invalid_client") && line.contains("AADSTS7000215"), "{line}");
 }
+
+#[tokio::test]
+async fn a_pushed_lead_shows_its_d365_state_in_the_export_and_its_history_in_the_detail() {
+    let s = Setup::new().await;
+    let domains = s.leads(2).await;
+    let daemon = s.daemon(&[]).await;
+    assert_eq!(s.push(&[&domains[0], "--wait"]).status.code(), Some(0));
+    let socket = s.socket();
+    let out = tui_command(&["--socket", &socket, "export"], &[]);
+    let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} in {header:?}"));
+    let pushed: Vec<&str> = csv.lines().find(|l| l.starts_with("lead1.example,")).unwrap().split(',').collect();
+    let (id, _) = &s.fake.leads()[0];
+    assert_eq!(pushed[col("d365_status")], "synced");
+    assert_eq!(pushed[col("d365_lead_id")], id.to_string());
+    assert!(pushed[col("d365_url")].contains(&format!("id={id}")));
+    assert!(pushed[col("d365_pushed_at")].ends_with('Z'));
+    let other: Vec<&str> = csv.lines().find(|l| l.starts_with("lead2.example,")).unwrap().split(',').collect();
+    assert_eq!(other[col("d365_status")], "", "never pushed");
+
+    let detail = daemon.client().await.lead_detail("lead1.example").await.unwrap();
+    let sync = detail.d365.expect("push state in the detail");
+    assert_eq!(sync.status, "synced");
+    let ops: Vec<&str> = sync.history.iter().map(|c| c.operation.as_str()).collect();
+    assert_eq!(ops, vec!["create", "lookup"], "newest first");
+    let preview =
+        daemon.client().await.push_preview(vec!["lead1.example".into(), "lead2.example".into()]).await.unwrap();
+    assert_eq!((preview[0].create, preview[0].fields.len()), (false, 0), "nothing changed");
+    assert!(preview[1].create && preview[1].fields.contains(&"hnt_domain".to_string()));
+}
