@@ -51,9 +51,6 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     }
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let scheduler =
-        Scheduler::new(db.handle.pool.clone(), jobs::specs(&config, paths, &engine), events.clone()).await?;
-    let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let dynamics = crate::dynamics::Dynamics::from_config(&config, Some(db.handle.pool.clone()));
     let dynamics_handle = dynamics.as_ref().map(|d| state::DynamicsHandle {
         wake: Arc::new(tokio::sync::Notify::new()),
@@ -61,6 +58,9 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         dataverse: d.dataverse.clone(),
         settings: d.settings.clone(),
     });
+    let specs = jobs::specs(&config, paths, &engine, dynamics_handle.as_ref());
+    let scheduler = Scheduler::new(db.handle.pool.clone(), specs, events.clone()).await?;
+    let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
         domain_rules: crate::intake::DomainRules::new(&config.intake),
         config,

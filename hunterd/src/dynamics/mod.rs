@@ -19,6 +19,10 @@ use crate::config::Config;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What to say when the push is asked for while `features.dynamics_push` is off.
+pub const PUSH_OFF: &str = "Dynamics 365 push is off: set features.dynamics_push = true and dynamics.org_url, \
+     dynamics.tenant_id, dynamics.client_id, dynamics.client_secret_file (see README, Dynamics 365), then restart hunterd";
+
 /// Everything the daemon needs to push, built from the config when the feature is on.
 pub struct Dynamics {
     pub dataverse: Arc<client::Dataverse>,

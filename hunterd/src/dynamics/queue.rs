@@ -196,6 +196,47 @@ pub async fn prune_audit(pool: &PgPool, keep: Duration) -> Result<u64, sqlx::Err
     Ok(done.rows_affected())
 }
 
+/// One line for the sync screen; an error while leads wait on a problem or have failed.
+pub async fn status_line(
+    pool: &PgPool,
+    health: &super::worker::Health,
+    throttle: &super::client::ThrottleState,
+) -> anyhow::Result<String> {
+    let (pending, in_flight, synced, failed, duplicate): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'in_flight'),
+                count(*) FILTER (WHERE state = 'synced'), count(*) FILTER (WHERE state = 'failed'),
+                count(*) FILTER (WHERE state = 'duplicate')
+           FROM d365_push",
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut line = format!(
+        "queue {pending} pending, {in_flight} in flight; {synced} synced, {failed} failed, {duplicate} duplicate in D365"
+    );
+    if throttle.throttled_calls > 0 {
+        let now = std::time::Instant::now();
+        let state = match throttle.paused_until {
+            Some(until) if until > now => format!("throttled for {}s more", (until - now).as_secs() + 1),
+            _ => "not throttled now".into(),
+        };
+        line.push_str(&format!(
+            "; {} throttled call(s), last {} ({state})",
+            throttle.throttled_calls,
+            throttle.last_code.as_deref().unwrap_or("429")
+        ));
+    }
+    let problem_now = match (health.last_error_at, health.last_success_at) {
+        (Some(e), Some(ok)) => e > ok,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    match &health.last_error {
+        Some(error) if problem_now && pending + in_flight > 0 => anyhow::bail!("{line}; last error: {error}"),
+        Some(error) => Ok(format!("{line}; last error (since recovered): {error}")),
+        None => Ok(line),
+    }
+}
+
 /// Counts of a push batch by state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchCounts {

@@ -84,7 +84,10 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
 
 async fn push_preview(state: &AppState, domains: &[String]) -> Response {
     let Some(dynamics) = &state.dynamics else {
-        return Response::Error(RemoteError { kind: ErrorKind::InvalidInput, message: PUSH_OFF.into() });
+        return Response::Error(RemoteError {
+            kind: ErrorKind::InvalidInput,
+            message: crate::dynamics::PUSH_OFF.into(),
+        });
     };
     let (ids, _unknown) = match leads::company_ids(&state.db.pool, domains).await {
         Ok(found) => found,
@@ -98,13 +101,12 @@ async fn push_preview(state: &AppState, domains: &[String]) -> Response {
     }
 }
 
-/// What to say when the push is asked for while `features.dynamics_push` is off.
-pub const PUSH_OFF: &str = "Dynamics 365 push is off: set features.dynamics_push = true and dynamics.org_url, \
-     dynamics.tenant_id, dynamics.client_id, dynamics.client_secret_file (see README, Dynamics 365), then restart hunterd";
-
 async fn push_leads(state: &AppState, domains: &[String]) -> Response {
     let Some(dynamics) = &state.dynamics else {
-        return Response::Error(RemoteError { kind: ErrorKind::InvalidInput, message: PUSH_OFF.into() });
+        return Response::Error(RemoteError {
+            kind: ErrorKind::InvalidInput,
+            message: crate::dynamics::PUSH_OFF.into(),
+        });
     };
     let (ids, unknown) = match leads::company_ids(&state.db.pool, domains).await {
         Ok(found) => found,

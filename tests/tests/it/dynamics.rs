@@ -336,6 +336,21 @@ async fn d365_unreachable_leaves_pushes_pending_and_the_rest_of_hunter_working()
         assert!(state == "pending" || state == "in_flight", "{d}: {state}");
         assert_eq!(attempts.min(1), attempts, "an outage spends no attempts");
     }
+    // The sync screen's job says so.
+    client.run_job("dynamics-push").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let jobs = client.jobs().await.unwrap();
+        let job = jobs.into_iter().find(|j| j.name == "dynamics-push").expect("the dynamics-push job");
+        if job.last_error.is_some() {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job never reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let error = job.last_error.unwrap();
+    assert!(error.contains("3 pending") || error.contains("in flight"), "{error}");
+    assert!(error.contains("unreachable"), "{error}");
 }
 
 #[tokio::test]
