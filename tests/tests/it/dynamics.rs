@@ -472,3 +472,29 @@ async fn a_pushed_lead_shows_its_d365_state_in_the_export_and_its_history_in_the
     assert_eq!((preview[0].create, preview[0].fields.len()), (false, 0), "nothing changed");
     assert!(preview[1].create && preview[1].fields.contains(&"hnt_domain".to_string()));
 }
+
+#[tokio::test]
+async fn two_daemons_claiming_the_push_queue_never_take_the_same_lead() {
+    use hunterd::dynamics::queue;
+    let s = Setup::new().await;
+    s.leads(40).await;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM companies").fetch_all(&s.pool).await.unwrap();
+    queue::enqueue(&s.pool, &ids, uuid::Uuid::new_v4()).await.unwrap();
+    let claim = |owner: &'static str| {
+        let pool = s.pool.clone();
+        async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = queue::claim(&pool, owner, 3).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|c| c.company_id));
+            }
+        }
+    };
+    let (a, b) = tokio::join!(claim("daemon-a:h:1"), claim("daemon-b:h:2"));
+    let all: HashSet<i64> = a.iter().chain(&b).copied().collect();
+    assert_eq!(a.len() + b.len(), 40, "every lead claimed once");
+    assert_eq!(all.len(), 40, "no lead claimed by both");
+}
