@@ -18,6 +18,7 @@ pub async fn lines(config: &Config) -> Vec<(bool, String)> {
         body: None,
         headers: Vec::new(),
         company_id: None,
+        multipart: None,
     };
     match d.dataverse.send(&whoami).await {
         Ok(_) => {}
@@ -33,6 +34,7 @@ pub async fn lines(config: &Config) -> Vec<(bool, String)> {
         body: None,
         headers: Vec::new(),
         company_id: None,
+        multipart: None,
     };
     lines.push(match d.dataverse.send(&attributes).await {
         Ok(answer) => {

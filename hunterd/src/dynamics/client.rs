@@ -65,6 +65,8 @@ pub struct Call {
     pub body: Option<Map<String, Value>>,
     pub headers: Vec<(&'static str, String)>,
     pub company_id: Option<i64>,
+    /// A `$batch` body: `(content type with boundary, text)`, sent instead of `body`.
+    pub multipart: Option<(String, String)>,
 }
 
 /// A successful answer.
@@ -72,7 +74,9 @@ pub struct Call {
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The JSON body (`Null` when there was none or it is not JSON).
     pub body: Value,
+    pub raw: Vec<u8>,
 }
 
 /// Throttling as the status screen shows it.
@@ -202,7 +206,9 @@ impl Dataverse {
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }
-        if let Some(body) = &call.body {
+        if let Some((content_type, text)) = &call.multipart {
+            request = request.header("Content-Type", content_type).body(text.clone());
+        } else if let Some(body) = &call.body {
             request = request.header("Content-Type", "application/json; charset=utf-8").json(body);
         }
         let response = match request.send().await {
@@ -226,7 +232,7 @@ impl Dataverse {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
             self.record(call, Some(status.as_u16()), None, None, started).await;
-            return Ok(Answer { status, headers, body });
+            return Ok(Answer { status, headers, body, raw: bytes.to_vec() });
         }
         let (code, message) = error_of(&body, status);
         self.record(call, Some(status.as_u16()), Some(&code), Some(&message), started).await;
@@ -265,6 +271,148 @@ impl Dataverse {
             tracing::debug!("could not write the Dynamics audit row: {e}");
         }
     }
+}
+
+/// One operation of a `$batch` (C.13), outside any change set: each succeeds or fails on its own.
+#[derive(Debug, Clone)]
+pub struct BatchOp {
+    pub method: Method,
+    /// Below `/api/data/v9.2/`, already encoded.
+    pub path: String,
+    pub body: Map<String, Value>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// One operation's answer inside a `$batch` response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl PartAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn error(&self) -> (String, String) {
+        error_of(&self.body, StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+    }
+}
+
+impl Dataverse {
+    /// Sends operations as one `$batch` (one request against the service-protection limits) with
+    /// `Prefer: odata.continue-on-error`; answers in order. Fewer answers than operations means
+    /// D365 stopped early: the rest were not run.
+    pub async fn send_batch(&self, ops: &[BatchOp], company_ids: &[i64]) -> Result<Vec<PartAnswer>, CallError> {
+        let boundary = format!("batch_{}", uuid::Uuid::new_v4().simple());
+        let text = batch_body(&self.api, &boundary, ops);
+        let call = Call {
+            operation: "batch",
+            entity: "lead",
+            method: Method::POST,
+            path: "$batch".into(),
+            body: None,
+            headers: vec![("Prefer", "odata.continue-on-error".into())],
+            company_id: None,
+            multipart: Some((format!("multipart/mixed;boundary={boundary}"), text)),
+        };
+        let answer = self.send(&call).await?;
+        let content_type = answer.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let parts = parse_batch_response(content_type, &String::from_utf8_lossy(&answer.raw)).ok_or_else(|| {
+            CallError::Api {
+                status: answer.status.as_u16(),
+                code: String::new(),
+                message: "the $batch answer is not a multipart response".into(),
+            }
+        })?;
+        for (i, part) in parts.iter().enumerate() {
+            let (code, message) = if part.status >= 400 { part.error() } else { (String::new(), String::new()) };
+            let audit = Call {
+                operation: "upsert",
+                entity: "lead",
+                method: Method::PATCH,
+                path: String::new(),
+                body: None,
+                headers: Vec::new(),
+                company_id: company_ids.get(i).copied(),
+                multipart: None,
+            };
+            let message = (!message.is_empty()).then_some(message.as_str());
+            self.record(&audit, Some(part.status), Some(&code), message, Instant::now()).await;
+        }
+        Ok(parts)
+    }
+}
+
+/// The multipart request body: one `application/http` part per operation, absolute URLs.
+pub fn batch_body(api: &str, boundary: &str, ops: &[BatchOp]) -> String {
+    let mut out = String::new();
+    for op in ops {
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        ));
+        out.push_str(&format!("{} {api}{} HTTP/1.1\r\n", op.method, op.path));
+        out.push_str("Content-Type: application/json; charset=utf-8\r\n");
+        for (name, value) in &op.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&serde_json::to_string(&op.body).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out
+}
+
+/// Each operation's status line, headers and JSON body, in order (change-set answers flattened).
+pub fn parse_batch_response(content_type: &str, body: &str) -> Option<Vec<PartAnswer>> {
+    let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
+    let body = body.replace("\r\n", "\n");
+    let mut answers = Vec::new();
+    for part in multipart_parts(&body, boundary)? {
+        let (head, rest) = part.split_once("\n\n").unwrap_or((part.as_str(), ""));
+        let inner_type = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case("content-type")))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        if inner_type.starts_with("multipart/mixed") {
+            answers.extend(parse_batch_response(&inner_type, rest)?);
+            continue;
+        }
+        let (http_head, http_body) = rest.split_once("\n\n").unwrap_or((rest, ""));
+        let mut lines = http_head.lines();
+        let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+            .collect();
+        let body = serde_json::from_str(http_body.trim()).unwrap_or(Value::Null);
+        answers.push(PartAnswer { status, headers, body });
+    }
+    Some(answers)
+}
+
+fn multipart_parts(body: &str, boundary: &str) -> Option<Vec<String>> {
+    let (open, close) = (format!("--{boundary}"), format!("--{boundary}--"));
+    let mut parts = Vec::new();
+    let mut current: Option<String> = None;
+    for line in body.lines() {
+        let trimmed = line.trim_end();
+        if trimmed == close || trimmed == open {
+            if let Some(p) = current.take() {
+                parts.push(p);
+            }
+            if trimmed == close {
+                return Some(parts);
+            }
+            current = Some(String::new());
+        } else if let Some(p) = current.as_mut() {
+            p.push_str(line);
+            p.push('\n');
+        }
+    }
+    None
 }
 
 /// `{"error":{"code","message"}}` (C.15); the status text when the body is something else.
@@ -342,6 +490,33 @@ pub fn literal(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_response_is_read_part_by_part_in_order() {
+        let body = "--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
+HTTP/1.1 201 Created\r\nContent-Type: application/json; odata.metadata=minimal\r\n\r\n{\"leadid\":\"00000000-0000-0000-0000-000000000001\"}\r\n\
+--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_2\r\n\r\n\
+--changesetresponse_2\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\n{\"error\":{\"code\":\"0x1\",\"message\":\"bad\"}}\r\n\
+--changesetresponse_2--\r\n--batchresponse_1--\r\n";
+        let parts = parse_batch_response("multipart/mixed; boundary=batchresponse_1", body).unwrap();
+        assert_eq!(parts.iter().map(|p| p.status).collect::<Vec<_>>(), vec![201, 400]);
+        assert_eq!(parts[0].body["leadid"], "00000000-0000-0000-0000-000000000001");
+        assert_eq!(parts[1].error(), ("0x1".to_string(), "bad".to_string()));
+    }
+
+    #[test]
+    fn a_batch_request_has_one_http_part_per_operation() {
+        let op = BatchOp {
+            method: Method::PATCH,
+            path: "leads(hnt_domain='a.example')".into(),
+            body: serde_json::json!({"subject": "s"}).as_object().unwrap().clone(),
+            headers: vec![("Prefer", "return=representation".into())],
+        };
+        let text = batch_body("https://o.example/api/data/v9.2/", "batch_x", &[op.clone(), op]);
+        assert_eq!(text.matches("--batch_x\r\nContent-Type: application/http").count(), 2);
+        assert!(text.contains("PATCH https://o.example/api/data/v9.2/leads(hnt_domain='a.example') HTTP/1.1\r\n"));
+        assert!(text.ends_with("--batch_x--\r\n"));
+    }
 
     #[test]
     fn retry_after_is_read_in_seconds() {

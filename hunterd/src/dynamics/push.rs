@@ -3,7 +3,7 @@
 //! domain key column / website / e-mail domain, and only then create. So a retry after a crash, or a
 //! second push, never creates a second record. Re-pushes send only the columns that changed.
 
-use super::client::{Answer, Call, CallError, Dataverse, encode, entity_id, literal};
+use super::client::{Answer, BatchOp, Call, CallError, Dataverse, PartAnswer, encode, entity_id, literal};
 use super::mapping::{self, LeadFacts, MappingSettings};
 use reqwest::Method;
 use serde_json::{Map, Value};
@@ -106,11 +106,69 @@ async fn upsert_by_key(
         body: Some(body),
         headers: vec![("Prefer", "return=representation".into())],
         company_id: Some(company_id),
+        multipart: None,
     };
     let answer = dv.send(&call).await?;
     let created = answer.status.as_u16() == 201;
     let lead_id = id_of(&answer, "leadid").ok_or_else(|| missing_id(&answer))?;
     Ok(Outcome::Synced { lead_id, created, sent: payload.clone() })
+}
+
+/// What one lead of a bulk push (with an alternate key) needs: nothing (unchanged since the last
+/// acknowledged push), or one upsert operation for the `$batch`.
+pub enum Planned {
+    Unchanged { lead_id: Uuid },
+    Upsert { op: BatchOp, sent: Map<String, Value> },
+}
+
+pub fn plan_upsert(settings: &PushSettings, key: &str, facts: &LeadFacts, prior: &Prior) -> Planned {
+    let payload = mapping::lead_payload(facts, &settings.mapping);
+    if let Some(lead_id) = prior.lead_id
+        && prior.payload_hash.as_deref() == Some(mapping::payload_hash(&payload).as_str())
+    {
+        return Planned::Unchanged { lead_id };
+    }
+    let (_, mut body) = planned(prior, &payload);
+    body.remove(key);
+    let op = BatchOp {
+        method: Method::PATCH,
+        path: format!("leads({key}={})?$select=leadid", encode(&literal(&facts.domain))),
+        body,
+        headers: vec![("Prefer", "return=representation".into())],
+    };
+    Planned::Upsert { op, sent: payload }
+}
+
+/// One `$batch` answer as the outcome of that lead's upsert.
+pub fn upsert_outcome(part: &PartAnswer, sent: Map<String, Value>) -> Result<Outcome, CallError> {
+    if (200..300).contains(&part.status) {
+        let id = part
+            .body
+            .get("leadid")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .or_else(|| part.header("OData-EntityId").and_then(id_in_entity_url));
+        return match id {
+            Some(lead_id) => Ok(Outcome::Synced { lead_id, created: part.status == 201, sent }),
+            None => Err(CallError::Api {
+                status: part.status,
+                code: String::new(),
+                message: "the answer named no lead id".into(),
+            }),
+        };
+    }
+    let (code, message) = part.error();
+    Err(match part.status {
+        429 => CallError::Throttled { retry_after: std::time::Duration::from_secs(5), code },
+        502..=504 => CallError::Unreachable(format!("HTTP {}: {message}", part.status)),
+        401 | 403 => CallError::Auth(super::client::explain_refusal(part.status, &code, &message)),
+        status => CallError::Api { status, code, message },
+    })
+}
+
+fn id_in_entity_url(url: &str) -> Option<Uuid> {
+    let inner = url.rsplit_once('(')?.1.strip_suffix(')')?;
+    Uuid::parse_str(inner).ok()
 }
 
 /// `PATCH leads(<id>)` with `If-Match: *`: update only, a deleted row gives 404 (C.5).
@@ -126,6 +184,7 @@ async fn update(dv: &Dataverse, company_id: i64, lead_id: Uuid, body: &Map<Strin
         body: Some(body.clone()),
         headers: vec![("If-Match", "*".into())],
         company_id: Some(company_id),
+        multipart: None,
     };
     dv.send(&call).await.map(|_| ())
 }
@@ -148,6 +207,7 @@ async fn create(
         body: Some(payload.clone()),
         headers,
         company_id: Some(company_id),
+        multipart: None,
     };
     let answer = dv.send(&call).await?;
     id_of(&answer, "leadid").ok_or_else(|| missing_id(&answer))
@@ -181,6 +241,7 @@ async fn find_existing(
         body: None,
         headers: vec![("Prefer", "odata.maxpagesize=50".into())],
         company_id: Some(company_id),
+        multipart: None,
     };
     let answer = dv.send(&call).await?;
     let rows = answer.body.get("value").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -214,6 +275,7 @@ async fn find_duplicate(
         body: None,
         headers: vec![("Prefer", "odata.maxpagesize=5".into())],
         company_id: Some(company_id),
+        multipart: None,
     };
     let answer = dv.send(&call).await?;
     Ok(answer

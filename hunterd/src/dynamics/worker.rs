@@ -19,6 +19,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// First retry delay; doubles per attempt up to [`BACKOFF_CAP`], with ±25 % jitter.
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
 const BACKOFF_CAP: Duration = Duration::from_secs(900);
+/// Leads per `$batch` when pushes are upserts by alternate key (at most 1000 per batch, C.13).
+pub const BATCH_SIZE: usize = 100;
 /// How long pushes in flight get to finish at shutdown; the rest are handed back by the lease.
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(5);
 
@@ -51,8 +53,13 @@ impl PushWorker {
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
             let free = capacity.saturating_sub(tasks.len());
-            let claimed =
-                if free == 0 { Ok(Vec::new()) } else { queue::claim(&this.pool, &this.owner, free as i64).await };
+            // With an alternate key, a task pushes a whole `$batch` of upserts: one request for many leads.
+            let per_task = if this.settings.lead_key.is_some() { BATCH_SIZE } else { 1 };
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                queue::claim(&this.pool, &this.owner, (free * per_task) as i64).await
+            };
             let claimed = claimed.unwrap_or_else(|e| {
                 tracing::warn!("could not claim Dynamics pushes: {e}");
                 Vec::new()
@@ -66,9 +73,16 @@ impl PushWorker {
                 }
                 continue;
             }
-            for item in claimed {
+            let mut claimed = claimed;
+            while !claimed.is_empty() {
+                let group: Vec<Claimed> = claimed.drain(..per_task.min(claimed.len())).collect();
                 let this = this.clone();
-                tasks.spawn(async move { this.push_one(item).await });
+                tasks.spawn(async move {
+                    match <[Claimed; 1]>::try_from(group) {
+                        Ok([item]) => this.push_one(item).await,
+                        Err(group) => this.push_batch(group).await,
+                    }
+                });
             }
         }
         let _ = tokio::time::timeout(SHUTDOWN_PATIENCE, async { while tasks.join_next().await.is_some() {} }).await;
@@ -81,10 +95,65 @@ impl PushWorker {
         }
     }
 
+    /// Upserts by alternate key, many leads in one `$batch`.
+    async fn push_batch(&self, group: Vec<Claimed>) {
+        if let Err(e) = self.try_push_batch(&group).await {
+            tracing::warn!("could not record a Dynamics bulk push of {} leads: {e}", group.len());
+        }
+    }
+
+    async fn try_push_batch(&self, group: &[Claimed]) -> Result<(), sqlx::Error> {
+        let Some(key) = self.settings.lead_key.clone() else { return Ok(()) };
+        let mut ops = Vec::new();
+        let mut pending: Vec<(&Claimed, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+        for item in group {
+            let Some(facts) = queue::load_facts(&self.pool, item.company_id).await? else { continue };
+            match push::plan_upsert(&self.settings, &key, &facts, &item.prior) {
+                push::Planned::Unchanged { lead_id } => self.record(item, Ok(Outcome::Unchanged { lead_id })).await?,
+                push::Planned::Upsert { op, sent } => {
+                    ops.push(op);
+                    pending.push((item, sent));
+                }
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = pending.iter().map(|(item, _)| item.company_id).collect();
+        match self.dataverse.send_batch(&ops, &ids).await {
+            Ok(parts) => {
+                let mut parts = parts.into_iter();
+                for (item, sent) in pending {
+                    let outcome = match parts.next() {
+                        Some(part) => push::upsert_outcome(&part, sent),
+                        // D365 stopped before this one: nothing was done for it.
+                        None => Err(CallError::Unreachable("the $batch ended before this lead".into())),
+                    };
+                    self.record(item, outcome).await?;
+                }
+            }
+            Err(e) => {
+                for (item, _) in pending {
+                    self.record(item, Err(e.clone())).await?;
+                }
+            }
+        }
+        let _ = self.events.send(Event::LeadsChanged { count: group.len() as u64 });
+        Ok(())
+    }
+
     async fn try_push(&self, item: &Claimed) -> Result<(), sqlx::Error> {
-        let (pool, owner, id) = (&self.pool, self.owner.as_str(), item.company_id);
+        let (pool, id) = (&self.pool, item.company_id);
         let Some(facts) = queue::load_facts(pool, id).await? else { return Ok(()) };
         let result = push::push_lead(&self.dataverse, &self.settings, id, &facts, &item.prior).await;
+        self.record(item, result).await?;
+        let _ = self.events.send(Event::LeadsChanged { count: 1 });
+        Ok(())
+    }
+
+    /// Stores what became of one lead's push.
+    async fn record(&self, item: &Claimed, result: Result<Outcome, CallError>) -> Result<(), sqlx::Error> {
+        let (pool, owner, id) = (&self.pool, self.owner.as_str(), item.company_id);
         match result {
             Ok(Outcome::Synced { lead_id, created, sent }) => {
                 let url = mapping::record_url(&self.org_url, &lead_id);
@@ -115,7 +184,6 @@ impl PushWorker {
             }
             Err(e) => self.after_error(item, e).await?,
         }
-        let _ = self.events.send(Event::LeadsChanged { count: 1 });
         Ok(())
     }
 

@@ -100,6 +100,8 @@ struct State {
     missing_columns: Vec<String>,
     /// The duplicate-detection rule: open leads with the same value in this column (default e-mail).
     duplicate_rule: String,
+    /// Company names a (simulated) plug-in refuses with a 400.
+    refused_companies: Vec<String>,
 }
 
 /// The running fake: `org_url()` for `dynamics.org_url`, `authority_url()` for `dynamics.authority_url`.
@@ -138,6 +140,7 @@ impl FakeDataverse {
             call_count: 0,
             missing_columns: Vec::new(),
             duplicate_rule: "emailaddress1".into(),
+            refused_companies: Vec::new(),
         }));
         Mock::given(any()).respond_with(Api(state.clone())).mount(&dataverse).await;
         Mock::given(any()).respond_with(Identity(state.clone())).mount(&identity).await;
@@ -193,6 +196,10 @@ impl FakeDataverse {
     /// Duplicate detection matches open leads with the same value in `column` (case-insensitive).
     pub fn set_duplicate_rule(&self, column: &str) {
         self.lock().duplicate_rule = column.to_string();
+    }
+    /// A plug-in on lead refuses records with this `companyname` (400 `0x80040265`).
+    pub fn refuse_company(&self, name: &str) {
+        self.lock().refused_companies.push(name.to_string());
     }
     /// Removes the alternate keys (upserts by key then give 400).
     pub fn set_alternate_keys(&self, keys: &[&str]) {
@@ -376,7 +383,7 @@ impl Respond for Api {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let delay = s.delay;
-        let (status, template) = s.handle(req);
+        let (status, answer) = s.handle(req);
         let mut path = req.url.path().to_string();
         if let Some(q) = req.url.query() {
             path = format!("{path}?{q}");
@@ -388,14 +395,79 @@ impl Respond for Api {
             body: serde_json::from_slice(&req.body).ok(),
             status,
         });
-        template.insert_header("OData-Version", "4.0").set_delay(delay)
+        answer.insert_header("OData-Version", "4.0").into_template().set_delay(delay)
     }
 }
 
-type Answer = (u16, ResponseTemplate);
+/// A response being built (kept as data so `$batch` can embed it in a multipart answer).
+#[derive(Debug, Clone)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    mime: Option<String>,
+}
+
+impl Resp {
+    fn new(status: u16) -> Resp {
+        Resp { status, headers: Vec::new(), body: Vec::new(), mime: None }
+    }
+    fn insert_header(mut self, name: &str, value: &str) -> Resp {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+    fn set_body_json(self, body: impl serde::Serialize) -> Resp {
+        self.set_body_raw(serde_json::to_vec(&body).unwrap_or_default(), "application/json; odata.metadata=minimal")
+    }
+    fn set_body_raw(mut self, body: Vec<u8>, mime: &str) -> Resp {
+        self.body = body;
+        self.mime = Some(mime.to_string());
+        self
+    }
+    fn into_template(self) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status);
+        for (n, v) in &self.headers {
+            t = t.insert_header(n.as_str(), v.as_str());
+        }
+        match self.mime {
+            Some(mime) => t.set_body_raw(self.body, &mime),
+            None => t,
+        }
+    }
+    /// `HTTP/1.1 201 Created` + headers + body, as a `$batch` response part.
+    fn as_http(&self) -> String {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        if let Some(mime) = &self.mime {
+            out.push_str(&format!("Content-Type: {mime}\r\n"));
+        }
+        for (n, v) in &self.headers {
+            out.push_str(&format!("{n}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&String::from_utf8_lossy(&self.body));
+        out
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        412 => "Precondition Failed",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        _ => "Status",
+    }
+}
+
+type Answer = (u16, Resp);
 
 fn error(status: u16, code: &str, message: &str) -> Answer {
-    (status, ResponseTemplate::new(status).set_body_json(json!({"error": {"code": code, "message": message}})))
+    (status, Resp::new(status).set_body_json(json!({"error": {"code": code, "message": message}})))
 }
 
 impl State {
@@ -404,7 +476,7 @@ impl State {
             return error(404, "", "Resource not found for the segment.");
         };
         let rest = percent_decode(rest);
-        if let Some(answer) = self.check_headers(req) {
+        if let Some(answer) = self.check_headers(req, rest == "$batch") {
             return answer;
         }
         if let Some(answer) = self.check_auth(req) {
@@ -419,25 +491,33 @@ impl State {
             Some((n, f)) if self.call_count.is_multiple_of(*n) => Some(f.clone()),
             _ => None,
         }) {
-            let mut t = ResponseTemplate::new(f.status).set_body_json(f.body.clone());
+            let mut t = Resp::new(f.status).set_body_json(f.body.clone());
             for (n, v) in &f.headers {
                 t = t.insert_header(n.as_str(), v.as_str());
             }
             return (f.status, t);
         }
+        if rest == "$batch" && req.method.as_str() == "POST" {
+            return self.batch(req);
+        }
+        self.route(req, &rest)
+    }
+
+    /// One operation, after the headers, the token and the limits were checked.
+    fn route(&mut self, req: &Request, rest: &str) -> Answer {
         let query: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
         let method = req.method.as_str();
-        match (method, rest.as_str()) {
+        match (method, rest) {
             ("GET", "WhoAmI") => (
                 200,
-                ResponseTemplate::new(200).set_body_json(json!({
+                Resp::new(200).set_body_json(json!({
                     "@odata.context": format!("{}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", self.org_url),
                     "BusinessUnitId": Uuid::nil().to_string(), "UserId": Uuid::nil().to_string(), "OrganizationId": Uuid::nil().to_string()
                 })),
             ),
             ("GET", "EntityDefinitions(LogicalName='lead')/Attributes") => {
                 let names: Vec<Value> = self.lead_columns().into_iter().map(|c| json!({"LogicalName": c})).collect();
-                (200, ResponseTemplate::new(200).set_body_json(json!({"value": names})))
+                (200, Resp::new(200).set_body_json(json!({"value": names})))
             }
             ("POST", "leads") => self.create(req, &query),
             ("GET", "leads") => self.query(req, &query),
@@ -449,7 +529,7 @@ impl State {
                     "DELETE" => match self.find_by_key(key) {
                         Ok(Some(id)) => {
                             self.leads.remove(&id);
-                            (204, ResponseTemplate::new(204))
+                            (204, Resp::new(204))
                         }
                         Ok(None) => error(404, "0x80040217", "lead Does Not Exist"),
                         Err(e) => *e,
@@ -462,7 +542,7 @@ impl State {
         }
     }
 
-    fn check_headers(&self, req: &Request) -> Option<Answer> {
+    fn check_headers(&self, req: &Request, batch: bool) -> Option<Answer> {
         for name in ["odata-maxversion", "odata-version"] {
             if header(req, name).as_deref() != Some("4.0") {
                 return Some(error(400, "0x80048d19", &format!("The {name} header must be 4.0 (strict fake).")));
@@ -472,7 +552,11 @@ impl State {
             Some(a) if a.contains("application/json") || a.contains("*/*") => {}
             _ => return Some(error(406, "", "Accept must be application/json (strict fake).")),
         }
-        if !req.body.is_empty() && !header(req, "content-type").is_some_and(|c| c.starts_with("application/json")) {
+        let content_type = header(req, "content-type").unwrap_or_default();
+        if batch && !content_type.starts_with("multipart/mixed") {
+            return Some(error(400, "0x80048d19", "A $batch request must be multipart/mixed with a boundary."));
+        }
+        if !batch && !req.body.is_empty() && !content_type.starts_with("application/json") {
             return Some(error(415, "", "Content-Type must be application/json."));
         }
         None
@@ -609,6 +693,11 @@ impl State {
                 &format!("{col}: {v} is not a valid value for this option set."),
             ))),
         };
+        if let Some(name) = body.get("companyname").and_then(Value::as_str)
+            && self.refused_companies.iter().any(|r| r == name)
+        {
+            return Err(Box::new(error(400, "0x80040265", &format!("A plug-in refused the lead for '{name}'."))));
+        }
         choice("leadqualitycode", 1..=3)?;
         choice("leadsourcecode", 1..=10)?;
         choice(&format!("{}huntertenantsize", self.prefix), 816_940_000..=816_940_002)?;
@@ -668,7 +757,7 @@ impl State {
             let row = self.representation(id, query.get("$select"));
             return (
                 rep_status,
-                ResponseTemplate::new(rep_status)
+                Resp::new(rep_status)
                     .insert_header("Preference-Applied", "return=representation")
                     .insert_header("ETag", row["@odata.etag"].as_str().unwrap_or(""))
                     .set_body_raw(
@@ -679,7 +768,7 @@ impl State {
         }
         (
             204,
-            ResponseTemplate::new(204)
+            Resp::new(204)
                 .insert_header("OData-EntityId", format!("{}/api/data/v9.2/leads({id})", self.org_url).as_str()),
         )
     }
@@ -737,9 +826,7 @@ impl State {
 
     fn get_one(&self, key: &str, query: &HashMap<String, String>) -> Answer {
         match self.find_by_key(key) {
-            Ok(Some(id)) => {
-                (200, ResponseTemplate::new(200).set_body_json(self.representation(id, query.get("$select"))))
-            }
+            Ok(Some(id)) => (200, Resp::new(200).set_body_json(self.representation(id, query.get("$select")))),
             Ok(None) => error(404, "0x80040217", &format!("lead With Id = {key} Does Not Exist")),
             Err(e) => *e,
         }
@@ -806,7 +893,7 @@ impl State {
                 } else {
                     (
                         204,
-                        ResponseTemplate::new(204).insert_header(
+                        Resp::new(204).insert_header(
                             "OData-EntityId",
                             format!("{}/api/data/v9.2/leads({key})", self.org_url).as_str(),
                         ),
@@ -871,12 +958,238 @@ impl State {
         if more {
             body["@odata.nextLink"] = json!(format!("{}/api/data/v9.2/leads?$skiptoken=opaque", self.org_url));
         }
-        let mut t = ResponseTemplate::new(200).set_body_json(body);
+        let mut t = Resp::new(200).set_body_json(body);
         if let Some(n) = page {
             t = t.insert_header("Preference-Applied", format!("odata.maxpagesize={n}").as_str());
         }
         (200, t)
     }
+}
+
+/// `$batch` (C.13): parts and change sets, `Content-ID` references, change sets all or nothing,
+/// stop at the first failure unless `Prefer: odata.continue-on-error`, at most 1000 operations.
+impl State {
+    fn batch(&mut self, req: &Request) -> Answer {
+        let content_type = header(req, "content-type").unwrap_or_default();
+        let Some(boundary) = boundary_of(&content_type) else {
+            return error(400, "0x80048d19", "The batch Content-Type has no boundary.");
+        };
+        let body = String::from_utf8_lossy(&req.body).replace("\r\n", "\n");
+        let parts = match split_multipart(&body, &boundary) {
+            Ok(parts) => parts,
+            Err(e) => return error(400, "0x80048d19", &e),
+        };
+        let continue_on_error = header(req, "prefer").is_some_and(|p| p.contains("odata.continue-on-error"));
+        let mut items = Vec::new();
+        for part in parts {
+            let (headers, content) = split_head(&part);
+            let ct = head_value(&headers, "content-type").unwrap_or_default();
+            if ct.starts_with("multipart/mixed") {
+                let Some(cs_boundary) = boundary_of(&ct) else {
+                    return error(400, "0x80048d19", "A change set has no boundary.");
+                };
+                let ops = match split_multipart(content, &cs_boundary) {
+                    Ok(ops) => ops,
+                    Err(e) => return error(400, "0x80048d19", &e),
+                };
+                if ops.iter().any(|op| split_head(op).1.contains("multipart/mixed")) {
+                    return error(400, "0x80048d19", "Nested batches are not supported.");
+                }
+                items.push(BatchItem::ChangeSet(ops));
+            } else if ct.starts_with("application/http") {
+                items.push(BatchItem::Single(part.clone()));
+            } else {
+                return error(400, "0x80048d19", &format!("Unexpected batch part Content-Type '{ct}'."));
+            }
+        }
+        let count: usize = items
+            .iter()
+            .map(|i| match i {
+                BatchItem::Single(_) => 1,
+                BatchItem::ChangeSet(ops) => ops.len(),
+            })
+            .sum();
+        if count > 1000 {
+            return error(400, "0x8004d100", "The number of requests in a batch exceeded the limit of 1000.");
+        }
+        let out_boundary = format!("batchresponse_{}", Uuid::new_v4());
+        let mut out = String::new();
+        for item in items {
+            let (text, failed) = match item {
+                BatchItem::Single(part) => {
+                    let (status, resp) = self.batch_operation(req, &part, &HashMap::new());
+                    let text = format!(
+                        "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n{}\r\n",
+                        resp.as_http()
+                    );
+                    (text, status >= 400)
+                }
+                BatchItem::ChangeSet(ops) => self.changeset(req, &ops),
+            };
+            out.push_str(&format!("--{out_boundary}\r\n{text}"));
+            if failed && !continue_on_error {
+                break;
+            }
+        }
+        out.push_str(&format!("--{out_boundary}--\r\n"));
+        (200, Resp::new(200).set_body_raw(out.into_bytes(), &format!("multipart/mixed; boundary={out_boundary}")))
+    }
+
+    /// All or nothing: on the first failure the rows are put back and that failure is the answer.
+    fn changeset(&mut self, req: &Request, ops: &[String]) -> (String, bool) {
+        let (saved, saved_version) = (self.leads.clone(), self.version);
+        let cs = format!("changesetresponse_{}", Uuid::new_v4());
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut text = String::new();
+        for op in ops {
+            let (headers, _) = split_head(op);
+            let content_id = head_value(&headers, "content-id");
+            let (status, resp) = self.batch_operation(req, op, &ids);
+            if status >= 400 {
+                self.leads = saved;
+                self.version = saved_version;
+                let part = format!(
+                    "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n{}\r\n",
+                    resp.as_http()
+                );
+                return (part, true);
+            }
+            if let Some(cid) = content_id
+                && let Some((_, entity)) = resp.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("OData-EntityId"))
+            {
+                ids.insert(format!("${cid}"), entity.clone());
+            }
+            let cid_header =
+                head_value(&headers, "content-id").map(|c| format!("Content-ID: {c}\r\n")).unwrap_or_default();
+            text.push_str(&format!(
+                "--{cs}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n{cid_header}\r\n{}\r\n",
+                resp.as_http()
+            ));
+        }
+        text.push_str(&format!("--{cs}--\r\n"));
+        (format!("Content-Type: multipart/mixed; boundary={cs}\r\n\r\n{text}"), false)
+    }
+
+    /// One `application/http` part: request line, headers, body; `$n` references resolved.
+    fn batch_operation(&mut self, outer: &Request, part: &str, ids: &HashMap<String, String>) -> Answer {
+        let (_, http) = split_head(part);
+        let (head, body) = http.split_once("\n\n").unwrap_or((http, ""));
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap_or_default();
+        let mut words = request_line.split_whitespace();
+        let (Some(method), Some(target)) = (words.next(), words.next()) else {
+            return error(400, "0x80048d19", &format!("Bad request line '{request_line}' in the batch."));
+        };
+        let mut target = target.to_string();
+        let mut body = body.trim_end().to_string();
+        for r in referenced(&target).into_iter().chain(referenced(&body)) {
+            let Some(entity) = ids.get(&r) else {
+                return error(
+                    400,
+                    "0x80060888",
+                    &format!("Content-ID Reference: '{r}' does not exist in the batch context."),
+                );
+            };
+            target = target.replace(&r, entity);
+            body = body.replace(&format!("\"{r}\""), &format!("\"{entity}\""));
+        }
+        let Ok(url) = outer.url.join(&target) else {
+            return error(400, "0x80048d19", &format!("Bad URL '{target}' in the batch."));
+        };
+        let Ok(method) = method.parse::<wiremock::http::Method>() else {
+            return error(400, "0x80048d19", "Bad method in the batch.");
+        };
+        let mut headers = wiremock::http::HeaderMap::new();
+        for line in lines {
+            if let Some((n, v)) = line.split_once(':')
+                && let (Ok(n), Ok(v)) = (
+                    wiremock::http::HeaderName::from_bytes(n.trim().as_bytes()),
+                    wiremock::http::HeaderValue::from_str(v.trim()),
+                )
+            {
+                headers.insert(n, v);
+            }
+        }
+        let inner = Request { url, method, headers, body: body.into_bytes() };
+        let Some(rest) = inner.url.path().strip_prefix("/api/data/v9.2/") else {
+            return error(404, "", "Resource not found for the segment.");
+        };
+        let rest = percent_decode(rest);
+        if rest == "$batch" {
+            return error(400, "0x80048d19", "Nested batches are not supported.");
+        }
+        if !inner.body.is_empty() && !header(&inner, "content-type").is_some_and(|c| c.starts_with("application/json"))
+        {
+            return error(415, "", "Content-Type must be application/json.");
+        }
+        self.route(&inner, &rest)
+    }
+}
+
+enum BatchItem {
+    Single(String),
+    ChangeSet(Vec<String>),
+}
+
+fn boundary_of(content_type: &str) -> Option<String> {
+    content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary=")).map(|b| b.trim_matches('"').to_string())
+}
+
+/// The parts between `--boundary` lines, up to `--boundary--`.
+fn split_multipart(body: &str, boundary: &str) -> Result<Vec<String>, String> {
+    let open = format!("--{boundary}");
+    let close = format!("--{boundary}--");
+    let mut parts = Vec::new();
+    let mut current: Option<String> = None;
+    for line in body.lines() {
+        if line.trim_end() == close {
+            if let Some(p) = current.take() {
+                parts.push(p);
+            }
+            return Ok(parts);
+        }
+        if line.trim_end() == open {
+            if let Some(p) = current.take() {
+                parts.push(p);
+            }
+            current = Some(String::new());
+            continue;
+        }
+        if let Some(p) = current.as_mut() {
+            p.push_str(line);
+            p.push('\n');
+        }
+    }
+    Err(format!("the multipart body does not end with {close}"))
+}
+
+/// A part's MIME headers and what follows the blank line.
+fn split_head(part: &str) -> (Vec<(String, String)>, &str) {
+    let (head, rest) = part.split_once("\n\n").unwrap_or((part, ""));
+    let headers = head
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .collect();
+    (headers, rest)
+}
+
+fn head_value(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
+/// `$1`, `$2`… references in a URL or body.
+fn referenced(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'$' {
+            let digits: String = text[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+                out.push(format!("${digits}"));
+            }
+        }
+    }
+    out
 }
 
 /// A new lead is open (statecode 0) and new (statuscode 1) unless the body says otherwise.
@@ -897,7 +1210,7 @@ fn duplicate() -> Answer {
 fn throttled(code: &str, retry_after: u64, message: &str) -> Answer {
     (
         429,
-        ResponseTemplate::new(429)
+        Resp::new(429)
             .insert_header("Retry-After", retry_after.to_string().as_str())
             .set_body_json(json!({"error": {"code": code, "message": message}})),
     )

@@ -166,18 +166,61 @@ async fn pushing_twice_creates_one_record_and_a_repush_sends_only_what_changed()
 }
 
 #[tokio::test]
-async fn with_an_alternate_key_every_push_is_an_upsert_by_the_domain() {
+async fn with_an_alternate_key_a_single_push_is_an_upsert_by_the_domain() {
     let s = Setup::new().await;
-    let domains = s.leads(2).await;
+    let domains = s.leads(1).await;
     let _daemon = s.daemon(&[("HUNTER_DYNAMICS__LEAD_KEY", "hnt_domain")]).await;
-    assert_eq!(s.push(&[&domains[0], &domains[1], "--wait"]).status.code(), Some(0));
+    assert_eq!(s.push(&[&domains[0], "--wait"]).status.code(), Some(0));
     sqlx::query("UPDATE lead_state SET segment = 'Existing'").execute(&s.pool).await.unwrap();
-    assert_eq!(s.push(&[&domains[0], &domains[1], "--wait"]).status.code(), Some(0));
+    assert_eq!(s.push(&[&domains[0], "--wait"]).status.code(), Some(0));
     let writes = s.writes();
-    assert_eq!(writes.len(), 4);
+    assert_eq!(writes.len(), 2);
     assert!(writes.iter().all(|w| w.method == "PATCH" && w.path.contains("leads(hnt_domain=")), "{writes:?}");
+    assert!(writes.iter().all(|w| w.header("If-Match").is_none()), "an upsert, not an update");
     assert!(writes.iter().all(|w| w.body.as_ref().is_some_and(|b| b.get("hnt_domain").is_none())), "key not in body");
-    assert_eq!(s.fake.leads().len(), 2);
+    assert_eq!(writes[1].body.as_ref().unwrap(), &serde_json::json!({"hnt_segment": "Existing"}));
+    assert_eq!(s.fake.leads().len(), 1);
+}
+
+#[tokio::test]
+async fn a_bulk_push_with_an_alternate_key_goes_in_batches_of_upserts() {
+    const N: usize = 120;
+    let s = Setup::new().await;
+    let domains = s.leads(N).await;
+    let _daemon = s.daemon(&[("HUNTER_DYNAMICS__LEAD_KEY", "hnt_domain")]).await;
+    let out = s.push(&["--filter", "segment=Migration", "--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let leads = s.fake.leads();
+    let distinct: HashSet<String> = leads.iter().map(|(_, c)| c["hnt_domain"].as_str().unwrap().to_string()).collect();
+    assert_eq!((leads.len(), distinct.len()), (N, N));
+    let requests = s.fake.requests();
+    assert!(requests.iter().all(|r| r.method == "POST" && r.path.ends_with("$batch")), "{requests:?}");
+    assert!(requests.len() as f64 / N as f64 <= 0.05, "{} requests for {N} leads", requests.len());
+    // A second bulk push after a change updates the same records.
+    sqlx::query("UPDATE lead_state SET score = 50").execute(&s.pool).await.unwrap();
+    let mut args: Vec<&str> = domains.iter().map(String::as_str).collect();
+    args.push("--wait");
+    assert_eq!(s.push(&args).status.code(), Some(0));
+    let leads = s.fake.leads();
+    assert_eq!(leads.len(), N);
+    assert!(leads.iter().all(|(_, c)| c["hnt_finalscore"] == 50));
+}
+
+#[tokio::test]
+async fn a_refused_lead_in_a_batch_fails_alone() {
+    let s = Setup::new().await;
+    let domains = s.leads(5).await;
+    s.fake.refuse_company("Lead 3");
+    let _daemon = s.daemon(&[("HUNTER_DYNAMICS__LEAD_KEY", "hnt_domain")]).await;
+    let mut args: Vec<&str> = domains.iter().map(String::as_str).collect();
+    args.push("--wait");
+    let out = s.push(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("lead3.example: Dataverse 400 0x80040265"), "{}", text(&out));
+    assert_eq!(s.fake.leads().len(), 4);
+    assert_eq!(s.push_state("lead3.example").await.0, "failed");
+    assert_eq!(s.push_state("lead5.example").await.0, "synced");
+    assert_eq!(s.fake.requests().len(), 1, "one $batch");
 }
 
 #[tokio::test]
