@@ -541,3 +541,32 @@ async fn two_daemons_claiming_the_push_queue_never_take_the_same_lead() {
     assert_eq!(a.len() + b.len(), 40, "every lead claimed once");
     assert_eq!(all.len(), 40, "no lead claimed by both");
 }
+
+#[tokio::test]
+async fn a_token_dataverse_keeps_refusing_points_at_the_application_user() {
+    let s = Setup::new().await;
+    let domains = s.leads(1).await;
+    // Dataverse refuses the token even after a fresh one: the app has no application user there.
+    let refusal = Fault {
+        status: 401,
+        headers: vec![],
+        body: serde_json::json!({"error": {"code": "0x80072243", "message": "The user is not a member of the organization."}}),
+    };
+    s.fake.inject(refusal, 1000);
+    let daemon = s.daemon(&[]).await;
+    let client = daemon.client().await;
+    let batch = client.push_leads(domains).await.unwrap().batch_id.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        if let Some(e) = client.push_progress(&batch).await.unwrap().last_error {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no error reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(line.contains("401") && line.contains("application user"), "{line}");
+    let refused: Vec<_> = s.fake.requests().into_iter().filter(|r| r.status == 401).collect();
+    assert!(refused.len() >= 2 && s.fake.tokens_issued() >= 2, "a fresh token was tried before giving the verdict");
+    assert_ne!(s.push_state("lead1.example").await.0, "failed", "a configuration problem never fails the lead");
+    assert!(s.fake.leads().is_empty());
+}
