@@ -373,6 +373,9 @@ fn enrichment(config: &Config) -> Vec<CheckLine> {
         let verdict = freshness::assess(std::slice::from_ref(source), today, config.enrichment.max_age.0);
         let line = match (&source.error, verdict.problems.first(), verdict.lines.first()) {
             (Some(error), _, _) => CheckLine::new(Status::Fail, "enrichment", error.clone()),
+            (None, _, _) if let Some(warning) = &source.warning => {
+                CheckLine::new(Status::Warn, "enrichment", warning.clone())
+            }
             (None, Some(stale), _) => CheckLine::new(Status::Warn, "enrichment", stale.clone()),
             (None, None, Some(fresh)) => {
                 CheckLine::new(Status::Ok, "enrichment", format!("{}: {fresh}", source.path.display()))

@@ -10,7 +10,7 @@ pub(super) fn on_connected(app: &mut App, status: &DaemonStatus) -> Vec<Effect> 
         notify(app, "reconnected to hunterd".into(), false);
     }
     // Requests made before the drop were answered with errors or not at all: start over.
-    app.leads.requested.clear();
+    app.leads.forget_requests();
     let mut effects = refresh(app);
     if !app.progress.batches.is_empty() {
         app.progress.polling = true;
@@ -27,7 +27,8 @@ pub(super) fn go_down(app: &mut App, down: Down) {
     app.prompt = None;
     app.jobs.clear();
     app.selected_job = 0;
-    app.leads.requested.clear();
+    app.leads.forget_requests();
+    app.leads.counting = false;
     app.progress.scan = None;
     app.progress.polling = false;
 }
@@ -259,12 +260,13 @@ pub(super) fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Lead
     }
     let Some(page) = app.leads.page_of(&query.seek) else { return vec![] };
     app.leads.requested.remove(&page);
+    let outdated = app.leads.outdated.remove(&page);
     match result {
         Ok(answer) => {
             app.leads.error = None;
             app.leads.learn_extent(page, &query.seek, answer.rows.len() as u64);
             let LeadPage { rows, first, last } = answer;
-            app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: false, first, last });
+            app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: outdated, first, last });
             // The count may have changed: keep the selection inside and fetch what is now in view.
             fetch_leads(app)
         }
@@ -279,6 +281,7 @@ pub(super) fn on_lead_count(app: &mut App, filter: &LeadFilter, result: Result<L
     if *filter != app.leads.filter {
         return vec![];
     }
+    app.leads.counting = false;
     match result {
         Ok(count) => {
             app.leads.count = Some(count);
