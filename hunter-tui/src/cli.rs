@@ -114,6 +114,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Run a sync with an outside service now
+    Sync {
+        #[command(subcommand)]
+        target: SyncTarget,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SyncTarget {
+    /// Fetch Partner Center referrals now; with --wait: exit 0 ok, 2 partial, 1 failed
+    PartnerCenter {
+        /// Block until the sync has finished and print its result
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -211,6 +226,9 @@ async fn engine_command(socket: &Path, command: Command) -> ExitCode {
             }
             Command::Push { domains, filter, wait, format } => {
                 commands::push(&client, domains, filter.as_deref(), wait, format == Format::Json).await
+            }
+            Command::Sync { target: SyncTarget::PartnerCenter { wait } } => {
+                commands::sync_job(&client, commands::PARTNER_CENTER_JOB, wait).await
             }
             Command::Status { .. } | Command::Jobs { .. } => Ok(ExitCode::SUCCESS),
         }
@@ -363,6 +381,14 @@ mod tests {
     fn an_unknown_format_is_a_usage_error() {
         let err = Cli::try_parse_from(["hunter-tui", "status", "--format", "yaml"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn sync_partner_center_takes_wait() {
+        assert_eq!(
+            parse(&["sync", "partner-center", "--wait"]).command,
+            Some(Command::Sync { target: SyncTarget::PartnerCenter { wait: true } })
+        );
     }
 
     #[test]

@@ -328,6 +328,53 @@ pub async fn wait_for_batch(client: &Client, batch_id: &str) -> Result<BatchProg
     }
 }
 
+/// The daemon's job behind `hunter-tui sync partner-center`.
+pub const PARTNER_CENTER_JOB: &str = "partner_center_sync";
+
+/// `hunter-tui sync partner-center [--wait]`: starts the sync now; with `--wait`, prints its result
+/// and exits 0 (ok), 2 (some referrals failed) or 1 (the run failed, e.g. sign-in needed).
+pub async fn sync_job(client: &Client, job: &str, wait: bool) -> Result<ExitCode, CommandError> {
+    let before = client.jobs().await?.into_iter().find(|j| j.name == job).and_then(|j| j.last_finished_at);
+    client.run_job(job).await?;
+    if !wait {
+        println!("{job}: started (`hunter-tui jobs` shows its result)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let terminal = std::io::stderr().is_terminal();
+    if terminal {
+        eprint!("{job}: running…");
+    }
+    let finished = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let info = client.jobs().await?.into_iter().find(|j| j.name == job);
+        if let Some(info) = info
+            && info.state != protocol::JobState::Running
+            && info.last_finished_at.is_some()
+            && info.last_finished_at != before
+        {
+            break info;
+        }
+    };
+    if terminal {
+        eprintln!();
+    }
+    let (line, code) = sync_result(job, finished.last_result.as_ref());
+    println!("{line}");
+    Ok(ExitCode::from(code))
+}
+
+/// The line and exit code for a finished sync job.
+pub fn sync_result(job: &str, outcome: Option<&protocol::JobOutcome>) -> (String, u8) {
+    match outcome {
+        Some(protocol::JobOutcome::Ok { summary }) => {
+            let partial = protocol::sync::SyncCounts::parse(summary).is_some_and(|c| c.failed > 0);
+            (format!("{job}: {}: {summary}", if partial { "partial" } else { "ok" }), if partial { PARTIAL } else { 0 })
+        }
+        Some(protocol::JobOutcome::Failed { error }) => (format!("{job}: failed: {error}"), 1),
+        None => (format!("{job}: finished without a result"), 1),
+    }
+}
+
 /// `[##########----------] 523/1000 scanned`
 pub fn progress_bar(p: BatchProgress, width: usize) -> String {
     let filled = if p.total == 0 { width } else { (p.done.min(p.total) as usize * width) / p.total as usize };
@@ -338,6 +385,19 @@ pub fn progress_bar(p: BatchProgress, width: usize) -> String {
 mod tests {
     use super::*;
     use protocol::RejectedRow;
+
+    #[test]
+    fn a_sync_with_failed_referrals_is_partial_and_a_failed_run_exits_1() {
+        let ok = protocol::JobOutcome::Ok { summary: "fetched 3, new 1, updated 0, skipped 2, failed 0".into() };
+        let partial = protocol::JobOutcome::Ok { summary: "fetched 3, new 1, updated 0, skipped 1, failed 1".into() };
+        let failed = protocol::JobOutcome::Failed { error: "sign-in needed: run `hunterd auth partner-center`".into() };
+        assert_eq!(sync_result("j", Some(&ok)).1, 0);
+        assert_eq!(
+            sync_result("j", Some(&partial)),
+            ("j: partial: fetched 3, new 1, updated 0, skipped 1, failed 1".into(), 2)
+        );
+        assert_eq!(sync_result("j", Some(&failed)).1, 1);
+    }
 
     #[test]
     fn the_progress_bar_fills_in_proportion() {

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod leads;
 pub mod logging;
 pub mod ops;
+pub mod partner_center;
 pub mod paths;
 pub mod pipeline;
 pub mod provider;

@@ -16,6 +16,7 @@ pub mod handshake;
 pub mod leads;
 pub mod messages;
 pub mod paths;
+pub mod sync;
 
 pub use handshake::{Hello, VersionVerdict, Welcome};
 pub use leads::*;

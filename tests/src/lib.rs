@@ -4,6 +4,8 @@
 //! the handle goes away) or its own embedded cluster, so tests run in parallel and never depend on
 //! leftovers.
 
+#![recursion_limit = "256"]
+
 pub mod dns;
 pub mod fakes;
 

@@ -153,6 +153,18 @@ pub struct PartnerCenterConfig {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub sync_interval: HumanDuration,
+    /// The delegated permission asked for at sign-in (`offline_access` is always added).
+    pub scope: String,
+    /// OData `$filter` of the referral list; empty = every referral.
+    pub filter: String,
+    /// `$top` per page (the API sends at most 100).
+    pub page_size: u32,
+    /// Retries per page after network errors, 5xx and 429.
+    pub max_retries: u32,
+    /// First backoff between retries; doubles each time (plus jitter).
+    pub retry_base_delay: HumanDuration,
+    /// Per-request timeout, for the API and the identity platform.
+    pub request_timeout: HumanDuration,
 }
 
 impl Default for PartnerCenterConfig {
@@ -163,6 +175,12 @@ impl Default for PartnerCenterConfig {
             tenant_id: None,
             client_id: None,
             sync_interval: HumanDuration::from_secs(600),
+            scope: "https://api.partner.microsoft.com/user_impersonation".into(),
+            filter: "direction eq 'Incoming'".into(),
+            page_size: 100,
+            max_retries: 4,
+            retry_base_delay: HumanDuration::from_secs(1),
+            request_timeout: HumanDuration::from_secs(30),
         }
     }
 }
@@ -234,6 +252,15 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".into());
+        }
+        if !(1..=100).contains(&self.partner_center.page_size) {
+            problems.push("partner_center.page_size: must be between 1 and 100".into());
+        }
+        if self.partner_center.max_retries > 10 {
+            problems.push("partner_center.max_retries: at most 10".into());
+        }
+        if self.partner_center.scope.split_whitespace().next().is_none() {
+            problems.push("partner_center.scope: must name the Partner Center permission".into());
         }
         for (key, url) in [
             ("partner_center.api_base_url", &self.partner_center.api_base_url),

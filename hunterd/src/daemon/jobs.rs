@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::enrich::{download, freshness};
 use crate::jobs::{self, JobContext, JobFn, JobSpec};
+use crate::partner_center;
 use crate::paths::Paths;
 use crate::pipeline::{engine::Engine, rescan};
 use chrono::Utc;
@@ -25,7 +26,30 @@ pub fn specs(
         geoip_download(config, engine.clone()),
         d365_audit_retention(config),
         d365_push_status(config, dynamics),
+        partner_center_sync(config, paths),
     ]
+}
+
+/// Fetches Partner Center referrals; enabled with `features.partner_center_sync` (off: never a request).
+fn partner_center_sync(config: &Config, paths: &Paths) -> JobSpec {
+    let syncer = Arc::new(partner_center::Syncer::new(
+        &config.partner_center,
+        &paths.state_dir,
+        crate::intake::DomainRules::new(&config.intake),
+        config.scan.rescan_interval.0,
+    ));
+    let run: JobFn = Arc::new(move |ctx: JobContext| {
+        let syncer = syncer.clone();
+        Box::pin(async move { syncer.run(&ctx.pool, &ctx.shutdown).await })
+    });
+    JobSpec {
+        name: partner_center::JOB_NAME,
+        description: "Fetch referrals from Partner Center",
+        interval: config.partner_center.sync_interval.0,
+        enabled: config.features.partner_center_sync,
+        run_on_start: true,
+        run,
+    }
 }
 
 /// The Dynamics 365 push as the sync screen shows it: queue depth, failures, throttling, last error.

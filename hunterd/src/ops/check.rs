@@ -68,8 +68,8 @@ pub async fn run(config: &Config, source: &ConfigSource, paths: &Paths) -> Vec<C
     lines.extend(resolvers(config).await);
     lines.extend(enrichment(config));
     lines.extend(secret_files(config));
-    lines.extend(unbuilt_integrations(config));
     lines.extend(dynamics(config).await);
+    lines.extend(partner_center(config, paths).await);
     lines
 }
 
@@ -79,6 +79,21 @@ async fn dynamics(config: &Config) -> Vec<CheckLine> {
         .await
         .into_iter()
         .map(|(ok, detail)| CheckLine::new(if ok { Status::Ok } else { Status::Fail }, "dynamics", detail))
+        .collect()
+}
+
+/// With the sync on: the sign-in is refreshable and the API answers (off: nothing is asked).
+async fn partner_center(config: &Config, paths: &Paths) -> Vec<CheckLine> {
+    if !config.features.partner_center_sync {
+        return Vec::new();
+    }
+    crate::partner_center::command::health(config, paths)
+        .await
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(detail) => CheckLine::new(Status::Ok, name, detail),
+            Err(detail) => CheckLine::new(Status::Fail, name, detail),
+        })
         .collect()
 }
 
@@ -421,19 +436,6 @@ fn secret_files(config: &Config) -> Vec<CheckLine> {
             Err(e) => CheckLine::new(Status::Fail, "secrets", format!("{key} {}: {e}", path.display())),
         })
         .collect()
-}
-
-/// Integrations this build does not have yet: a switched-on flag would otherwise be silently ignored.
-fn unbuilt_integrations(config: &Config) -> Vec<CheckLine> {
-    let mut lines = Vec::new();
-    if config.features.partner_center_sync {
-        lines.push(CheckLine::new(
-            Status::Warn,
-            "partner",
-            "features.partner_center_sync is on, but this hunterd has no Partner Center sync yet: ignored",
-        ));
-    }
-    lines
 }
 
 #[cfg(test)]

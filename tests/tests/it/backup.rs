@@ -109,6 +109,10 @@ INSERT INTO tags (company_id, tag) SELECT id, 'vip' FROM companies WHERE domain 
 INSERT INTO registrations (company_id, state, data)
   SELECT id, 'found', '{"registrar": "MarkMonitor"}'::jsonb FROM companies WHERE domain = 'contoso.com';
 INSERT INTO ip_enrichment (ip, result, source_version) VALUES ('192.0.2.1', '{"country": "DE"}', 'GeoLite2 2026-11-28');
+INSERT INTO pc_referrals (referral_id, referral_kind, domain, raw, link_status, company_id, deal_value)
+  SELECT 'r-1', 'co-sell', 'contoso.com', '{"id": "r-1"}'::jsonb, 'linked', id, 25000 FROM companies WHERE domain = 'contoso.com';
+INSERT INTO sync_runs (job, finished_at, outcome, fetched, created, watermark)
+  VALUES ('partner_center_sync', now(), 'ok', 1, 1, '2026-12-01 10:00:00+00');
 "#;
 
 /// Every table of schema `public` (where Hunter's migrations put everything).

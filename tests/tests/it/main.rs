@@ -15,6 +15,7 @@ mod lifecycle;
 mod marks;
 mod migrate_revert;
 mod migrations;
+mod partner_center;
 mod privacy;
 mod providers;
 mod queue;
