@@ -372,3 +372,68 @@ async fn hunterd_auth_partner_center_signs_in_and_auth_status_shows_it() {
     assert!(status.status.success());
     assert!(text.contains(&format!("signed in (tenant {TENANT}")), "{text}");
 }
+
+/// A scanning daemon on the world's database with the sync on, against the fakes.
+async fn syncing_daemon(w: &World, dns: &hunter_tests::dns::DnsServer) -> Daemon {
+    let mut options = DaemonOptions::in_dir(w.dir.path(), Some(w._db.url.clone()));
+    options.state_dir = w.dir.path().to_path_buf();
+    options.socket = w.dir.path().join("d.sock");
+    options.extra_env = daemon_env(w, true);
+    options.extra_env.extend(hunter_tests::scan_env(dns));
+    Daemon::start(&options).await
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_co_sell_referral_brings_its_company_in_scanned_with_the_bonus_in_the_breakdown() {
+    use hunter_tests::dns::{DnsServer, Zone};
+    let dns = DnsServer::start([Zone::new("contoso.com")
+        .mx(0, "aspmx.l.google.com")
+        .txt("v=spf1 include:_spf.google.com ~all")
+        .dmarc("v=DMARC1; p=reject")]);
+    let w = World::signed_in().await;
+    w.pc.put(referral("r1", "co-sell", "Contoso", &["ann@contoso.com"], None, at(5)));
+    let _daemon = syncing_daemon(&w, &dns).await;
+    let pool = w.pool.clone();
+    wait_until("the scored lead", async || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM lead_state ls JOIN companies c ON c.id = ls.company_id WHERE c.domain = 'contoso.com' AND ls.score IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+    let breakdown: serde_json::Value = sqlx::query_scalar(
+        "SELECT s.breakdown FROM scores s JOIN companies c ON c.id = s.company_id WHERE c.domain = 'contoso.com'",
+    )
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    let line = breakdown.as_array().unwrap().iter().find(|c| c["key"] == "partner_center_cosell");
+    assert_eq!(line.map(|l| l["points"].clone()), Some(json!(15)), "{breakdown}");
+}
+
+#[tokio::test]
+async fn hunter_tui_sync_partner_center_wait_exits_2_when_some_referrals_failed() {
+    let dns = hunter_tests::dns::DnsServer::start([]);
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    w.pc.put_raw(json!({"name": "no id", "direction": "Incoming", "updatedDateTime": "2099-01-01T00:00:00Z"}));
+    let daemon = syncing_daemon(&w, &dns).await;
+    let socket = daemon.options.socket.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        hunter_tests::tui_command(&["--socket", &socket, "sync", "partner-center", "--wait"], &[])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("partner_center_sync: partial:") && stdout.contains("failed 1"), "{stdout}");
+}
