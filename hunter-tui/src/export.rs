@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 
 /// The CSV header, in contract order.
-pub const COLUMNS: [&str; 26] = [
+pub const COLUMNS: [&str; 29] = [
     "domain",
     "company",
     "provider",
@@ -34,6 +34,9 @@ pub const COLUMNS: [&str; 26] = [
     "ip_proxy",
     "infrastructure_summary",
     "spf_result",
+    "referral_type",
+    "referral_status",
+    "referral_id",
 ];
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -42,7 +45,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
 /// timestamps RFC 3339 UTC. Written through [`crate::csv_cell::neutralise`].
-pub fn csv_fields(row: &LeadRow) -> [String; 26] {
+pub fn csv_fields(row: &LeadRow) -> [String; 29] {
     [
         row.domain.clone(),
         opt(&row.company),
@@ -70,6 +73,9 @@ pub fn csv_fields(row: &LeadRow) -> [String; 26] {
         opt(&row.ip_proxy),
         opt(&row.infrastructure_summary),
         opt(&row.spf_result),
+        opt(&row.referral_type),
+        opt(&row.referral_status),
+        opt(&row.referral_id),
     ]
 }
 
@@ -102,6 +108,9 @@ pub fn json_object(row: &LeadRow) -> Value {
         "ip_proxy": row.ip_proxy,
         "infrastructure_summary": row.infrastructure_summary,
         "spf_result": row.spf_result,
+        "referral_type": row.referral_type,
+        "referral_status": row.referral_status,
+        "referral_id": row.referral_id,
     })
 }
 
@@ -208,7 +217,7 @@ mod tests {
         let text = export(Format::Csv, &[]);
         assert_eq!(
             text.lines().next().unwrap(),
-            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result"
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result,referral_type,referral_status,referral_id"
         );
     }
 
@@ -218,7 +227,7 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,"
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,,,,"
         );
     }
 
@@ -238,16 +247,28 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert!(
             line.ends_with(
-                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,"
+                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,,,,"
             ),
             "{line}"
         );
     }
 
     #[test]
-    fn spf_result_is_the_last_csv_column() {
+    fn spf_result_follows_the_ip_enrichment_columns() {
         let text = export(Format::Csv, &[LeadRow { spf_result: Some("temperror".into()), ..row() }]);
-        assert!(text.lines().nth(1).unwrap().ends_with(",temperror"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with(",temperror,,,"), "{text}");
+    }
+
+    #[test]
+    fn the_partner_center_columns_come_last() {
+        let referred = LeadRow {
+            referral_type: Some("co-sell".into()),
+            referral_status: Some("Active".into()),
+            referral_id: Some("8e4c1f0e".into()),
+            ..row()
+        };
+        let text = export(Format::Csv, &[referred]);
+        assert!(text.lines().nth(1).unwrap().ends_with(",co-sell,Active,8e4c1f0e"), "{text}");
     }
 
     #[test]

@@ -196,6 +196,29 @@ pub struct LeadRow {
     /// RFC 7208 evaluation of the SPF policy: `ok`, `permerror`, `temperror` or `none` (`spf` only
     /// says whether a record is published).
     pub spf_result: Option<String>,
+    /// The company's newest Partner Center referral: its kind (`co-sell`, `marketplace`,
+    /// `solution-provider`, `marketing-qualified`, `own-deal`), status and id.
+    pub referral_type: Option<String>,
+    pub referral_status: Option<String>,
+    pub referral_id: Option<String>,
+}
+
+/// One Partner Center referral as the lead view shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralInfo {
+    pub id: String,
+    /// `co-sell`, `marketplace`, `solution-provider`, `marketing-qualified`, `own-deal`.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub substatus: Option<String>,
+    /// With its currency, e.g. "25000.00 USD".
+    pub deal_value: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub expiration: Option<DateTime<Utc>>,
+    /// The customer's contact addresses.
+    pub contacts: Vec<String>,
 }
 
 /// Everything known about one lead.
@@ -229,6 +252,8 @@ pub struct LeadDetail {
     pub scans: Vec<ScanHistoryItem>,
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
+    /// Partner Center referrals of the company, newest first.
+    pub referrals: Vec<ReferralInfo>,
 }
 
 /// What the IP enrichment databases say about one mail-server address (issue 5's per-IP view).
@@ -472,7 +497,7 @@ impl Facet {
             }
             Facet::ScanStatus => "scan status: ok, nxdomain, no_mx, null_mx, timeout, servfail, refused, invalid",
             Facet::Tag => "a tag",
-            Facet::Referral => "referral type: co-sell, marketplace, solution-provider",
+            Facet::Referral => "referral type: co-sell, marketplace, solution-provider, marketing-qualified, own-deal",
             Facet::D365 => "Dynamics 365 sync state: none, pending, synced, failed",
         }
     }
@@ -480,7 +505,9 @@ impl Facet {
     /// The values known without asking the daemon, for facets it cannot count yet.
     pub fn fixed_values(self) -> Option<&'static [&'static str]> {
         match self {
-            Facet::Referral => Some(&["co-sell", "marketplace", "solution-provider"]),
+            Facet::Referral => {
+                Some(&["co-sell", "marketplace", "solution-provider", "marketing-qualified", "own-deal"])
+            }
             Facet::D365 => Some(&["none", "pending", "synced", "failed"]),
             _ => None,
         }

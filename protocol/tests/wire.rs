@@ -85,6 +85,9 @@ fn row() -> LeadRow {
         ip_proxy: Some(false),
         infrastructure_summary: Some(s("i")),
         spf_result: Some(s("ok")),
+        referral_type: Some(s("co-sell")),
+        referral_status: Some(s("Active")),
+        referral_id: Some(s("8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69")),
     }
 }
 
@@ -154,6 +157,18 @@ fn detail() -> LeadDetail {
         }],
         changes: vec![change()],
         notes: vec![Note { id: 1, author: s("alice"), body: s("b"), created_at: at() }],
+        referrals: vec![ReferralInfo {
+            id: s("8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69"),
+            kind: Some(s("co-sell")),
+            name: Some(s("Contoso migration")),
+            status: Some(s("New")),
+            substatus: Some(s("Pending")),
+            deal_value: Some(s("25000.00 USD")),
+            created: Some(at()),
+            updated: Some(at()),
+            expiration: None,
+            contacts: vec![s("ann@contoso.com")],
+        }],
     }
 }
 

@@ -19,7 +19,13 @@ const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, l
      ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, ls.commercial_segment, \
      ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, ls.scan_status, ls.scanned_at, \
      l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
-     (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status ";
+     (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status, \
+     (SELECT p.referral_kind FROM pc_referrals p WHERE p.company_id = l.company_id \
+       ORDER BY p.updated_time DESC NULLS LAST, p.id DESC LIMIT 1) AS referral_kind, \
+     (SELECT p.status FROM pc_referrals p WHERE p.company_id = l.company_id \
+       ORDER BY p.updated_time DESC NULLS LAST, p.id DESC LIMIT 1) AS referral_status, \
+     (SELECT p.referral_id FROM pc_referrals p WHERE p.company_id = l.company_id \
+       ORDER BY p.updated_time DESC NULLS LAST, p.id DESC LIMIT 1) AS referral_id ";
 
 /// One lead as stored; [`LeadRow`] is what clients get.
 #[derive(Debug, sqlx::FromRow)]
@@ -54,6 +60,12 @@ pub(crate) struct StoredRow {
     /// `scans.signals.spf.status` of the latest scan.
     #[sqlx(default)]
     spf_status: Option<String>,
+    #[sqlx(default)]
+    referral_kind: Option<String>,
+    #[sqlx(default)]
+    referral_status: Option<String>,
+    #[sqlx(default)]
+    referral_id: Option<String>,
 }
 
 /// The export's `spf_result` for a stored SPF status.
@@ -93,6 +105,9 @@ impl From<StoredRow> for LeadRow {
             ip_proxy: r.ip_proxy,
             infrastructure_summary: r.infrastructure_summary,
             spf_result: spf_result(r.spf_status.as_deref()).map(str::to_string),
+            referral_type: r.referral_kind,
+            referral_status: r.referral_status,
+            referral_id: r.referral_id,
         }
     }
 }
@@ -215,6 +230,14 @@ pub(crate) fn push_where(qb: &mut QueryBuilder<'_, Postgres>, filter: &LeadFilte
         // Tags are stored lower-case.
         let lowered: Vec<String> = filter.tags.iter().map(|v| v.to_lowercase()).collect();
         qb.push("AND l.tags && ").push_bind(lowered).push("::text[] ");
+    }
+    if !filter.referrals.is_empty() {
+        let lowered: Vec<String> = filter.referrals.iter().map(|v| v.to_lowercase()).collect();
+        qb.push(
+            "AND EXISTS (SELECT 1 FROM pc_referrals p WHERE p.company_id = l.company_id AND p.referral_kind = ANY(",
+        )
+        .push_bind(lowered)
+        .push(")) ");
     }
     if filter.favorites_only {
         qb.push("AND l.favorite ");

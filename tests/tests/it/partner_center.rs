@@ -437,3 +437,42 @@ async fn hunter_tui_sync_partner_center_wait_exits_2_when_some_referrals_failed(
     assert_eq!(out.status.code(), Some(2), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("partner_center_sync: partial:") && stdout.contains("failed 1"), "{stdout}");
 }
+
+#[tokio::test]
+async fn synced_referrals_show_in_the_lead_list_its_referral_filter_and_the_lead_detail() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    sync(&w.syncer(), &w.pool).await.unwrap();
+    let query = |kinds: &[&str]| protocol::LeadQuery {
+        filter: protocol::LeadFilter { referrals: kinds.iter().map(|k| k.to_string()).collect(), ..Default::default() },
+        sort: protocol::LeadSort::Domain,
+        descending: false,
+        ..Default::default()
+    };
+    let page = hunterd::leads::list_leads(&w.pool, &query(&[])).await.unwrap();
+    let rows: Vec<_> = page
+        .rows
+        .iter()
+        .map(|r| {
+            (r.domain.as_str(), r.referral_type.as_deref(), r.referral_status.as_deref(), r.referral_id.as_deref())
+        })
+        .collect();
+    // The newest of contoso.com's three referrals is r3 (marketing-qualified).
+    assert_eq!(
+        rows,
+        [
+            ("contoso.com", Some("marketing-qualified"), Some("New"), Some("r3")),
+            ("fabrikam.co.uk", Some("marketplace"), Some("New"), Some("r5"))
+        ]
+    );
+    let cosell = hunterd::leads::list_leads(&w.pool, &query(&["co-sell"])).await.unwrap();
+    let domains: Vec<&str> = cosell.rows.iter().map(|r| r.domain.as_str()).collect();
+    assert_eq!(domains, ["contoso.com"], "any of a company's referrals counts for the filter");
+
+    let detail = hunterd::leads::lead_detail(&w.pool, "contoso.com").await.unwrap();
+    let ids: Vec<&str> = detail.referrals.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r3", "r2", "r1"], "newest first");
+    let r1 = &detail.referrals[2];
+    assert_eq!((r1.kind.as_deref(), r1.deal_value.as_deref()), (Some("co-sell"), Some("25000.00 USD")));
+    assert_eq!(r1.contacts, ["ann@contoso.com"]);
+}
