@@ -476,3 +476,37 @@ async fn synced_referrals_show_in_the_lead_list_its_referral_filter_and_the_lead
     assert_eq!((r1.kind.as_deref(), r1.deal_value.as_deref()), (Some("co-sell"), Some("25000.00 USD")));
     assert_eq!(r1.contacts, ["ann@contoso.com"]);
 }
+
+#[tokio::test]
+async fn a_backup_leaves_the_refresh_token_out_unless_credentials_are_asked_for() {
+    let w = World::signed_in().await;
+    let token = w.saved().refresh_token.unwrap().expose().to_string();
+    let state = w.dir.path().to_str().unwrap().to_string();
+    let url = w._db.url.clone();
+    let out_dir = scratch_dir();
+    let plain = out_dir.path().join("plain.dump");
+    let with = out_dir.path().join("with.dump");
+    let run = |file: std::path::PathBuf, extra: Option<&'static str>| {
+        let (state, url) = (state.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let file = file.to_str().unwrap().to_string();
+            let mut args = vec!["--config", "/dev/null", "--state-dir", &state, "backup", &file];
+            args.extend(extra);
+            hunterd_command(&args, &[("HUNTER_DATABASE__URL", &url)])
+        })
+    };
+    let out = run(plain.clone(), None).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sibling = |f: &std::path::Path| std::path::PathBuf::from(format!("{}.partner-center-token.json", f.display()));
+    assert!(!sibling(&plain).exists());
+    let dump = std::fs::read(&plain).unwrap();
+    assert!(!dump.windows(token.len()).any(|w| w == token.as_bytes()), "the token is not in the database dump");
+
+    let out = run(with.clone(), Some("--include-credentials")).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let copy = std::fs::read_to_string(sibling(&with)).unwrap();
+    assert!(copy.contains(&token));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(sibling(&with)).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(w.saved().refresh_token.is_some(), "the state directory keeps its sign-in");
+}
