@@ -510,3 +510,41 @@ async fn a_backup_leaves_the_refresh_token_out_unless_credentials_are_asked_for(
     assert_eq!(mode & 0o777, 0o600);
     assert!(w.saved().refresh_token.is_some(), "the state directory keeps its sign-in");
 }
+
+#[tokio::test]
+async fn a_sync_killed_mid_way_and_run_again_ends_with_exactly_the_right_referrals() {
+    let dns = hunter_tests::dns::DnsServer::start([]);
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    // The daemon's first run stores page 1, then hangs on page 2 until it is killed.
+    w.pc.delay_list_request(2, Duration::from_secs(120));
+    let mut options = DaemonOptions::in_dir(w.dir.path(), Some(w._db.url.clone()));
+    options.state_dir = w.dir.path().to_path_buf();
+    options.socket = w.dir.path().join("d.sock");
+    options.extra_env = daemon_env(&w, true);
+    options.extra_env.push(("HUNTER_PARTNER_CENTER__PAGE_SIZE".into(), "2".into()));
+    options.extra_env.extend(hunter_tests::scan_env(&dns));
+    let mut daemon = Daemon::start(&options).await;
+    let pc = &w.pc;
+    wait_until("page 2 requested", async || pc.list_requests() >= 2).await;
+    let pool = w.pool.clone();
+    wait_until("page 1 stored", async || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pc_referrals").fetch_one(&pool).await.unwrap() == 2
+    })
+    .await;
+    daemon.kill_hard();
+
+    let summary = sync(&w.syncer(), &w.pool).await.unwrap();
+    assert!(summary.starts_with("fetched 5, new 3, updated 0, skipped 2, failed 0"), "{summary}");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT referral_id FROM pc_referrals ORDER BY referral_id")
+        .fetch_all(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["r1", "r2", "r3", "r4", "r5"]);
+    let runs: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT outcome, error FROM sync_runs ORDER BY id").fetch_all(&w.pool).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].0, "failed");
+    assert!(runs[0].1.as_deref().is_some_and(|e| e.contains("interrupted")), "{runs:?}");
+    assert_eq!(runs[1].0, "ok");
+}
