@@ -88,6 +88,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: ExportFormat,
     },
+    /// Push leads to Dynamics 365; exit 2 if some failed (or are duplicates in D365)
+    Push {
+        #[arg(required_unless_present = "filter", value_name = "DOMAIN")]
+        domains: Vec<String>,
+        /// Also push every lead matching this filter, e.g. "segment=Migration score>=60"
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// Block until every push is acknowledged by D365 (or failed)
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Queue rescans of some domains or of every lead
     Rescan {
         #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "DOMAIN")]
@@ -210,6 +223,9 @@ async fn engine_command(socket: &Path, command: Command) -> ExitCode {
             }
             Command::Rescan { domains, all, wait, format } => {
                 commands::rescan(&client, domains, all, wait, format == Format::Json).await
+            }
+            Command::Push { domains, filter, wait, format } => {
+                commands::push(&client, domains, filter.as_deref(), wait, format == Format::Json).await
             }
             Command::Sync { target: SyncTarget::PartnerCenter { wait } } => {
                 commands::sync_job(&client, commands::PARTNER_CENTER_JOB, wait).await

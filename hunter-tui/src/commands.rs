@@ -212,6 +212,104 @@ pub async fn rescan(
     Ok(if unknown.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
 }
 
+/// `push`: queue Dynamics 365 pushes of the given domains and/or every lead matching `filter`; with
+/// `wait`, block until each is synced, failed or marked duplicate. Exit 0 when all were synced, 2 when
+/// some failed, were duplicates in D365, or are not leads.
+pub async fn push(
+    client: &Client,
+    mut domains: Vec<String>,
+    filter: Option<&str>,
+    wait: bool,
+    json: bool,
+) -> Result<ExitCode, CommandError> {
+    if domains.is_empty() && filter.is_none() {
+        return Err(CommandError::Usage("give domains to push, or --filter EXPR".into()));
+    }
+    if let Some(expr) = filter {
+        let filter = LeadFilter::parse(expr).map_err(|e| CommandError::Usage(e.to_string()))?;
+        domains.extend(matching_domains(client, filter).await?);
+    }
+    let Queued { batch_id, queued, unknown } = client.push_leads(domains).await?;
+    if !json {
+        println!("queued {queued} push(es) to Dynamics 365");
+        for domain in &unknown {
+            eprintln!("unknown domain {domain} (add it with `hunter-tui add {domain}`)");
+        }
+    }
+    let mut ok = unknown.is_empty();
+    let mut finished = None;
+    if wait && let Some(batch) = &batch_id {
+        let progress = wait_for_push(client, batch).await?;
+        ok &= progress.failed == 0 && progress.duplicate == 0;
+        if !json {
+            println!(
+                "{} synced, {} failed, {} duplicate in D365",
+                progress.synced, progress.failed, progress.duplicate
+            );
+            for f in &progress.failures {
+                eprintln!("{}: {}", f.domain, f.error);
+            }
+        }
+        finished = Some(progress);
+    }
+    if json {
+        let progress = finished.map(|p| {
+            serde_json::json!({
+                "synced": p.synced, "failed": p.failed, "duplicate": p.duplicate,
+                "failures": p.failures.iter().map(|f| serde_json::json!({"domain": f.domain, "error": f.error})).collect::<Vec<_>>(),
+            })
+        });
+        println!(
+            "{}",
+            serde_json::json!({ "batch_id": batch_id, "queued": queued, "unknown": unknown, "result": progress })
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
+}
+
+/// Every lead matching a filter, page by page.
+async fn matching_domains(client: &Client, filter: LeadFilter) -> Result<Vec<String>, CommandError> {
+    let mut domains = Vec::new();
+    let mut seek = Seek::Offset(0);
+    loop {
+        let query =
+            LeadQuery { filter: filter.clone(), sort: LeadSort::Domain, descending: false, seek, limit: MAX_PAGE };
+        let page = client.list_leads(query).await?;
+        domains.extend(page.rows.iter().map(|r| r.domain.clone()));
+        match page.last {
+            Some(last) if page.rows.len() as u64 == u64::from(MAX_PAGE) => seek = Seek::After(last),
+            _ => return Ok(domains),
+        }
+    }
+}
+
+/// Blocks until no push of the batch is pending or in flight; progress and the latest problem on a
+/// terminal only.
+pub async fn wait_for_push(client: &Client, batch_id: &str) -> Result<protocol::PushProgress, CommandError> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown_error: Option<String> = None;
+    loop {
+        let p = client.push_progress(batch_id).await?;
+        if terminal {
+            let done = p.synced + p.failed + p.duplicate;
+            eprint!("\r[{done}/{}] pushed to Dynamics 365", p.total);
+            if p.last_error != shown_error && !p.finished() {
+                if let Some(e) = &p.last_error {
+                    eprintln!("\n{e}");
+                }
+                shown_error = p.last_error.clone();
+            }
+        }
+        if p.finished() {
+            if terminal {
+                eprintln!();
+            }
+            return Ok(p);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Blocks until every member of the batch is scanned and scored; a progress bar on a terminal only.
 pub async fn wait_for_batch(client: &Client, batch_id: &str) -> Result<BatchProgress, CommandError> {
     let terminal = std::io::stderr().is_terminal();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 
 /// The CSV header, in contract order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 33] = [
     "domain",
     "company",
     "provider",
@@ -34,6 +34,10 @@ pub const COLUMNS: [&str; 29] = [
     "ip_proxy",
     "infrastructure_summary",
     "spf_result",
+    "d365_status",
+    "d365_lead_id",
+    "d365_url",
+    "d365_pushed_at",
     "referral_type",
     "referral_status",
     "referral_id",
@@ -45,7 +49,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
 /// timestamps RFC 3339 UTC. Written through [`crate::csv_cell::neutralise`].
-pub fn csv_fields(row: &LeadRow) -> [String; 29] {
+pub fn csv_fields(row: &LeadRow) -> [String; 33] {
     [
         row.domain.clone(),
         opt(&row.company),
@@ -73,6 +77,10 @@ pub fn csv_fields(row: &LeadRow) -> [String; 29] {
         opt(&row.ip_proxy),
         opt(&row.infrastructure_summary),
         opt(&row.spf_result),
+        opt(&row.d365_status),
+        opt(&row.d365_lead_id),
+        opt(&row.d365_url),
+        row.d365_pushed_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
         opt(&row.referral_type),
         opt(&row.referral_status),
         opt(&row.referral_id),
@@ -108,6 +116,10 @@ pub fn json_object(row: &LeadRow) -> Value {
         "ip_proxy": row.ip_proxy,
         "infrastructure_summary": row.infrastructure_summary,
         "spf_result": row.spf_result,
+        "d365_status": row.d365_status,
+        "d365_lead_id": row.d365_lead_id,
+        "d365_url": row.d365_url,
+        "d365_pushed_at": row.d365_pushed_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         "referral_type": row.referral_type,
         "referral_status": row.referral_status,
         "referral_id": row.referral_id,
@@ -217,7 +229,7 @@ mod tests {
         let text = export(Format::Csv, &[]);
         assert_eq!(
             text.lines().next().unwrap(),
-            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result,referral_type,referral_status,referral_id"
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at,referral_type,referral_status,referral_id"
         );
     }
 
@@ -227,7 +239,7 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,,,,"
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,,,,,,,,"
         );
     }
 
@@ -247,16 +259,38 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert!(
             line.ends_with(
-                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,,,,"
+                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,,,,,,,,"
             ),
             "{line}"
         );
     }
 
     #[test]
-    fn spf_result_follows_the_ip_enrichment_columns() {
+    fn spf_result_precedes_the_dynamics_columns() {
         let text = export(Format::Csv, &[LeadRow { spf_result: Some("temperror".into()), ..row() }]);
-        assert!(text.lines().nth(1).unwrap().ends_with(",temperror,,,"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with(",temperror,,,,,,,"), "{text}");
+    }
+
+    #[test]
+    fn dynamics_columns_follow_spf_result_with_the_record_link_and_push_time() {
+        let pushed = LeadRow {
+            d365_status: Some("synced".into()),
+            d365_lead_id: Some("5f1c0a52-0000-0000-0000-000000000001".into()),
+            d365_url: Some(
+                "https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord"
+                    .into(),
+            ),
+            d365_pushed_at: chrono::DateTime::parse_from_rfc3339("2026-12-07T01:00:00Z").ok().map(|t| t.to_utc()),
+            ..row()
+        };
+        let text = export(Format::Csv, &[pushed]);
+        assert!(text.lines().next().unwrap().contains(",spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at,"));
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(
+                ",synced,5f1c0a52-0000-0000-0000-000000000001,https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord,2026-12-07T01:00:00Z,,,"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod dynamics;
 pub mod enrich;
 pub mod intake;
 pub mod ipc;

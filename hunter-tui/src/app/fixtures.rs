@@ -130,6 +130,7 @@ pub fn detail() -> LeadDetail {
             body: "Met at the partner day.\nCall back in May.".into(),
             created_at: now() - Duration::days(2),
         }],
+        d365: None,
         referrals: vec![protocol::ReferralInfo {
             id: "8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69".into(),
             kind: Some("co-sell".into()),

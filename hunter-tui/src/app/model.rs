@@ -441,6 +441,11 @@ pub enum PromptKind {
         domain: String,
         tags: Vec<String>,
     },
+    /// Confirm a Dynamics 365 push: `summary` says what would be created or updated.
+    Push {
+        domains: Vec<String>,
+        summary: String,
+    },
 }
 
 impl PromptKind {
@@ -452,6 +457,7 @@ impl PromptKind {
             PromptKind::Export => "Export CSV to".into(),
             PromptKind::Note { domain } => format!("Note on {domain}"),
             PromptKind::Tag { domain, .. } => format!("Tag {domain} (existing tag = remove)"),
+            PromptKind::Push { summary, .. } => format!("{summary} — push to Dynamics 365? y/N"),
         }
     }
 

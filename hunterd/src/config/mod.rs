@@ -196,6 +196,14 @@ pub struct DynamicsConfig {
     pub custom_prefix: String,
     pub lead_key: Option<String>,
     pub max_concurrency: u32,
+    /// `leadsourcecode` for leads without a Partner Center referral (those are always 4, Partner).
+    pub lead_source: u8,
+    /// Ask D365 to run its duplicate-detection rules on creates (`MSCRM.SuppressDuplicateDetection: false`).
+    pub duplicate_detection: bool,
+    /// How long the audit log of Dataverse calls is kept.
+    pub audit_retention: HumanDuration,
+    /// How many times a lead's push is tried before it is marked failed (429s do not count).
+    pub max_attempts: u32,
 }
 
 impl Default for DynamicsConfig {
@@ -209,6 +217,10 @@ impl Default for DynamicsConfig {
             custom_prefix: "hnt_".into(),
             lead_key: None,
             max_concurrency: 4,
+            lead_source: 10,
+            duplicate_detection: true,
+            audit_retention: HumanDuration::from_secs(30 * 24 * 3600),
+            max_attempts: 8,
         }
     }
 }
@@ -250,9 +262,6 @@ impl Config {
         if self.partner_center.scope.split_whitespace().next().is_none() {
             problems.push("partner_center.scope: must name the Partner Center permission".into());
         }
-        if self.dynamics.max_concurrency == 0 {
-            problems.push("dynamics.max_concurrency: must be at least 1".into());
-        }
         for (key, url) in [
             ("partner_center.api_base_url", &self.partner_center.api_base_url),
             ("partner_center.authority_url", &self.partner_center.authority_url),
@@ -267,6 +276,7 @@ impl Config {
         {
             problems.push(format!("dynamics.org_url: `{url}` is not an http(s) URL"));
         }
+        problems.extend(crate::dynamics::settings::problems(&self.features, &self.dynamics));
         if let Some(url) = &self.database.url
             && !url.looks_like_postgres()
         {

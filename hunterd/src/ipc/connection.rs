@@ -160,7 +160,10 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
             | Request::SetTag { .. }
             | Request::SetFavorite { .. }
             | Request::LeadFacets { .. }
-            | Request::CountLeads(_)) => {
+            | Request::CountLeads(_)
+            | Request::PushLeads { .. }
+            | Request::PushProgress { .. }
+            | Request::PushPreview { .. }) => {
                 let (state, outbox) = (state.clone(), outbox.clone());
                 tokio::spawn(async move {
                     let body = handler::handle(&state, body).await;

@@ -68,9 +68,18 @@ pub async fn run(config: &Config, source: &ConfigSource, paths: &Paths) -> Vec<C
     lines.extend(resolvers(config).await);
     lines.extend(enrichment(config));
     lines.extend(secret_files(config));
-    lines.extend(unbuilt_integrations(config));
+    lines.extend(dynamics(config).await);
     lines.extend(partner_center(config, paths).await);
     lines
+}
+
+/// Sign-in, the org and the lead table's columns, when `features.dynamics_push` is on.
+async fn dynamics(config: &Config) -> Vec<CheckLine> {
+    crate::dynamics::check::lines(config)
+        .await
+        .into_iter()
+        .map(|(ok, detail)| CheckLine::new(if ok { Status::Ok } else { Status::Fail }, "dynamics", detail))
+        .collect()
 }
 
 /// With the sync on: the sign-in is refreshable and the API answers (off: nothing is asked).
@@ -427,19 +436,6 @@ fn secret_files(config: &Config) -> Vec<CheckLine> {
             Err(e) => CheckLine::new(Status::Fail, "secrets", format!("{key} {}: {e}", path.display())),
         })
         .collect()
-}
-
-/// Integrations this build does not have yet: a switched-on flag would otherwise be silently ignored.
-fn unbuilt_integrations(config: &Config) -> Vec<CheckLine> {
-    let mut lines = Vec::new();
-    if config.features.dynamics_push {
-        lines.push(CheckLine::new(
-            Status::Warn,
-            "dynamics",
-            "features.dynamics_push is on, but this hunterd has no Dynamics 365 push yet: ignored",
-        ));
-    }
-    lines
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! loopback port, strict about what the documents require (form bodies, Bearer tokens with the right
 //! audience, Accept headers, paging tokens), recording every request, with fault injection.
 
+pub mod dataverse;
 pub mod identity;
 pub mod partner_center;
 

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod config;
 mod dns_transport;
+mod dynamics;
 mod embedded;
 mod engine;
 mod enrichment;
