@@ -19,6 +19,8 @@ use tokio::process::Command;
 const DB_USER: &str = "hunter";
 const DB_NAME: &str = "hunter";
 const PORT: u16 = 5432;
+/// How long a dead postmaster's backends get to notice and exit before a restart gives up.
+const LEFTOVER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -51,6 +53,11 @@ pub enum EmbeddedError {
          allow: choose a shorter --state-dir"
     )]
     SocketPathTooLong { path: PathBuf },
+    #[error(
+        "processes of the previous embedded PostgreSQL (pids {pids}) are still running in {data_dir} \
+         {} s after it died; a new one must not start beside them", LEFTOVER_PATIENCE.as_secs()
+    )]
+    Leftovers { data_dir: PathBuf, pids: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{what} failed ({status}){log}")]
@@ -125,7 +132,8 @@ impl EmbeddedCluster {
         if self.is_running().await {
             tracing::info!("adopting the embedded PostgreSQL already running in {}", self.data_dir().display());
         } else {
-            self.remove_stale_pid_file();
+            self.wait_for_leftovers().await?;
+            self.remove_stale_lock_files();
             self.pg_ctl_start().await?;
         }
         self.ensure_database().await
@@ -148,13 +156,10 @@ impl EmbeddedCluster {
         self.check("pg_ctl stop", out)
     }
 
+    /// `pg_ctl status` would call a killed postmaster that is not yet reaped running, and a start
+    /// would then adopt a corpse: [`Self::postmaster_pid`] knows better.
     async fn is_running(&self) -> bool {
-        let data = self.data_dir();
-        // pg_ctl status: 0 running, 3 not running, 4 no data directory.
-        matches!(
-            self.pg_command("pg_ctl").arg("status").arg("-D").arg(&data).output().await,
-            Ok(out) if out.status.success()
-        )
+        self.postmaster_pid().is_some()
     }
 
     fn prepare_dirs(&self) -> Result<(), EmbeddedError> {
@@ -244,18 +249,37 @@ impl EmbeddedCluster {
     /// The running postmaster's pid: `postmaster.pid` names a live PostgreSQL process. Cheap
     /// (no process spawned), so the supervisor can ask often.
     pub fn postmaster_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
-        let pid = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok())?;
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster")).then_some(pid)
+        live_postgres_named_in(&self.data_dir().join("postmaster.pid"))
     }
 
-    /// A `postmaster.pid` whose process is gone (or is not PostgreSQL any more) blocks a start.
-    fn remove_stale_pid_file(&self) {
-        let pid_file = self.data_dir().join("postmaster.pid");
-        if pid_file.exists() && self.postmaster_pid().is_none() {
-            tracing::warn!("removing stale {} (its process is gone)", pid_file.display());
-            let _ = std::fs::remove_file(&pid_file);
+    /// A killed postmaster's backends linger until they notice, and a new postmaster must not start
+    /// beside them (PostgreSQL checks that itself, except when it cannot see the old postmaster
+    /// died: see [`Self::remove_stale_lock_files`]). Waits until none is left.
+    async fn wait_for_leftovers(&self) -> Result<(), EmbeddedError> {
+        let data = self.data_dir();
+        let deadline = std::time::Instant::now() + LEFTOVER_PATIENCE;
+        loop {
+            let left = live_processes_in(&data);
+            if left.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(EmbeddedError::Leftovers { data_dir: data, pids: format!("{left:?}") });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `postmaster.pid` and the socket's lock file name the postmaster that wrote them. Once it is
+    /// gone — or a zombie nobody has reaped yet, which PostgreSQL takes for alive and so refuses to
+    /// start — and none of its processes is left, they only block a start.
+    fn remove_stale_lock_files(&self) {
+        let socket_lock = self.socket_dir().join(format!(".s.PGSQL.{PORT}.lock"));
+        for lock in [self.data_dir().join("postmaster.pid"), socket_lock] {
+            if lock.exists() && live_postgres_named_in(&lock).is_none() {
+                tracing::warn!("removing stale {} (its process is gone)", lock.display());
+                let _ = std::fs::remove_file(&lock);
+            }
         }
     }
 
@@ -311,6 +335,39 @@ impl EmbeddedCluster {
             log: if log.is_empty() { String::new() } else { format!(": {log}") },
         })
     }
+}
+
+/// The live (not zombie) PostgreSQL process whose pid is the first line of a lock file.
+fn live_postgres_named_in(lock_file: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(lock_file).ok()?;
+    let pid = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok())?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let postgres = comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster");
+    (postgres && !is_zombie(&stat)).then_some(pid)
+}
+
+/// Live processes working in `dir` (every PostgreSQL process of a cluster has its data directory
+/// as working directory).
+fn live_processes_in(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !is_zombie(&stat)))
+        .collect()
+}
+
+/// A killed postmaster stays a zombie until whoever adopted it reaps it (a container's first process
+/// may take its time): it is dead all the same, and its cluster needs restarting now.
+fn is_zombie(proc_stat: &str) -> bool {
+    // "pid (comm) S …": the state follows the last parenthesis (comm may hold any character).
+    proc_stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|s| s == "Z" || s == "X")
 }
 
 fn unprivileged_account() -> Result<RunAs, EmbeddedError> {
@@ -384,6 +441,14 @@ fn find_bin_dir(data_version: Option<&str>, data_dir: &Path) -> Result<PathBuf, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_postmaster_is_dead() {
+        assert!(is_zombie("4242 (postgres) Z 1 4242 4242 0 -1"));
+        assert!(is_zombie("4242 (odd) name)) X 1"));
+        assert!(!is_zombie("4242 (postgres) S 1 4242 4242 0 -1"));
+        assert!(!is_zombie(""));
+    }
 
     #[test]
     fn a_private_directory_is_reported_as_unsearchable_for_another_account() {
