@@ -18,6 +18,8 @@ use tokio::process::Command;
 /// The cluster's superuser and database (trust auth over the private socket only).
 const DB_USER: &str = "hunter";
 const DB_NAME: &str = "hunter";
+/// The system account the cluster runs as when hunterd is root.
+const ACCOUNT: &str = "hunter";
 const PORT: u16 = 5432;
 /// How long a dead postmaster's backends get to notice and exit before a restart gives up.
 const LEFTOVER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -39,10 +41,11 @@ pub enum EmbeddedError {
     )]
     VersionMismatch { data_dir: PathBuf, data_version: String, available: String },
     #[error(
-        "hunterd runs as root and PostgreSQL refuses root, but neither a `hunter` nor a `nobody` account \
-         exists to run it: create the `hunter` system user (see systemd/hunter.sysusers.conf)"
+        "hunterd runs as root and PostgreSQL refuses root, and the `hunter` system account it runs the \
+         embedded database as could not be created ({why}): create it (systemd-sysusers with \
+         systemd/hunter.sysusers.conf, or `useradd --system --user-group hunter`)"
     )]
-    NoUnprivilegedUser,
+    NoUnprivilegedUser { why: String },
     #[error(
         "the embedded PostgreSQL runs as `{user}` (PostgreSQL refuses root), which cannot enter {dir}: \
          make it searchable (`chmod o+x {dir}`) or choose a --state-dir such as /var/lib/hunter"
@@ -163,6 +166,7 @@ impl EmbeddedCluster {
     }
 
     fn prepare_dirs(&self) -> Result<(), EmbeddedError> {
+        self.take_over_from_another_account()?;
         // With a separate account, the root must be enterable (not listable) by it.
         let root_mode = if self.run_as.is_some() { 0o711 } else { 0o700 };
         create_dir_with_mode(&self.root, root_mode)?;
@@ -186,6 +190,29 @@ impl EmbeddedCluster {
                 std::fs::write(&log, b"").map_err(io_err("cannot create", &log))?;
             }
             let _ = chown(&log, Some(account.uid), Some(account.gid));
+        }
+        Ok(())
+    }
+
+    /// A stopped cluster that another account owns (an older hunterd ran it as `nobody`) is handed
+    /// to this cluster's account, files and all, so it starts as that account with its data.
+    fn take_over_from_another_account(&self) -> Result<(), EmbeddedError> {
+        let Some(account) = &self.run_as else { return Ok(()) };
+        let data = self.data_dir();
+        let Ok(meta) = std::fs::metadata(&data) else { return Ok(()) };
+        if meta.uid() == account.uid.as_raw() || self.postmaster_pid().is_some() {
+            return Ok(());
+        }
+        tracing::warn!(
+            "the embedded PostgreSQL in {} belongs to uid {}: handing it to the `{}` account",
+            self.root.display(),
+            meta.uid(),
+            account.name
+        );
+        for path in [data, self.socket_dir(), self.log_file()] {
+            if path.exists() {
+                chown_tree(&path, account).map_err(io_err("cannot hand over", &path))?;
+            }
         }
         Ok(())
     }
@@ -370,13 +397,58 @@ fn is_zombie(proc_stat: &str) -> bool {
         .is_some_and(|s| s == "Z" || s == "X")
 }
 
+/// The account the cluster runs as when hunterd is root: `hunter`, created as a system account (as
+/// the package's sysusers.d file would) when missing. Never a shared account such as `nobody`: any
+/// other process running as it could read and write the leads.
 fn unprivileged_account() -> Result<RunAs, EmbeddedError> {
-    for name in ["hunter", "nobody"] {
-        if let Ok(Some(user)) = User::from_name(name) {
-            return Ok(RunAs { name: name.to_string(), uid: user.uid, gid: user.gid });
+    if let Some(account) = account_named(ACCOUNT) {
+        return Ok(account);
+    }
+    tracing::info!("creating the `{ACCOUNT}` system account for the embedded PostgreSQL");
+    // Several daemons starting at once race for /etc/passwd's lock: whoever loses looks again.
+    let mut why = String::new();
+    for _ in 0..50 {
+        let created = std::process::Command::new("useradd")
+            .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/hunter"])
+            .args(["--shell", "/usr/sbin/nologin", "--comment", "Hunter lead-intelligence daemon", ACCOUNT])
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output();
+        if let Some(account) = account_named(ACCOUNT) {
+            return Ok(account);
+        }
+        why = match created {
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            Err(e) => return Err(EmbeddedError::NoUnprivilegedUser { why: format!("cannot run useradd: {e}") }),
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(EmbeddedError::NoUnprivilegedUser { why })
+}
+
+fn account_named(name: &str) -> Option<RunAs> {
+    let user = User::from_name(name).ok().flatten()?;
+    Some(RunAs { name: name.to_string(), uid: user.uid, gid: user.gid })
+}
+
+/// Hands `path` and everything under it to `account` (a cluster an older hunterd ran as `nobody`).
+fn chown_tree(path: &Path, account: &RunAs) -> std::io::Result<()> {
+    let own = |p: &Path| {
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            Some(account.uid),
+            Some(account.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)
+    };
+    own(path)?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), account)?;
         }
     }
-    Err(EmbeddedError::NoUnprivilegedUser)
+    Ok(())
 }
 
 fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<(), EmbeddedError> {
