@@ -199,8 +199,9 @@ async fn session(stream: Arc<Stream>, peer: Peer, state: Arc<AppState>, mut shut
             | Request::LeadFacets { .. }
             | Request::CountLeads(_)) => {
                 let (state, outbox, answering) = (state.clone(), outbox.clone(), Answering::start(&answering));
+                let peer = peer.clone();
                 tokio::spawn(async move {
-                    let body = handler::handle(&state, body).await;
+                    let body = handler::handle(&state, &peer, body).await;
                     let _ = outbox.send(ServerMessage::Response { id, body }).await;
                     drop(answering);
                 });

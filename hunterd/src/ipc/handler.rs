@@ -7,6 +7,7 @@
 
 use crate::daemon::state::AppState;
 use crate::intake;
+use crate::ipc::Peer;
 use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
 use crate::leads::{self, LeadError};
@@ -14,7 +15,9 @@ use crate::pipeline::submit::Queued;
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
 
-pub async fn handle(state: &AppState, request: Request) -> Response {
+/// `peer` is who sent the request, as the kernel tells it (`SO_PEERCRED`): what is recorded as the
+/// author of a change, whatever the client claims.
+pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response {
     match request {
         Request::Ping => Response::Pong,
         Request::Status => match status(state).await {
@@ -43,8 +46,9 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             lead_result(leads::lead_detail(&state.db.pool, &domain).await.map(|d| Response::Lead(Box::new(d))))
         }
         Request::Changes { limit } => lead_result(leads::changes(&state.db.pool, limit).await.map(Response::Changes)),
-        Request::AddNote { domain, author, body } => {
-            lead_result(leads::add_note(&state.db.pool, &domain, &author, &body).await.map(|()| Response::Ok))
+        // The client's `author` is only its claim: the note is written under the caller's login.
+        Request::AddNote { domain, author: _, body } => {
+            lead_result(leads::add_note(&state.db.pool, &domain, &peer.login, &body).await.map(|()| Response::Ok))
         }
         Request::SetTag { domain, tag, present } => {
             lead_result(leads::set_tag(&state.db.pool, &domain, &tag, present).await.map(|()| Response::Ok))

@@ -39,6 +39,17 @@ async fn a_note_is_stored_and_read_back_in_the_lead_detail() {
 }
 
 #[tokio::test]
+async fn a_note_is_written_under_the_callers_login_whatever_the_client_claims() {
+    let (daemon, _db, _dir) = daemon_with_lead().await;
+    let client = daemon.client().await;
+    client.add_note("contoso.com", "mallory", "called, wants a demo").await.unwrap();
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    let notes = client.lead_detail("contoso.com").await.unwrap().notes;
+    let authors: Vec<&str> = notes.iter().map(|n| n.author.as_str()).collect();
+    assert_eq!(authors, vec![me.as_str()], "the socket's peer, not the client's word");
+}
+
+#[tokio::test]
 async fn an_empty_note_or_one_for_an_unknown_lead_is_refused_with_the_reason() {
     let (daemon, _db, _dir) = daemon_with_lead().await;
     let client = daemon.client().await;
