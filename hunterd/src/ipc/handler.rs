@@ -50,19 +50,20 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
         Request::AddNote { domain, author: _, body } => {
             lead_result(leads::add_note(&state.db.pool, &domain, &peer.login, &body).await.map(|()| Response::Ok))
         }
-        Request::SetTag { domain, tag, present } => {
-            lead_result(leads::set_tag(&state.db.pool, &domain, &tag, present).await.map(|()| Response::Ok))
-        }
-        Request::SetFavorite { domain, favorite } => {
-            lead_result(leads::set_favorite(&state.db.pool, &domain, favorite).await.map(|()| Response::Ok))
-        }
-        Request::Rescan { domains } => rescan(state, &domains).await,
+        Request::SetTag { domain, tag, present } => lead_result(
+            leads::set_tag(&state.db.pool, &domain, &tag, present, &peer.login).await.map(|()| Response::Ok),
+        ),
+        Request::SetFavorite { domain, favorite } => lead_result(
+            leads::set_favorite(&state.db.pool, &domain, favorite, &peer.login).await.map(|()| Response::Ok),
+        ),
+        Request::Rescan { domains } => rescan(state, peer, &domains).await,
         Request::AddDomains { inputs } => match state.submit.add(&inputs, &state.domain_rules).await {
             Ok(report) => Response::Added(report.to_protocol()),
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
         Request::RescanAll => match state.submit.rescan_all().await {
             Ok(Queued { batch_id, queued }) => {
+                sign_batch(state, peer, &batch_id).await;
                 Response::Queued { batch_id: Some(batch_id), queued, unknown: Vec::new() }
             }
             Err(e) => unavailable(format!("database unavailable: {e}")),
@@ -137,7 +138,15 @@ pub async fn import(state: &AppState, received: Received) -> Response {
     }
 }
 
-async fn rescan(state: &AppState, domains: &[String]) -> Response {
+/// Records who asked for a batch's scans. Its scans are queued already: failing to sign it is logged,
+/// not an error.
+async fn sign_batch(state: &AppState, peer: &Peer, batch_id: &str) {
+    if let Err(e) = queue::sign_batch(&state.db.pool, batch_id, &peer.login).await {
+        tracing::warn!("could not record who asked for batch {batch_id}: {e}");
+    }
+}
+
+async fn rescan(state: &AppState, peer: &Peer, domains: &[String]) -> Response {
     let (ids, unknown) = match leads::company_ids(&state.db.pool, domains).await {
         Ok(found) => found,
         Err(e) => return lead_error(e),
@@ -146,7 +155,10 @@ async fn rescan(state: &AppState, domains: &[String]) -> Response {
         return Response::Queued { batch_id: None, queued: 0, unknown };
     }
     match state.submit.rescan(&ids).await {
-        Ok(Queued { batch_id, queued }) => Response::Queued { batch_id: Some(batch_id), queued, unknown },
+        Ok(Queued { batch_id, queued }) => {
+            sign_batch(state, peer, &batch_id).await;
+            Response::Queued { batch_id: Some(batch_id), queued, unknown }
+        }
         Err(e) => unavailable(format!("database unavailable: {e}")),
     }
 }

@@ -210,6 +210,16 @@ pub async fn create_batch(pool: &PgPool, kind: &str, company_ids: &[i64]) -> Res
     Ok(id)
 }
 
+/// Records the login of whoever asked for a batch.
+pub async fn sign_batch(pool: &PgPool, batch_id: &str, by: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE batches SET requested_by = $2 WHERE id = $1::uuid")
+        .bind(batch_id)
+        .bind(by)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Members scanned since the batch was created, out of all members.
 pub async fn batch_progress(pool: &PgPool, batch_id: &str) -> Result<Option<BatchProgress>, sqlx::Error> {
     let row = sqlx::query(
