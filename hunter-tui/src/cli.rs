@@ -92,6 +92,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: ExportFormat,
     },
+    /// Push leads to Dynamics 365; exit 2 if some failed (or are duplicates in D365)
+    Push {
+        #[arg(required_unless_present = "filter", value_name = "DOMAIN")]
+        domains: Vec<String>,
+        /// Also push every lead matching this filter, e.g. "segment=Migration score>=60"
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// Block until every push is acknowledged by D365 (or failed)
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Queue rescans of some domains or of every lead
     Rescan {
         #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "DOMAIN")]
@@ -104,6 +117,21 @@ pub enum Command {
         wait: bool,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+    },
+    /// Run a sync with an outside service now
+    Sync {
+        #[command(subcommand)]
+        target: SyncTarget,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SyncTarget {
+    /// Fetch Partner Center referrals now; with --wait: exit 0 ok, 2 partial, 1 failed
+    PartnerCenter {
+        /// Block until the sync has finished and print its result
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -200,6 +228,12 @@ async fn engine_command(socket: &Path, command: Command, reconnect_for: Duration
             }
             Command::Rescan { domains, all, wait, format } => {
                 commands::rescan(&client, domains, all, waiting(wait), format == Format::Json).await
+            }
+            Command::Push { domains, filter, wait, format } => {
+                commands::push(&client, domains, filter.as_deref(), wait, format == Format::Json).await
+            }
+            Command::Sync { target: SyncTarget::PartnerCenter { wait } } => {
+                commands::sync_job(&client, commands::PARTNER_CENTER_JOB, wait).await
             }
             Command::Status { .. } | Command::Jobs { .. } => Ok(ExitCode::SUCCESS),
         }
@@ -352,6 +386,14 @@ mod tests {
     fn an_unknown_format_is_a_usage_error() {
         let err = Cli::try_parse_from(["hunter-tui", "status", "--format", "yaml"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn sync_partner_center_takes_wait() {
+        assert_eq!(
+            parse(&["sync", "partner-center", "--wait"]).command,
+            Some(Command::Sync { target: SyncTarget::PartnerCenter { wait: true } })
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
 use protocol::{
     AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport,
-    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, RemoteError, Request, Response, ServerMessage,
-    Welcome,
+    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, PushPlan, PushProgress, RemoteError, Request,
+    Response, ServerMessage, Welcome,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -88,6 +88,9 @@ pub enum Answer {
     FavoriteSet { domain: String, favorite: bool, result: Result<(), String> },
     Facets { facet: Facet, result: Result<Vec<FacetCount>, String> },
     LeadCount { filter: Box<LeadFilter>, result: Result<LeadCount, String> },
+    Pushed(Result<Queued, String>),
+    PushProgress { batch_id: String, result: Result<PushProgress, String> },
+    PushPreview(Result<Vec<PushPlan>, String>),
 }
 
 impl Answer {
@@ -115,6 +118,9 @@ impl Answer {
             Request::SetFavorite { domain, favorite } => Answer::FavoriteSet { domain, favorite, result: Err(error) },
             Request::LeadFacets { facet, .. } => Answer::Facets { facet, result: Err(error) },
             Request::CountLeads(filter) => Answer::LeadCount { filter, result: Err(error) },
+            Request::PushLeads { .. } => Answer::Pushed(Err(error)),
+            Request::PushProgress { batch_id } => Answer::PushProgress { batch_id, result: Err(error) },
+            Request::PushPreview { .. } => Answer::PushPreview(Err(error)),
         }
     }
 }
@@ -291,7 +297,28 @@ impl Client {
                 let result = within(t, self.count_leads((*filter).clone())).await;
                 Answer::LeadCount { filter, result }
             }
+            Request::PushLeads { domains } => Answer::Pushed(within(t, self.push_leads(domains)).await),
+            Request::PushProgress { batch_id } => {
+                let result = within(t, self.push_progress(&batch_id)).await;
+                Answer::PushProgress { batch_id, result }
+            }
+            Request::PushPreview { domains } => Answer::PushPreview(within(t, self.push_preview(domains)).await),
         }
+    }
+
+    /// Queues Dynamics 365 pushes; `batch_id` follows them with [`push_progress`](Self::push_progress).
+    pub async fn push_leads(&self, domains: Vec<String>) -> Result<Queued, ClientError> {
+        expect!(self.request(Request::PushLeads { domains }).await?,
+            Response::Queued { batch_id, queued, unknown } => Queued { batch_id, queued, unknown })
+    }
+
+    pub async fn push_progress(&self, batch_id: &str) -> Result<PushProgress, ClientError> {
+        expect!(self.request(Request::PushProgress { batch_id: batch_id.into() }).await?,
+            Response::PushProgress(progress) => progress)
+    }
+
+    pub async fn push_preview(&self, domains: Vec<String>) -> Result<Vec<PushPlan>, ClientError> {
+        expect!(self.request(Request::PushPreview { domains }).await?, Response::PushPreview(plans) => plans)
     }
 
     pub async fn ping(&self) -> Result<(), ClientError> {

@@ -225,6 +225,104 @@ pub async fn rescan(
     Ok(if unknown.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
 }
 
+/// `push`: queue Dynamics 365 pushes of the given domains and/or every lead matching `filter`; with
+/// `wait`, block until each is synced, failed or marked duplicate. Exit 0 when all were synced, 2 when
+/// some failed, were duplicates in D365, or are not leads.
+pub async fn push(
+    client: &Client,
+    mut domains: Vec<String>,
+    filter: Option<&str>,
+    wait: bool,
+    json: bool,
+) -> Result<ExitCode, CommandError> {
+    if domains.is_empty() && filter.is_none() {
+        return Err(CommandError::Usage("give domains to push, or --filter EXPR".into()));
+    }
+    if let Some(expr) = filter {
+        let filter = LeadFilter::parse(expr).map_err(|e| CommandError::Usage(e.to_string()))?;
+        domains.extend(matching_domains(client, filter).await?);
+    }
+    let Queued { batch_id, queued, unknown } = client.push_leads(domains).await?;
+    if !json {
+        println!("queued {queued} push(es) to Dynamics 365");
+        for domain in &unknown {
+            eprintln!("unknown domain {domain} (add it with `hunter-tui add {domain}`)");
+        }
+    }
+    let mut ok = unknown.is_empty();
+    let mut finished = None;
+    if wait && let Some(batch) = &batch_id {
+        let progress = wait_for_push(client, batch).await?;
+        ok &= progress.failed == 0 && progress.duplicate == 0;
+        if !json {
+            println!(
+                "{} synced, {} failed, {} duplicate in D365",
+                progress.synced, progress.failed, progress.duplicate
+            );
+            for f in &progress.failures {
+                eprintln!("{}: {}", f.domain, f.error);
+            }
+        }
+        finished = Some(progress);
+    }
+    if json {
+        let progress = finished.map(|p| {
+            serde_json::json!({
+                "synced": p.synced, "failed": p.failed, "duplicate": p.duplicate,
+                "failures": p.failures.iter().map(|f| serde_json::json!({"domain": f.domain, "error": f.error})).collect::<Vec<_>>(),
+            })
+        });
+        println!(
+            "{}",
+            serde_json::json!({ "batch_id": batch_id, "queued": queued, "unknown": unknown, "result": progress })
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
+}
+
+/// Every lead matching a filter, page by page.
+async fn matching_domains(client: &Client, filter: LeadFilter) -> Result<Vec<String>, CommandError> {
+    let mut domains = Vec::new();
+    let mut seek = Seek::Offset(0);
+    loop {
+        let query =
+            LeadQuery { filter: filter.clone(), sort: LeadSort::Domain, descending: false, seek, limit: MAX_PAGE };
+        let page = client.list_leads(query).await?;
+        domains.extend(page.rows.iter().map(|r| r.domain.clone()));
+        match page.last {
+            Some(last) if page.rows.len() as u64 == u64::from(MAX_PAGE) => seek = Seek::After(last),
+            _ => return Ok(domains),
+        }
+    }
+}
+
+/// Blocks until no push of the batch is pending or in flight; progress and the latest problem on a
+/// terminal only.
+pub async fn wait_for_push(client: &Client, batch_id: &str) -> Result<protocol::PushProgress, CommandError> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown_error: Option<String> = None;
+    loop {
+        let p = client.push_progress(batch_id).await?;
+        if terminal {
+            let done = p.synced + p.failed + p.duplicate;
+            eprint!("\r[{done}/{}] pushed to Dynamics 365", p.total);
+            if p.last_error != shown_error && !p.finished() {
+                if let Some(e) = &p.last_error {
+                    eprintln!("\n{e}");
+                }
+                shown_error = p.last_error.clone();
+            }
+        }
+        if p.finished() {
+            if terminal {
+                eprintln!();
+            }
+            return Ok(p);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Blocks until every member of the batch is scanned and scored; a progress bar on a terminal only.
 /// The batch lives in the database, so a daemon restart does not end the wait: the connection is
 /// opened again (with a notice on stderr) for up to `reconnect_for`, and the wait goes on.
@@ -312,6 +410,53 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// The daemon's job behind `hunter-tui sync partner-center`.
+pub const PARTNER_CENTER_JOB: &str = "partner_center_sync";
+
+/// `hunter-tui sync partner-center [--wait]`: starts the sync now; with `--wait`, prints its result
+/// and exits 0 (ok), 2 (some referrals failed) or 1 (the run failed, e.g. sign-in needed).
+pub async fn sync_job(client: &Client, job: &str, wait: bool) -> Result<ExitCode, CommandError> {
+    let before = client.jobs().await?.into_iter().find(|j| j.name == job).and_then(|j| j.last_finished_at);
+    client.run_job(job).await?;
+    if !wait {
+        println!("{job}: started (`hunter-tui jobs` shows its result)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let terminal = std::io::stderr().is_terminal();
+    if terminal {
+        eprint!("{job}: running…");
+    }
+    let finished = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let info = client.jobs().await?.into_iter().find(|j| j.name == job);
+        if let Some(info) = info
+            && info.state != protocol::JobState::Running
+            && info.last_finished_at.is_some()
+            && info.last_finished_at != before
+        {
+            break info;
+        }
+    };
+    if terminal {
+        eprintln!();
+    }
+    let (line, code) = sync_result(job, finished.last_result.as_ref());
+    println!("{line}");
+    Ok(ExitCode::from(code))
+}
+
+/// The line and exit code for a finished sync job.
+pub fn sync_result(job: &str, outcome: Option<&protocol::JobOutcome>) -> (String, u8) {
+    match outcome {
+        Some(protocol::JobOutcome::Ok { summary }) => {
+            let partial = protocol::sync::SyncCounts::parse(summary).is_some_and(|c| c.failed > 0);
+            (format!("{job}: {}: {summary}", if partial { "partial" } else { "ok" }), if partial { PARTIAL } else { 0 })
+        }
+        Some(protocol::JobOutcome::Failed { error }) => (format!("{job}: failed: {error}"), 1),
+        None => (format!("{job}: finished without a result"), 1),
+    }
+}
+
 /// `[##########----------] 523/1000 scanned`
 pub fn progress_bar(p: BatchProgress, width: usize) -> String {
     let filled = if p.total == 0 { width } else { (p.done.min(p.total) as usize * width) / p.total as usize };
@@ -333,6 +478,19 @@ mod tests {
         assert!(parse_duration("5d").is_err());
         assert_eq!(human(Duration::from_secs(300)), "5m");
         assert_eq!(human(Duration::from_secs(90)), "90s");
+    }
+
+    #[test]
+    fn a_sync_with_failed_referrals_is_partial_and_a_failed_run_exits_1() {
+        let ok = protocol::JobOutcome::Ok { summary: "fetched 3, new 1, updated 0, skipped 2, failed 0".into() };
+        let partial = protocol::JobOutcome::Ok { summary: "fetched 3, new 1, updated 0, skipped 1, failed 1".into() };
+        let failed = protocol::JobOutcome::Failed { error: "sign-in needed: run `hunterd auth partner-center`".into() };
+        assert_eq!(sync_result("j", Some(&ok)).1, 0);
+        assert_eq!(
+            sync_result("j", Some(&partial)),
+            ("j: partial: fetched 3, new 1, updated 0, skipped 1, failed 1".into(), 2)
+        );
+        assert_eq!(sync_result("j", Some(&failed)).1, 1);
     }
 
     #[test]

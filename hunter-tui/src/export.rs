@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 
 /// The CSV header, in contract order.
-pub const COLUMNS: [&str; 26] = [
+pub const COLUMNS: [&str; 30] = [
     "domain",
     "company",
     "provider",
@@ -34,6 +34,10 @@ pub const COLUMNS: [&str; 26] = [
     "ip_proxy",
     "infrastructure_summary",
     "spf_result",
+    "d365_status",
+    "d365_lead_id",
+    "d365_url",
+    "d365_pushed_at",
 ];
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -42,7 +46,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
 /// timestamps RFC 3339 UTC. Written through [`crate::csv_cell::neutralise`].
-pub fn csv_fields(row: &LeadRow) -> [String; 26] {
+pub fn csv_fields(row: &LeadRow) -> [String; 30] {
     [
         row.domain.clone(),
         opt(&row.company),
@@ -70,6 +74,10 @@ pub fn csv_fields(row: &LeadRow) -> [String; 26] {
         opt(&row.ip_proxy),
         opt(&row.infrastructure_summary),
         opt(&row.spf_result),
+        opt(&row.d365_status),
+        opt(&row.d365_lead_id),
+        opt(&row.d365_url),
+        row.d365_pushed_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
     ]
 }
 
@@ -102,6 +110,10 @@ pub fn json_object(row: &LeadRow) -> Value {
         "ip_proxy": row.ip_proxy,
         "infrastructure_summary": row.infrastructure_summary,
         "spf_result": row.spf_result,
+        "d365_status": row.d365_status,
+        "d365_lead_id": row.d365_lead_id,
+        "d365_url": row.d365_url,
+        "d365_pushed_at": row.d365_pushed_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     })
 }
 
@@ -208,7 +220,7 @@ mod tests {
         let text = export(Format::Csv, &[]);
         assert_eq!(
             text.lines().next().unwrap(),
-            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result"
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at"
         );
     }
 
@@ -218,7 +230,7 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,"
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,,,,,"
         );
     }
 
@@ -238,16 +250,38 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert!(
             line.ends_with(
-                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,"
+                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,,,,,"
             ),
             "{line}"
         );
     }
 
     #[test]
-    fn spf_result_is_the_last_csv_column() {
+    fn spf_result_precedes_the_dynamics_columns() {
         let text = export(Format::Csv, &[LeadRow { spf_result: Some("temperror".into()), ..row() }]);
-        assert!(text.lines().nth(1).unwrap().ends_with(",temperror"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with(",temperror,,,,"), "{text}");
+    }
+
+    #[test]
+    fn dynamics_columns_come_last_with_the_record_link_and_push_time() {
+        let pushed = LeadRow {
+            d365_status: Some("synced".into()),
+            d365_lead_id: Some("5f1c0a52-0000-0000-0000-000000000001".into()),
+            d365_url: Some(
+                "https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord"
+                    .into(),
+            ),
+            d365_pushed_at: chrono::DateTime::parse_from_rfc3339("2026-12-07T01:00:00Z").ok().map(|t| t.to_utc()),
+            ..row()
+        };
+        let text = export(Format::Csv, &[pushed]);
+        assert!(text.lines().next().unwrap().ends_with(",spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at"));
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(
+                ",synced,5f1c0a52-0000-0000-0000-000000000001,https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord,2026-12-07T01:00:00Z"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

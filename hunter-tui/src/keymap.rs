@@ -31,6 +31,10 @@ pub enum Action {
     Add,
     Import,
     Rescan,
+    /// Push the selected lead to Dynamics 365 (after a confirmation).
+    Push,
+    /// Push every marked lead to Dynamics 365 (after a confirmation).
+    PushMarked,
     Export,
     Copy,
     Note,
@@ -41,7 +45,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for parsing names.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::Quit,
         Action::Back,
         Action::ToggleHelp,
@@ -63,6 +67,8 @@ impl Action {
         Action::Add,
         Action::Import,
         Action::Rescan,
+        Action::Push,
+        Action::PushMarked,
         Action::Export,
         Action::Copy,
         Action::Note,
@@ -95,6 +101,8 @@ impl Action {
             Action::Add => "add",
             Action::Import => "import",
             Action::Rescan => "rescan",
+            Action::Push => "push",
+            Action::PushMarked => "push_marked",
             Action::Export => "export",
             Action::Copy => "copy",
             Action::Note => "note",
@@ -418,6 +426,20 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         scopes: LEAD_ACTIONS,
         description: "rescan the marked leads, or the selected one",
         hint: Some("rescan"),
+    },
+    DefaultBinding {
+        keys: &[Key::ch('p')],
+        action: Action::Push,
+        scopes: LEAD_ACTIONS,
+        description: "push to Dynamics 365 (confirm first)",
+        hint: Some("push"),
+    },
+    DefaultBinding {
+        keys: &[Key::ch('P')],
+        action: Action::PushMarked,
+        scopes: LEADS,
+        description: "push the marked leads to Dynamics 365",
+        hint: None,
     },
     DefaultBinding {
         keys: &[Key::ch('e')],

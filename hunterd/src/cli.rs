@@ -52,6 +52,19 @@ enum Command {
     /// Check config, database, schema, socket, resolvers and each enabled integration: one line
     /// each; non-zero if any fails.
     Check,
+    /// Sign in to Microsoft services, or show which sign-ins are present.
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthAction {
+    /// Device-code sign-in to Partner Center: prints the code and URL, waits, stores the refresh token.
+    PartnerCenter,
+    /// Which credentials are present, their expiry and last successful use.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +139,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Quiet by default (sqlx reports server notices at info): the command prints its own lines.
             let _guard = logging::init(config.log.level.as_deref().or(Some("warn")), &paths.log_dir(None), false)?;
             runtime.block_on(migrate(&paths, &config, action))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Auth { action: AuthAction::PartnerCenter } => {
+            // Only warnings: the command prints its own lines, and never the token.
+            let _guard = logging::init(config.log.level.as_deref().or(Some("warn")), &paths.log_dir(None), false)?;
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+            runtime.block_on(crate::partner_center::command::sign_in(&config, &paths))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Auth { action: AuthAction::Status } => {
+            print!("{}", crate::partner_center::command::status(&config, &paths));
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { file } => {

@@ -196,6 +196,12 @@ pub struct LeadRow {
     /// RFC 7208 evaluation of the SPF policy: `ok`, `permerror`, `temperror` or `none` (`spf` only
     /// says whether a record is published).
     pub spf_result: Option<String>,
+    /// Dynamics 365 push state: `pending`, `in_flight`, `synced`, `failed`, `duplicate`; `None` = never pushed.
+    pub d365_status: Option<String>,
+    pub d365_lead_id: Option<String>,
+    /// The D365 record link (`…/main.aspx?etn=lead&id=…&pagetype=entityrecord`).
+    pub d365_url: Option<String>,
+    pub d365_pushed_at: Option<DateTime<Utc>>,
 }
 
 /// Everything known about one lead.
@@ -229,6 +235,32 @@ pub struct LeadDetail {
     pub scans: Vec<ScanHistoryItem>,
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
+    /// The Dynamics 365 push of this lead, when it was ever asked for.
+    pub d365: Option<D365Sync>,
+}
+
+/// A lead's Dynamics 365 push: where it stands and the Dataverse calls made for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct D365Sync {
+    /// `pending`, `in_flight`, `synced`, `failed` or `duplicate`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Newest first (at most 20).
+    pub history: Vec<D365Call>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct D365Call {
+    pub at: DateTime<Utc>,
+    /// `create`, `update`, `upsert`, `lookup`.
+    pub operation: String,
+    /// HTTP status; `None` when D365 did not answer.
+    pub status: Option<u16>,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+    pub duration_ms: u32,
 }
 
 /// What the IP enrichment databases say about one mail-server address (issue 5's per-IP view).

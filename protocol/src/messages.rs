@@ -88,6 +88,18 @@ pub enum Request {
     },
     /// How many leads match a filter (asked once per filter change, next to its first page).
     CountLeads(Box<crate::LeadFilter>),
+    /// Queue Dynamics 365 pushes of these leads (answered with [`Response::Queued`]).
+    PushLeads {
+        domains: Vec<String>,
+    },
+    /// How far the pushes of a push batch are.
+    PushProgress {
+        batch_id: String,
+    },
+    /// What pushing these leads would do (create or update, which columns), for a confirmation.
+    PushPreview {
+        domains: Vec<String>,
+    },
 }
 
 /// Largest import chunk a client should send (well under the frame limit).
@@ -110,6 +122,47 @@ pub enum Response {
     Changes(Vec<crate::Change>),
     Facets(Vec<crate::FacetCount>),
     LeadCount(crate::LeadCount),
+    PushProgress(PushProgress),
+    PushPreview(Vec<PushPlan>),
+}
+
+/// What a push of one lead would send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushPlan {
+    pub domain: String,
+    /// A new D365 lead (or one found by domain, website or e-mail) rather than an update of the linked one.
+    pub create: bool,
+    /// The columns that would be sent; empty = nothing changed since the last push.
+    pub fields: Vec<String>,
+}
+
+/// The pushes of one `PushLeads` batch by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushProgress {
+    pub total: u64,
+    pub pending: u64,
+    pub in_flight: u64,
+    pub synced: u64,
+    pub failed: u64,
+    /// Refused by D365's duplicate detection; linked to the existing record when it could be found.
+    pub duplicate: u64,
+    /// Failed leads and why (at most 100).
+    pub failures: Vec<PushFailure>,
+    /// The push worker's latest problem (sign-in, throttling, outage), for a status line.
+    pub last_error: Option<String>,
+}
+
+impl PushProgress {
+    /// Nothing left to do: every lead synced, failed or marked duplicate.
+    pub fn finished(&self) -> bool {
+        self.pending == 0 && self.in_flight == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushFailure {
+    pub domain: String,
+    pub error: String,
 }
 
 /// A request failed; `message` is written for the user and says what to do.

@@ -85,6 +85,10 @@ fn row() -> LeadRow {
         ip_proxy: Some(false),
         infrastructure_summary: Some(s("i")),
         spf_result: Some(s("ok")),
+        d365_status: Some(s("synced")),
+        d365_lead_id: Some(s("00000000-0000-0000-0000-000000000001")),
+        d365_url: Some(s("https://org.example/main.aspx?etn=lead&id=1&pagetype=entityrecord")),
+        d365_pushed_at: Some(at()),
     }
 }
 
@@ -154,6 +158,20 @@ fn detail() -> LeadDetail {
         }],
         changes: vec![change()],
         notes: vec![Note { id: 1, author: s("alice"), body: s("b"), created_at: at() }],
+        d365: Some(D365Sync {
+            status: s("failed"),
+            attempts: 2,
+            last_error: Some(s("Dataverse 400")),
+            next_attempt_at: Some(at()),
+            history: vec![D365Call {
+                at: at(),
+                operation: s("create"),
+                status: Some(400),
+                error_code: Some(s("0x80060888")),
+                message: Some(s("unknown column")),
+                duration_ms: 12,
+            }],
+        }),
     }
 }
 
@@ -190,6 +208,9 @@ fn requests() -> Vec<Request> {
         Request::SetFavorite { domain: s("contoso.com"), favorite: true },
         Request::LeadFacets { facet: Facet::Provider, filter: Box::new(filter()) },
         Request::CountLeads(Box::new(filter())),
+        Request::PushLeads { domains: vec![s("contoso.com")] },
+        Request::PushProgress { batch_id: s("b") },
+        Request::PushPreview { domains: vec![s("contoso.com")] },
     ]
 }
 
@@ -216,6 +237,9 @@ fn request_variant(request: &Request) -> &'static str {
         Request::SetFavorite { .. } => "SetFavorite",
         Request::LeadFacets { .. } => "LeadFacets",
         Request::CountLeads(_) => "CountLeads",
+        Request::PushLeads { .. } => "PushLeads",
+        Request::PushProgress { .. } => "PushProgress",
+        Request::PushPreview { .. } => "PushPreview",
     }
 }
 
@@ -272,6 +296,17 @@ fn responses() -> Vec<Response> {
         Response::Changes(vec![change()]),
         Response::Facets(vec![FacetCount { value: s("M365"), count: 12 }]),
         Response::LeadCount(LeadCount { count: 1_000_000, exact: false }),
+        Response::PushProgress(PushProgress {
+            total: 6,
+            pending: 1,
+            in_flight: 1,
+            synced: 1,
+            failed: 1,
+            duplicate: 2,
+            failures: vec![PushFailure { domain: s("contoso.com"), error: s("Dataverse 400") }],
+            last_error: Some(s("throttled")),
+        }),
+        Response::PushPreview(vec![PushPlan { domain: s("contoso.com"), create: true, fields: vec![s("subject")] }]),
     ]
 }
 
@@ -292,6 +327,8 @@ fn response_variant(response: &Response) -> &'static str {
         Response::Changes(_) => "Changes",
         Response::Facets(_) => "Facets",
         Response::LeadCount(_) => "LeadCount",
+        Response::PushProgress(_) => "PushProgress",
+        Response::PushPreview(_) => "PushPreview",
     }
 }
 

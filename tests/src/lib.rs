@@ -4,7 +4,10 @@
 //! the handle goes away) or its own embedded cluster, so tests run in parallel and never depend on
 //! leftovers.
 
+#![recursion_limit = "256"]
+
 pub mod dns;
+pub mod fakes;
 
 /// `ranges` IPv4 ranges spread evenly over the address space, with countries, ISPs, usage types and
 /// ASNs cycling, and (for IP2Proxy) every tenth range a VPN: the rows the benchmarks' BIN files hold.

@@ -130,6 +130,7 @@ pub fn detail() -> LeadDetail {
             body: "Met at the partner day.\nCall back in May.".into(),
             created_at: now() - Duration::days(2),
         }],
+        d365: None,
     }
 }
 

@@ -190,9 +190,14 @@ pub struct LeadList {
     /// The daemon's count for this filter, asked once per filter change (and after data
     /// changes); `exact == false` is an estimate, shown with "≈".
     pub count: Option<LeadCount>,
+    /// A count was asked for and not answered yet (a failed one is asked again on the next tick).
+    pub counting: bool,
     pub pages: BTreeMap<u64, Page>,
     /// Pages asked for and not answered yet (for the current query), with how they were asked.
     pub requested: BTreeMap<u64, Seek>,
+    /// Requested pages asked for before the data last changed: their answers may predate the
+    /// change, so they are shown but kept stale (fetched again).
+    pub outdated: BTreeSet<u64>,
     pub selected: u64,
     /// First row on screen.
     pub top: u64,
@@ -211,8 +216,10 @@ impl Default for LeadList {
             descending: true,
             total: None,
             count: None,
+            counting: false,
             pages: BTreeMap::new(),
             requested: BTreeMap::new(),
+            outdated: BTreeSet::new(),
             selected: 0,
             top: 0,
             marked: BTreeSet::new(),
@@ -273,12 +280,12 @@ impl LeadList {
         if page == 0 {
             return Some((Seek::Offset(0), full));
         }
-        if let Some(last) =
-            self.pages.get(&(page - 1)).filter(|p| p.rows.len() as u64 == PAGE_SIZE).and_then(|p| p.last.clone())
-        {
+        // Only a fresh neighbour says where this page starts: a stale one's rows may have moved.
+        let fresh = |p: u64| self.pages.get(&p).filter(|page| !page.stale);
+        if let Some(last) = fresh(page - 1).filter(|p| p.rows.len() as u64 == PAGE_SIZE).and_then(|p| p.last.clone()) {
             return Some((Seek::After(last), full));
         }
-        if let Some(first) = self.pages.get(&(page + 1)).and_then(|p| p.first.clone()) {
+        if let Some(first) = fresh(page + 1).and_then(|p| p.first.clone()) {
             return Some((Seek::Before(first), full));
         }
         if self.requested.contains_key(&(page - 1)) || self.requested.contains_key(&(page + 1)) {
@@ -318,6 +325,7 @@ impl LeadList {
         self.total = self.count.map(|c| c.count);
         self.pages.clear();
         self.requested.clear();
+        self.outdated.clear();
         self.selected = 0;
         self.top = 0;
         self.error = None;
@@ -328,6 +336,13 @@ impl LeadList {
         for page in self.pages.values_mut() {
             page.stale = true;
         }
+        self.outdated.extend(self.requested.keys().copied());
+    }
+
+    /// Forgets the pages asked for (their answers will not come, or not for this connection).
+    pub fn forget_requests(&mut self) {
+        self.requested.clear();
+        self.outdated.clear();
     }
 
     /// Pages that the viewport of `visible` rows needs, with a screen (at least
@@ -426,6 +441,11 @@ pub enum PromptKind {
         domain: String,
         tags: Vec<String>,
     },
+    /// Confirm a Dynamics 365 push: `summary` says what would be created or updated.
+    Push {
+        domains: Vec<String>,
+        summary: String,
+    },
 }
 
 impl PromptKind {
@@ -437,6 +457,7 @@ impl PromptKind {
             PromptKind::Export => "Export CSV to".into(),
             PromptKind::Note { domain } => format!("Note on {domain}"),
             PromptKind::Tag { domain, .. } => format!("Tag {domain} (existing tag = remove)"),
+            PromptKind::Push { summary, .. } => format!("{summary} — push to Dynamics 365? y/N"),
         }
     }
 

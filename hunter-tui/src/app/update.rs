@@ -162,10 +162,11 @@ fn fetch_leads(app: &mut App) -> Vec<Effect> {
 }
 
 /// Asks how many leads the filter matches (once per filter change, and after data changes).
-fn count_leads(app: &App) -> Vec<Effect> {
+fn count_leads(app: &mut App) -> Vec<Effect> {
     if !app.connected() {
         return vec![];
     }
+    app.leads.counting = true;
     vec![Effect::Send(Request::CountLeads(Box::new(app.leads.filter.clone())))]
 }
 
@@ -228,8 +229,12 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
     if app.notice.as_ref().is_some_and(|n| (now - n.at).num_seconds() >= NOTICE_SECS) {
         app.notice = None;
     }
-    // A failed page is retried once a second until the daemon answers.
-    if app.leads.error.is_some() { fetch_leads(app) } else { vec![] }
+    // A failed page or count is asked again once a second until the daemon answers.
+    let mut effects = if app.leads.error.is_some() { fetch_leads(app) } else { vec![] };
+    if app.leads.count.is_none() && !app.leads.counting {
+        effects.extend(count_leads(app));
+    }
+    effects
 }
 
 /// Follows a batch started here until its scans are done.
@@ -261,6 +266,8 @@ mod answers;
 mod keys;
 mod menu;
 mod prompt;
+#[cfg(test)]
+mod simulation_tests;
 #[cfg(test)]
 mod tests;
 

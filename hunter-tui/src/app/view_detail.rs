@@ -77,6 +77,51 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
     lines.extend(history_lines(detail, theme));
     lines.extend(change_lines(detail, theme));
     lines.extend(note_lines(app, detail, theme));
+    lines.extend(d365_lines(app, detail, theme));
+    lines
+}
+
+/// Dynamics 365: where the push stands, the record link (`y` copies it) and the latest calls.
+fn d365_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let Some(sync) = &detail.d365 else { return Vec::new() };
+    let row = &detail.row;
+    let mut lines = heading("Dynamics 365", theme).to_vec();
+    let status = match sync.status.as_str() {
+        "synced" => Span::styled("synced", theme.ok()),
+        "failed" => Span::styled("failed", theme.error()),
+        "duplicate" => Span::styled("duplicate in D365 (linked to the record it matched)", theme.busy()),
+        "in_flight" => Span::styled("pushing", theme.busy()),
+        _ => Span::styled("pending", theme.busy()),
+    };
+    let mut status_line = vec![Span::styled(format!("  {:<12}", "Status"), theme.dim()), status];
+    if let Some(at) = row.d365_pushed_at {
+        status_line.push(Span::styled(format!("  pushed {}", when(app, at)), theme.dim()));
+    }
+    lines.push(Line::from(status_line));
+    if let Some(url) = &row.d365_url {
+        lines.push(field("Record", format!("{url}  (y copies it)"), theme));
+    }
+    if let Some(error) = &sync.last_error {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<12}", "Last error"), theme.dim()),
+            Span::styled(error.clone(), theme.error()),
+        ]));
+    }
+    if let Some(next) = sync.next_attempt_at.filter(|_| sync.attempts > 0) {
+        lines.push(field("Next try", format!("{} (attempt {})", when(app, next), sync.attempts + 1), theme));
+    }
+    for call in &sync.history {
+        let status = call.status.map_or_else(|| "no answer".to_string(), |s| s.to_string());
+        let detail = match (&call.error_code, &call.message) {
+            (Some(code), Some(m)) => format!("  {code} {m}"),
+            (None, Some(m)) => format!("  {m}"),
+            _ => String::new(),
+        };
+        lines.push(Line::styled(
+            format!("  {} · {} {} ({} ms){detail}", when(app, call.at), call.operation, status, call.duration_ms),
+            theme.dim(),
+        ));
+    }
     lines
 }
 
@@ -285,10 +330,7 @@ fn note_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>
         lines.extend(note.body.lines().map(|l| Line::raw(format!("    {l}"))));
     }
     lines.push(Line::from(""));
-    lines.push(Line::styled(
-        "IP enrichment, Partner Center referrals and Dynamics 365 sync history appear here once those features are on.",
-        theme.dim(),
-    ));
+    lines.push(Line::styled("Partner Center referrals appear here once that feature is on.", theme.dim()));
     lines
 }
 

@@ -324,8 +324,13 @@ fn lead_cell<'a>(app: &App, row: &LeadRow, col: Col, width: u16, theme: Theme) -
         },
         // Partner Center referrals arrive with their own feature; nothing to show yet.
         Col::Referral => Span::raw(""),
-        // Not pushed to Dynamics 365 (the push arrives with its own feature).
-        Col::D365 => Span::styled("–", theme.dim()),
+        Col::D365 => match row.d365_status.as_deref() {
+            None => Span::styled("–", theme.dim()),
+            Some("synced") => Span::styled(fit("synced", width), theme.ok()),
+            Some("failed") => Span::styled(fit("failed", width), theme.error()),
+            Some("duplicate") => Span::styled(fit("dup", width), theme.busy()),
+            Some(_) => Span::styled(fit("pending", width), theme.busy()),
+        },
         Col::LastScan => match row.scanned_at {
             Some(at) => {
                 let secs = (app.now - at).num_seconds().max(0).unsigned_abs();

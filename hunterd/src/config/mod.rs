@@ -154,6 +154,18 @@ pub struct PartnerCenterConfig {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub sync_interval: HumanDuration,
+    /// The delegated permission asked for at sign-in (`offline_access` is always added).
+    pub scope: String,
+    /// OData `$filter` of the referral list; empty = every referral.
+    pub filter: String,
+    /// `$top` per page (the API sends at most 100).
+    pub page_size: u32,
+    /// Retries per page after network errors, 5xx and 429.
+    pub max_retries: u32,
+    /// First backoff between retries; doubles each time (plus jitter).
+    pub retry_base_delay: HumanDuration,
+    /// Per-request timeout, for the API and the identity platform.
+    pub request_timeout: HumanDuration,
 }
 
 impl Default for PartnerCenterConfig {
@@ -164,6 +176,12 @@ impl Default for PartnerCenterConfig {
             tenant_id: None,
             client_id: None,
             sync_interval: HumanDuration::from_secs(600),
+            scope: "https://api.partner.microsoft.com/user_impersonation".into(),
+            filter: "direction eq 'Incoming'".into(),
+            page_size: 100,
+            max_retries: 4,
+            retry_base_delay: HumanDuration::from_secs(1),
+            request_timeout: HumanDuration::from_secs(30),
         }
     }
 }
@@ -179,6 +197,14 @@ pub struct DynamicsConfig {
     pub custom_prefix: String,
     pub lead_key: Option<String>,
     pub max_concurrency: u32,
+    /// `leadsourcecode` for leads without a Partner Center referral (those are always 4, Partner).
+    pub lead_source: u8,
+    /// Ask D365 to run its duplicate-detection rules on creates (`MSCRM.SuppressDuplicateDetection: false`).
+    pub duplicate_detection: bool,
+    /// How long the audit log of Dataverse calls is kept.
+    pub audit_retention: HumanDuration,
+    /// How many times a lead's push is tried before it is marked failed (429s do not count).
+    pub max_attempts: u32,
 }
 
 impl Default for DynamicsConfig {
@@ -192,6 +218,10 @@ impl Default for DynamicsConfig {
             custom_prefix: "hnt_".into(),
             lead_key: None,
             max_concurrency: 4,
+            lead_source: 10,
+            duplicate_detection: true,
+            audit_retention: HumanDuration::from_secs(30 * 24 * 3600),
+            max_attempts: 8,
         }
     }
 }
@@ -256,8 +286,14 @@ impl Config {
         if self.server.idle_timeout.0 < std::time::Duration::from_secs(1) {
             problems.push("server.idle_timeout: must be at least 1s".into());
         }
-        if self.dynamics.max_concurrency == 0 {
-            problems.push("dynamics.max_concurrency: must be at least 1".into());
+        if !(1..=100).contains(&self.partner_center.page_size) {
+            problems.push("partner_center.page_size: must be between 1 and 100".into());
+        }
+        if self.partner_center.max_retries > 10 {
+            problems.push("partner_center.max_retries: at most 10".into());
+        }
+        if self.partner_center.scope.split_whitespace().next().is_none() {
+            problems.push("partner_center.scope: must name the Partner Center permission".into());
         }
         for (key, url) in [
             ("partner_center.api_base_url", &self.partner_center.api_base_url),
@@ -273,6 +309,7 @@ impl Config {
         {
             problems.push(format!("dynamics.org_url: `{url}` is not an http(s) URL"));
         }
+        problems.extend(crate::dynamics::settings::problems(&self.features, &self.dynamics));
         if let Some(url) = &self.database.url
             && !url.looks_like_postgres()
         {

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::enrich::{download, freshness};
 use crate::jobs::{self, JobContext, JobFn, JobSpec};
+use crate::partner_center;
 use crate::paths::Paths;
 use crate::pipeline::{engine::Engine, rescan};
 use chrono::Utc;
@@ -11,14 +12,87 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The jobs every daemon runs; feature issues add theirs here.
-pub fn specs(config: &Config, paths: &Paths, engine: &Arc<Engine>) -> Vec<JobSpec> {
+pub fn specs(
+    config: &Config,
+    paths: &Paths,
+    engine: &Arc<Engine>,
+    dynamics: Option<&super::state::DynamicsHandle>,
+) -> Vec<JobSpec> {
     vec![
         jobs::housekeeping::spec(),
         rescans(config.scan.rescan_interval.0),
         rdap_bootstrap(config, paths, engine),
         geoip_databases(config, engine.clone()),
         geoip_download(config, engine.clone()),
+        d365_audit_retention(config),
+        d365_push_status(config, dynamics),
+        partner_center_sync(config, paths),
     ]
+}
+
+/// Fetches Partner Center referrals; enabled with `features.partner_center_sync` (off: never a request).
+fn partner_center_sync(config: &Config, paths: &Paths) -> JobSpec {
+    let syncer = Arc::new(partner_center::Syncer::new(
+        &config.partner_center,
+        &paths.state_dir,
+        crate::intake::DomainRules::new(&config.intake),
+        config.scan.rescan_interval.0,
+    ));
+    let run: JobFn = Arc::new(move |ctx: JobContext| {
+        let syncer = syncer.clone();
+        Box::pin(async move { syncer.run(&ctx.pool, &ctx.shutdown).await })
+    });
+    JobSpec {
+        name: partner_center::JOB_NAME,
+        description: "Fetch referrals from Partner Center",
+        interval: config.partner_center.sync_interval.0,
+        enabled: config.features.partner_center_sync,
+        run_on_start: true,
+        run,
+    }
+}
+
+/// The Dynamics 365 push as the sync screen shows it: queue depth, failures, throttling, last error.
+/// The pushes themselves are the push worker's; this job reports on them (and fails while there is a
+/// problem, so the screen shows it in red).
+fn d365_push_status(config: &Config, dynamics: Option<&super::state::DynamicsHandle>) -> JobSpec {
+    let parts = dynamics.map(|d| (d.health.clone(), d.dataverse.clone()));
+    let run: JobFn = Arc::new(move |ctx: JobContext| {
+        let parts = parts.clone();
+        Box::pin(async move {
+            let (health, dataverse) = parts.ok_or_else(|| anyhow::anyhow!("{}", crate::dynamics::PUSH_OFF))?;
+            let health = health.lock().map(|h| h.clone()).unwrap_or_default();
+            let throttle = dataverse.throttle_state();
+            crate::dynamics::queue::status_line(&ctx.pool, &health, &throttle).await
+        })
+    });
+    JobSpec {
+        name: "dynamics-push",
+        description: "Dynamics 365 push queue: depth, failures, throttling and the last error",
+        interval: Duration::from_secs(60),
+        enabled: config.features.dynamics_push,
+        run_on_start: true,
+        run,
+    }
+}
+
+/// Deletes Dynamics audit rows older than `dynamics.audit_retention`.
+fn d365_audit_retention(config: &Config) -> JobSpec {
+    let keep = config.dynamics.audit_retention.0;
+    let run: JobFn = Arc::new(move |ctx: JobContext| {
+        Box::pin(async move {
+            let n = crate::dynamics::queue::prune_audit(&ctx.pool, keep).await?;
+            Ok(format!("{n} Dynamics audit row(s) older than {} deleted", humantime::format_duration(keep)))
+        })
+    });
+    JobSpec {
+        name: "d365-audit-retention",
+        description: "Delete Dynamics 365 audit log rows older than dynamics.audit_retention",
+        interval: Duration::from_secs(24 * 3600),
+        enabled: config.features.dynamics_push,
+        run_on_start: false,
+        run,
+    }
 }
 
 /// The periodic rescan of leads whose last scan is older than `scan.rescan_interval`.

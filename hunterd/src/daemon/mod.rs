@@ -51,8 +51,15 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     }
     let (events, _) = broadcast::channel(1024);
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let scheduler =
-        Scheduler::new(db.handle.pool.clone(), jobs::specs(&config, paths, &engine), events.clone()).await?;
+    let dynamics = crate::dynamics::Dynamics::from_config(&config, Some(db.handle.pool.clone()));
+    let dynamics_handle = dynamics.as_ref().map(|d| state::DynamicsHandle {
+        wake: Arc::new(tokio::sync::Notify::new()),
+        health: Arc::default(),
+        dataverse: d.dataverse.clone(),
+        settings: d.settings.clone(),
+    });
+    let specs = jobs::specs(&config, paths, &engine, dynamics_handle.as_ref());
+    let scheduler = Scheduler::new(db.handle.pool.clone(), specs, events.clone()).await?;
     let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
         domain_rules: crate::intake::DomainRules::new(&config.intake),
@@ -65,6 +72,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         clients: AtomicU32::new(0),
         submit: Submitter::new(db.handle.pool.clone()),
         uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
+        dynamics: dynamics_handle,
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
     let state_id = crate::jobs::owner::state_id(&paths.state_dir)
@@ -73,6 +81,11 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let reclaimed = crate::jobs::owner::reclaim_previous_runs(&db.handle.pool, &state_id).await?;
     if reclaimed > 0 {
         tracing::info!("handed back {reclaimed} item(s) an earlier run of this daemon was working on");
+    }
+    let every_run = crate::jobs::owner::every_run(&state_id);
+    let pushes = crate::dynamics::queue::release_orphans(&db.handle.pool, &every_run).await?;
+    if pushes > 0 {
+        tracing::info!("handed back {pushes} Dynamics push(es) an earlier run of this daemon was making");
     }
     let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
     let owner = crate::jobs::owner::owner(&state_id, &host, std::process::id());
@@ -109,6 +122,24 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         };
         tokio::spawn(worker.run(shutdown.clone()))
     });
+    let push_task = match (dynamics, &state.dynamics) {
+        (Some(d), Some(handle)) => {
+            let worker = crate::dynamics::worker::PushWorker {
+                pool: db.handle.pool.clone(),
+                dataverse: d.dataverse,
+                settings: d.settings,
+                org_url: d.org_url,
+                owner: owner.clone(),
+                concurrency: state.config.dynamics.max_concurrency as usize,
+                max_attempts: state.config.dynamics.max_attempts,
+                wake: handle.wake.clone(),
+                events: events.clone(),
+                health: handle.health.clone(),
+            };
+            Some(tokio::spawn(worker.run(shutdown.clone())))
+        }
+        _ => None,
+    };
     let server_task = tokio::spawn(ipc::serve(listener, state.clone(), shutdown.clone()));
     systemd::notify_ready();
     systemd::notify_status("serving");
@@ -143,6 +174,9 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = worker_task.await;
     supervisor.abort();
     if let Some(task) = registration_task {
+        let _ = task.await;
+    }
+    if let Some(task) = push_task {
         let _ = task.await;
     }
     scheduler.drain(DRAIN_PATIENCE).await;

@@ -25,4 +25,14 @@ pub struct AppState {
     pub uploads: Uploads,
     /// What counts as a company domain (free-mail list from config).
     pub domain_rules: DomainRules,
+    /// The Dynamics 365 push, when `features.dynamics_push` is on.
+    pub dynamics: Option<DynamicsHandle>,
+}
+
+/// What request handlers reach of the Dynamics push: waking its worker, its latest problem.
+pub struct DynamicsHandle {
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+    pub health: std::sync::Arc<std::sync::Mutex<crate::dynamics::worker::Health>>,
+    pub dataverse: std::sync::Arc<crate::dynamics::client::Dataverse>,
+    pub settings: crate::dynamics::push::PushSettings,
 }

@@ -77,6 +77,10 @@ pub fn assess(sources: &[SourceInfo], today: NaiveDate, max_age: Duration) -> Fr
             f.problems.push(error.clone());
             continue;
         }
+        // Undecodable records show on the sync screen, not only in the log.
+        if let Some(warning) = &s.warning {
+            f.problems.push(warning.clone());
+        }
         let Some(build) = s.build.as_deref().and_then(build_date) else {
             f.lines.push(format!("{} ({}): build date unknown", s.name, s.path.display()));
             continue;

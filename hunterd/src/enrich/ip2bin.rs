@@ -254,6 +254,21 @@ impl BinDb {
         row.map(|at| self.record(at)).transpose()
     }
 
+    /// The first row, among the first `limit` of each address family, whose fields cannot be read
+    /// (a string pointer outside the file, a truncated row), with its position; see
+    /// [`super::maxmind::MaxMindDb::first_undecodable`] for why this is checked up front.
+    pub fn first_unreadable(&self, limit: u32) -> Option<String> {
+        for (family, s) in [("IPv4", self.v4), ("IPv6", self.v6)] {
+            for row in 0..s.count.min(limit) {
+                let at = s.base + row as usize * s.row_len + s.addr_len;
+                if let Err(e) = self.record(at) {
+                    return Some(format!("{family} row {} cannot be read: {e}", row + 1));
+                }
+            }
+        }
+        None
+    }
+
     /// Offset of the row holding `ip`, by binary search narrowed by the index when present.
     fn find(&self, s: Section, ip: u128, max: u128) -> Result<Option<usize>, BinError> {
         if s.count == 0 {

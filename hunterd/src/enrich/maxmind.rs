@@ -1,6 +1,6 @@
 //! MaxMind GeoIP2/GeoLite2 City or Country, and ASN databases.
 
-use maxminddb::{Reader, geoip2};
+use maxminddb::{Reader, WithinOptions, geoip2};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -79,4 +79,37 @@ impl MaxMindDb {
         let asn = Asn { number: asn.autonomous_system_number, org: non_empty(asn.autonomous_system_organization) };
         Ok((asn != Asn::default()).then_some(asn))
     }
+
+    /// The first record, among the first `limit` networks, that cannot be decoded as `kind`'s
+    /// record (e.g. a field stored with another type than the format documents), with its network.
+    /// Lookups of such records leave their fields empty, so this is checked at load and by
+    /// `hunterd check` instead of surfacing as silently empty fields.
+    pub fn first_undecodable(&self, kind: MaxMindKind, limit: usize) -> Option<String> {
+        let networks = match self.reader.networks(WithinOptions::default()) {
+            Ok(networks) => networks,
+            Err(e) => return Some(e.to_string()),
+        };
+        for found in networks.take(limit) {
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => return Some(e.to_string()),
+            };
+            let decoded = match kind {
+                MaxMindKind::City => found.decode::<geoip2::City>().map(drop),
+                MaxMindKind::Asn => found.decode::<geoip2::Asn>().map(drop),
+            };
+            if let Err(e) = decoded {
+                let network = found.network().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+                return Some(format!("the record for {network} cannot be decoded: {e}"));
+            }
+        }
+        None
+    }
+}
+
+/// Which record layout a MaxMind file is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxMindKind {
+    City,
+    Asn,
 }

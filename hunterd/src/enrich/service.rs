@@ -8,7 +8,7 @@
 //! for a given database build, so an entry another daemon wrote meanwhile would say the same.
 
 use super::ip2bin::{BinDb, BinRecord, Product};
-use super::maxmind::{Asn, Geo, MaxMindDb};
+use super::maxmind::{Asn, Geo, MaxMindDb, MaxMindKind};
 use super::{AddressRole, EnrichmentReport, IP2LOCATION, IP2PROXY, IpEnrichment, MAXMIND_ASN, MAXMIND_CITY, cache};
 use crate::config::EnrichmentConfig;
 use sqlx::PgPool;
@@ -38,6 +38,20 @@ pub struct SourceInfo {
     pub build: Option<String>,
     /// Why it is not in use, naming the file.
     pub error: Option<String>,
+    /// In use, but some records cannot be decoded (their fields stay empty): which, and what to do.
+    pub warning: Option<String>,
+}
+
+/// How many records of each file are decoded at load to find a layout the reader does not expect
+/// (a few milliseconds; a wrong layout shows in the first records).
+const PROBE_RECORDS: usize = 2_000;
+
+fn undecodable_warning(name: &str, path: &Path, why: &str) -> String {
+    format!(
+        "{name} database {}: {why}; lookups leave such records' fields empty. The file is not the \
+         layout its type promises (another edition or a converted file): replace it with an official one",
+        path.display()
+    )
 }
 
 /// The readers in use at one moment. Replaced as a whole, so a lookup sees one consistent set.
@@ -52,6 +66,8 @@ struct Sources {
     stamps: Vec<(PathBuf, Option<Stamp>)>,
     /// e.g. `maxmind-asn=GeoLite2-ASN@1700000000;ip2proxy=IP2Proxy PX11 2026-11-01`.
     version: Arc<str>,
+    /// Sources whose undecodable records were already warned about.
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Sources {
@@ -82,31 +98,51 @@ fn load(config: &EnrichmentConfig) -> Sources {
     for (name, path) in entries {
         let Some(path) = path else { continue };
         s.stamps.push((path.clone(), stamp(path)));
-        let opened: Result<String, String> = if !path.exists() {
+        // The build, and the first record that cannot be decoded (a file of another layout than
+        // its type says reads, but leaves fields empty: that must be said, not silently served).
+        let opened: Result<(String, Option<String>), String> = if !path.exists() {
             Err(format!("{name} database {}: file not found", path.display()))
         } else {
             match name {
-                MAXMIND_CITY => MaxMindDb::open(path).map(|db| (db.build(), s.city = Some(db)).0),
-                MAXMIND_ASN => MaxMindDb::open(path).map(|db| (db.build(), s.asn = Some(db)).0),
-                IP2LOCATION => {
-                    BinDb::open(path, Product::Ip2Location).map(|db| (db.build(), s.ip2location = Some(db)).0)
-                }
-                _ => BinDb::open(path, Product::Ip2Proxy).map(|db| (db.build(), s.ip2proxy = Some(db)).0),
+                MAXMIND_CITY => MaxMindDb::open(path).map(|db| {
+                    let probe = (db.build(), db.first_undecodable(MaxMindKind::City, PROBE_RECORDS));
+                    s.city = Some(db);
+                    probe
+                }),
+                MAXMIND_ASN => MaxMindDb::open(path).map(|db| {
+                    let probe = (db.build(), db.first_undecodable(MaxMindKind::Asn, PROBE_RECORDS));
+                    s.asn = Some(db);
+                    probe
+                }),
+                IP2LOCATION => BinDb::open(path, Product::Ip2Location).map(|db| {
+                    let probe = (db.build(), db.first_unreadable(PROBE_RECORDS as u32));
+                    s.ip2location = Some(db);
+                    probe
+                }),
+                _ => BinDb::open(path, Product::Ip2Proxy).map(|db| {
+                    let probe = (db.build(), db.first_unreadable(PROBE_RECORDS as u32));
+                    s.ip2proxy = Some(db);
+                    probe
+                }),
             }
         };
         let info = match opened {
-            Ok(build) => {
+            Ok((build, undecodable)) => {
                 version.push(format!("{name}={build}"));
-                SourceInfo { name, path: path.clone(), build: Some(build), error: None }
+                let warning = undecodable.map(|why| undecodable_warning(name, path, &why));
+                if let Some(warning) = &warning {
+                    tracing::warn!("IP enrichment: {warning}");
+                }
+                SourceInfo { name, path: path.clone(), build: Some(build), error: None, warning }
             }
             Err(e) if e.starts_with(name) => {
                 tracing::warn!("IP enrichment: {e}");
-                SourceInfo { name, path: path.clone(), build: None, error: Some(e) }
+                SourceInfo { name, path: path.clone(), build: None, error: Some(e), warning: None }
             }
             Err(e) => {
                 let error = format!("{name} database {}: corrupt, truncated or unreadable: {e}", path.display());
                 tracing::warn!("IP enrichment: {error}");
-                SourceInfo { name, path: path.clone(), build: None, error: Some(error) }
+                SourceInfo { name, path: path.clone(), build: None, error: Some(error), warning: None }
             }
         };
         s.info.push(info);
@@ -432,16 +468,22 @@ fn absent_reason_of(s: &Sources) -> Option<String> {
 }
 
 fn lookup_in(s: &Sources, ip: IpAddr) -> IpEnrichment {
-    fn quiet<T>(source: &str, ip: IpAddr, r: Result<Option<T>, String>) -> Option<T> {
+    // A record that cannot be decoded is a warning (once per source and loaded file, so a bad file
+    // cannot flood the log), never a silently empty field; `hunterd check` names it too.
+    fn quiet<T>(s: &Sources, source: &str, ip: IpAddr, r: Result<Option<T>, String>) -> Option<T> {
         r.unwrap_or_else(|e| {
-            tracing::debug!(%ip, "{source} lookup failed: {e}");
+            if s.warned.lock().map(|mut warned| warned.insert(source.to_string())).unwrap_or(false) {
+                tracing::warn!(%ip, "IP enrichment: a {source} record cannot be decoded, its fields stay empty: {e}; run `hunterd check`");
+            } else {
+                tracing::debug!(%ip, "{source} lookup failed: {e}");
+            }
             None
         })
     }
-    let geo = s.city.as_ref().and_then(|db| quiet(MAXMIND_CITY, ip, db.geo(ip)));
-    let asn = s.asn.as_ref().and_then(|db| quiet(MAXMIND_ASN, ip, db.asn(ip)));
-    let loc = s.ip2location.as_ref().and_then(|db| quiet(IP2LOCATION, ip, db.lookup(ip).map_err(|e| e.to_string())));
-    let proxy = s.ip2proxy.as_ref().and_then(|db| quiet(IP2PROXY, ip, db.lookup(ip).map_err(|e| e.to_string())));
+    let geo = s.city.as_ref().and_then(|db| quiet(s, MAXMIND_CITY, ip, db.geo(ip)));
+    let asn = s.asn.as_ref().and_then(|db| quiet(s, MAXMIND_ASN, ip, db.asn(ip)));
+    let loc = s.ip2location.as_ref().and_then(|db| quiet(s, IP2LOCATION, ip, db.lookup(ip).map_err(|e| e.to_string())));
+    let proxy = s.ip2proxy.as_ref().and_then(|db| quiet(s, IP2PROXY, ip, db.lookup(ip).map_err(|e| e.to_string())));
     merge(ip, geo, asn, loc, proxy)
 }
 

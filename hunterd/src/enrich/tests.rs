@@ -631,3 +631,64 @@ fn merged_fields_record_the_source_that_answered() {
         assert_eq!(e.sources.get(field).map(String::as_str), Some(source), "{field}");
     }
 }
+
+/// An ASN database whose numbers are stored as strings: it opens, but its records do not decode.
+fn asn_db_with_string_numbers() -> Vec<u8> {
+    #[derive(Serialize)]
+    struct OddAsn {
+        autonomous_system_number: String,
+        autonomous_system_organization: String,
+    }
+    let odd = || OddAsn { autonomous_system_number: "8075".into(), autonomous_system_organization: "MSFT".into() };
+    mmdb("GeoLite2-ASN", 1_700_000_000, vec![("52.101.0.0/16", odd()), ("2a01:111::/32", odd())])
+}
+
+#[test]
+fn an_asn_database_whose_records_cannot_be_decoded_is_in_use_with_a_warning_naming_file_and_network() {
+    let files = Files::new();
+    let path = files.put("odd-asn.mmdb", &asn_db_with_string_numbers());
+    let service =
+        EnrichmentService::open(&EnrichmentConfig { maxmind_asn_db: Some(path.clone()), ..Default::default() });
+    let info = service.sources();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].error, None, "the file opens");
+    let warning = info[0].warning.as_deref().expect("a warning about the undecodable records");
+    assert_names_file(warning, &path);
+    assert!(warning.contains("52.101.0.0/16") && warning.contains("cannot be decoded"), "{warning}");
+}
+
+#[test]
+fn an_undecodable_record_makes_the_geoip_databases_job_fail_with_the_warning() {
+    let files = Files::new();
+    let path = files.put("odd-asn.mmdb", &asn_db_with_string_numbers());
+    let service =
+        EnrichmentService::open(&EnrichmentConfig { maxmind_asn_db: Some(path.clone()), ..Default::default() });
+    let error = super::freshness::check(&service, chrono::Utc::now(), Duration::from_secs(3650 * 86_400))
+        .expect_err("the job reports the undecodable records");
+    assert!(error.to_string().contains("cannot be decoded"), "{error}");
+}
+
+#[test]
+fn well_formed_databases_carry_no_warning() {
+    let files = Files::new();
+    let service = EnrichmentService::open(&files.all());
+    let warnings: Vec<_> = service.sources().into_iter().filter_map(|s| s.warning).collect();
+    assert_eq!(warnings, Vec::<String>::new());
+}
+
+#[test]
+fn an_ip2location_row_pointing_outside_the_file_is_a_warning_not_a_load_failure() {
+    let files = Files::new();
+    let mut bytes = ip2location_db((26, 11, 1));
+    // The first IPv4 row's first string pointer (its country), set far past the end of the file.
+    let base = u32::from_le_bytes(bytes[9..13].try_into().unwrap()) as usize - 1;
+    bytes[base + 4..base + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let path = files.put("loc.bin", &bytes);
+    let service =
+        EnrichmentService::open(&EnrichmentConfig { ip2location_db: Some(path.clone()), ..Default::default() });
+    let info = &service.sources()[0];
+    assert_eq!(info.error, None);
+    let warning = info.warning.as_deref().expect("a warning");
+    assert_names_file(warning, &path);
+    assert!(warning.contains("IPv4 row 1 cannot be read"), "{warning}");
+}

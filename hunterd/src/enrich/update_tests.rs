@@ -23,7 +23,7 @@ fn epoch(y: i32, m: u32, d: u32) -> u64 {
 }
 
 fn loaded(name: &'static str, path: &str, build: &str) -> SourceInfo {
-    SourceInfo { name, path: PathBuf::from(path), build: Some(build.into()), error: None }
+    SourceInfo { name, path: PathBuf::from(path), build: Some(build.into()), error: None, warning: None }
 }
 
 #[test]
@@ -65,6 +65,7 @@ fn a_missing_or_corrupt_database_fails_with_its_error() {
         path: "/db/asn.mmdb".into(),
         build: None,
         error: Some("maxmind-asn database /db/asn.mmdb: corrupt, truncated or unreadable: file not found".into()),
+        warning: None,
     };
     let error = assess(&[broken], date(2026, 11, 23), Duration::from_secs(35 * DAY)).into_result().unwrap_err();
     assert!(error.to_string().contains("/db/asn.mmdb"), "{error}");

@@ -197,7 +197,10 @@ async fn session(stream: Arc<Stream>, peer: Peer, state: Arc<AppState>, mut shut
             | Request::SetTag { .. }
             | Request::SetFavorite { .. }
             | Request::LeadFacets { .. }
-            | Request::CountLeads(_)) => {
+            | Request::CountLeads(_)
+            | Request::PushLeads { .. }
+            | Request::PushProgress { .. }
+            | Request::PushPreview { .. }) => {
                 let (state, outbox, answering) = (state.clone(), outbox.clone(), Answering::start(&answering));
                 let peer = peer.clone();
                 tokio::spawn(async move {

@@ -81,7 +81,88 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
         Request::CountLeads(filter) => {
             lead_result(leads::count_leads(&state.db.pool, &filter).await.map(Response::LeadCount))
         }
+        Request::PushLeads { domains } => push_leads(state, &domains).await,
+        Request::PushProgress { batch_id } => push_progress(state, &batch_id).await,
+        Request::PushPreview { domains } => push_preview(state, &domains).await,
     }
+}
+
+async fn push_preview(state: &AppState, domains: &[String]) -> Response {
+    let Some(dynamics) = &state.dynamics else {
+        return Response::Error(RemoteError {
+            kind: ErrorKind::InvalidInput,
+            message: crate::dynamics::PUSH_OFF.into(),
+        });
+    };
+    let (ids, _unknown) = match leads::company_ids(&state.db.pool, domains).await {
+        Ok(found) => found,
+        Err(e) => return lead_error(e),
+    };
+    match crate::dynamics::queue::plans(&state.db.pool, &dynamics.settings.mapping, &ids).await {
+        Ok(plans) => Response::PushPreview(
+            plans.into_iter().map(|(domain, create, fields)| protocol::PushPlan { domain, create, fields }).collect(),
+        ),
+        Err(e) => unavailable(format!("database unavailable: {e}")),
+    }
+}
+
+async fn push_leads(state: &AppState, domains: &[String]) -> Response {
+    let Some(dynamics) = &state.dynamics else {
+        return Response::Error(RemoteError {
+            kind: ErrorKind::InvalidInput,
+            message: crate::dynamics::PUSH_OFF.into(),
+        });
+    };
+    let (ids, unknown) = match leads::company_ids(&state.db.pool, domains).await {
+        Ok(found) => found,
+        Err(e) => return lead_error(e),
+    };
+    if ids.is_empty() {
+        return Response::Queued { batch_id: None, queued: 0, unknown };
+    }
+    let batch = uuid::Uuid::new_v4();
+    match crate::dynamics::queue::enqueue(&state.db.pool, &ids, batch).await {
+        Ok(queued) => {
+            dynamics.wake.notify_one();
+            Response::Queued { batch_id: Some(batch.to_string()), queued, unknown }
+        }
+        Err(e) => unavailable(format!("database unavailable: {e}")),
+    }
+}
+
+async fn push_progress(state: &AppState, batch_id: &str) -> Response {
+    let Ok(batch) = uuid::Uuid::parse_str(batch_id) else {
+        return Response::Error(RemoteError {
+            kind: ErrorKind::NotFound,
+            message: format!("no push batch {batch_id}"),
+        });
+    };
+    let pool = &state.db.pool;
+    let counts = match crate::dynamics::queue::batch_counts(pool, batch).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(format!("database unavailable: {e}")),
+    };
+    if counts.total == 0 {
+        return Response::Error(RemoteError {
+            kind: ErrorKind::NotFound,
+            message: format!("no push batch {batch_id}"),
+        });
+    }
+    let failures = match crate::dynamics::queue::batch_failures(pool, batch).await {
+        Ok(f) => f.into_iter().map(|(domain, error)| protocol::PushFailure { domain, error }).collect(),
+        Err(e) => return unavailable(format!("database unavailable: {e}")),
+    };
+    let last_error = state.dynamics.as_ref().and_then(|d| d.health.lock().ok().and_then(|h| h.last_error.clone()));
+    Response::PushProgress(protocol::PushProgress {
+        total: counts.total,
+        pending: counts.pending,
+        in_flight: counts.in_flight,
+        synced: counts.synced,
+        failed: counts.failed,
+        duplicate: counts.duplicate,
+        failures,
+        last_error,
+    })
 }
 
 /// How long `status` waits for the database before answering without it.

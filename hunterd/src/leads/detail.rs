@@ -187,7 +187,43 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     .into_iter()
     .map(|r| Note { id: r.id, author: r.author, body: r.body, created_at: r.created_at })
     .collect();
+    detail.d365 = d365_sync(pool, id).await?;
     Ok(detail)
+}
+
+/// The lead's push state and its latest Dataverse calls (from the audit log).
+async fn d365_sync(pool: &PgPool, id: i64) -> Result<Option<protocol::D365Sync>, LeadError> {
+    let state: Option<(String, i32, Option<String>, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT state, attempts, last_error, next_attempt_at FROM d365_push WHERE company_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((status, attempts, last_error, next)) = state else { return Ok(None) };
+    type CallRow = (chrono::DateTime<chrono::Utc>, String, Option<i32>, Option<String>, Option<String>, i32);
+    let calls: Vec<CallRow> = sqlx::query_as(
+        "SELECT at, operation, http_status, error_code, message, duration_ms FROM d365_audit
+          WHERE company_id = $1 ORDER BY at DESC, id DESC LIMIT 20",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(protocol::D365Sync {
+        next_attempt_at: (status == "pending").then_some(next),
+        status,
+        attempts: attempts.max(0) as u32,
+        last_error,
+        history: calls
+            .into_iter()
+            .map(|(at, operation, status, error_code, message, ms)| protocol::D365Call {
+                at,
+                operation,
+                status: status.and_then(|s| u16::try_from(s).ok()),
+                error_code,
+                message,
+                duration_ms: ms.max(0) as u32,
+            })
+            .collect(),
+    }))
 }
 
 /// Recent changes across all leads (the change feed), newest first.

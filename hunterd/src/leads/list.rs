@@ -19,7 +19,8 @@ const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, l
      ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, ls.commercial_segment, \
      ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, ls.scan_status, ls.scanned_at, \
      l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
-     (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status ";
+     (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status, \
+     p.state AS d365_state, p.lead_id AS d365_lead_id, p.record_url AS d365_url, p.pushed_at AS d365_pushed_at ";
 
 /// One lead as stored; [`LeadRow`] is what clients get.
 #[derive(Debug, sqlx::FromRow)]
@@ -54,6 +55,14 @@ pub(crate) struct StoredRow {
     /// `scans.signals.spf.status` of the latest scan.
     #[sqlx(default)]
     spf_status: Option<String>,
+    #[sqlx(default)]
+    d365_state: Option<String>,
+    #[sqlx(default)]
+    d365_lead_id: Option<uuid::Uuid>,
+    #[sqlx(default)]
+    d365_url: Option<String>,
+    #[sqlx(default)]
+    d365_pushed_at: Option<DateTime<Utc>>,
 }
 
 /// The export's `spf_result` for a stored SPF status.
@@ -93,6 +102,10 @@ impl From<StoredRow> for LeadRow {
             ip_proxy: r.ip_proxy,
             infrastructure_summary: r.infrastructure_summary,
             spf_result: spf_result(r.spf_status.as_deref()).map(str::to_string),
+            d365_status: r.d365_state,
+            d365_lead_id: r.d365_lead_id.map(|id| id.to_string()),
+            d365_url: r.d365_url,
+            d365_pushed_at: r.d365_pushed_at,
         }
     }
 }
@@ -111,7 +124,7 @@ struct PageRow {
 pub(crate) async fn lead_row(pool: &PgPool, company_id: i64) -> Result<LeadRow, sqlx::Error> {
     let sql = format!(
         "SELECT {LEAD_COLUMNS} FROM lead_list l LEFT JOIN lead_state ls ON ls.company_id = l.company_id \
-         WHERE l.company_id = $1"
+         LEFT JOIN d365_push p ON p.company_id = l.company_id WHERE l.company_id = $1"
     );
     let row: StoredRow = sqlx::query_as(&sql).bind(company_id).fetch_one(pool).await?;
     Ok(row.into())
@@ -302,6 +315,7 @@ async fn read(
         ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page \
          CROSS JOIN LATERAL (SELECT * FROM lead_list l WHERE l.company_id = page.company_id LIMIT 1) l \
          LEFT JOIN LATERAL (SELECT * FROM lead_state ls WHERE ls.company_id = page.company_id LIMIT 1) ls ON TRUE \
+         LEFT JOIN LATERAL (SELECT * FROM d365_push p WHERE p.company_id = page.company_id LIMIT 1) p ON TRUE \
          ORDER BY page.sort_key {dir}, page.domain {dir}"
     ));
     let rows: Vec<PageRow> = qb.build_query_as().fetch_all(pool).await?;

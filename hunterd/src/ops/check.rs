@@ -68,8 +68,33 @@ pub async fn run(config: &Config, source: &ConfigSource, paths: &Paths) -> Vec<C
     lines.extend(resolvers(config).await);
     lines.extend(enrichment(config));
     lines.extend(secret_files(config));
-    lines.extend(unbuilt_integrations(config));
+    lines.extend(dynamics(config).await);
+    lines.extend(partner_center(config, paths).await);
     lines
+}
+
+/// Sign-in, the org and the lead table's columns, when `features.dynamics_push` is on.
+async fn dynamics(config: &Config) -> Vec<CheckLine> {
+    crate::dynamics::check::lines(config)
+        .await
+        .into_iter()
+        .map(|(ok, detail)| CheckLine::new(if ok { Status::Ok } else { Status::Fail }, "dynamics", detail))
+        .collect()
+}
+
+/// With the sync on: the sign-in is refreshable and the API answers (off: nothing is asked).
+async fn partner_center(config: &Config, paths: &Paths) -> Vec<CheckLine> {
+    if !config.features.partner_center_sync {
+        return Vec::new();
+    }
+    crate::partner_center::command::health(config, paths)
+        .await
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(detail) => CheckLine::new(Status::Ok, name, detail),
+            Err(detail) => CheckLine::new(Status::Fail, name, detail),
+        })
+        .collect()
 }
 
 fn rules(config: &Config) -> CheckLine {
@@ -363,6 +388,9 @@ fn enrichment(config: &Config) -> Vec<CheckLine> {
         let verdict = freshness::assess(std::slice::from_ref(source), today, config.enrichment.max_age.0);
         let line = match (&source.error, verdict.problems.first(), verdict.lines.first()) {
             (Some(error), _, _) => CheckLine::new(Status::Fail, "enrichment", error.clone()),
+            (None, _, _) if let Some(warning) = &source.warning => {
+                CheckLine::new(Status::Warn, "enrichment", warning.clone())
+            }
             (None, Some(stale), _) => CheckLine::new(Status::Warn, "enrichment", stale.clone()),
             (None, None, Some(fresh)) => {
                 CheckLine::new(Status::Ok, "enrichment", format!("{}: {fresh}", source.path.display()))
@@ -408,26 +436,6 @@ fn secret_files(config: &Config) -> Vec<CheckLine> {
             Err(e) => CheckLine::new(Status::Fail, "secrets", format!("{key} {}: {e}", path.display())),
         })
         .collect()
-}
-
-/// Integrations this build does not have yet: a switched-on flag would otherwise be silently ignored.
-fn unbuilt_integrations(config: &Config) -> Vec<CheckLine> {
-    let mut lines = Vec::new();
-    if config.features.partner_center_sync {
-        lines.push(CheckLine::new(
-            Status::Warn,
-            "partner",
-            "features.partner_center_sync is on, but this hunterd has no Partner Center sync yet: ignored",
-        ));
-    }
-    if config.features.dynamics_push {
-        lines.push(CheckLine::new(
-            Status::Warn,
-            "dynamics",
-            "features.dynamics_push is on, but this hunterd has no Dynamics 365 push yet: ignored",
-        ));
-    }
-    lines
 }
 
 #[cfg(test)]

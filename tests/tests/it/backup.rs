@@ -109,6 +109,17 @@ INSERT INTO tags (company_id, tag) SELECT id, 'vip' FROM companies WHERE domain 
 INSERT INTO registrations (company_id, state, data)
   SELECT id, 'found', '{"registrar": "MarkMonitor"}'::jsonb FROM companies WHERE domain = 'contoso.com';
 INSERT INTO ip_enrichment (ip, result, source_version) VALUES ('192.0.2.1', '{"country": "DE"}', 'GeoLite2 2026-11-28');
+INSERT INTO pc_referrals (referral_id, referral_kind, domain, raw, link_status, company_id, deal_value)
+  SELECT 'r-1', 'co-sell', 'contoso.com', '{"id": "r-1"}'::jsonb, 'linked', id, 25000 FROM companies WHERE domain = 'contoso.com';
+INSERT INTO sync_runs (job, finished_at, outcome, fetched, created, watermark)
+  VALUES ('partner_center_sync', now(), 'ok', 1, 1, '2026-12-01 10:00:00+00');
+INSERT INTO d365_push (company_id, state, lead_id, record_url, sent_payload, payload_hash, pushed_at)
+  SELECT id, 'synced', '5f1c0a52-0000-0000-0000-000000000001',
+         'https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord',
+         '{"subject": "Hunter: Contoso (contoso.com)"}'::jsonb, 'abc', now()
+    FROM companies WHERE domain = 'contoso.com';
+INSERT INTO d365_audit (company_id, operation, entity, http_status, duration_ms)
+  SELECT id, 'create', 'lead', 201, 12 FROM companies WHERE domain = 'contoso.com';
 "#;
 
 /// Every table of schema `public` (where Hunter's migrations put everything).

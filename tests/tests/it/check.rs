@@ -104,6 +104,45 @@ async fn a_missing_enrichment_database_fails_naming_the_file() {
     assert!(enrichment.contains(&missing) && enrichment.contains("file not found"), "{enrichment}");
 }
 
+/// An ASN database whose numbers are stored as strings: a layout the reader does not expect.
+fn asn_db_with_string_numbers() -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct OddAsn {
+        autonomous_system_number: String,
+        autonomous_system_organization: String,
+    }
+    let mut db = maxminddb_writer::Database::default();
+    db.metadata.ip_version = maxminddb_writer::metadata::IpVersion::V6;
+    db.metadata.database_type = "GeoLite2-ASN".into();
+    db.metadata.binary_format_major_version = 2;
+    db.metadata.build_epoch = chrono::Utc::now().timestamp() as u64;
+    let data = db
+        .insert_value(OddAsn { autonomous_system_number: "8075".into(), autonomous_system_organization: "MSFT".into() })
+        .unwrap();
+    let v4_in_v6 = std::net::IpAddr::V6(std::net::Ipv6Addr::from(u128::from(0x3465_0000u32)));
+    db.insert_node(maxminddb_writer::paths::IpAddrWithMask::new(v4_in_v6, 96 + 16), data);
+    db.write_to(Vec::new()).unwrap()
+}
+
+#[tokio::test]
+async fn an_enrichment_database_whose_records_cannot_be_decoded_is_a_warning_naming_file_and_network() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let path = dir.path().join("GeoLite2-ASN.mmdb");
+    std::fs::write(&path, asn_db_with_string_numbers()).unwrap();
+    let path = path.display().to_string();
+
+    let (_, report) = check(
+        dir.path(),
+        &db.url,
+        &[("HUNTER_FEATURES__IP_ENRICHMENT", "true"), ("HUNTER_ENRICHMENT__MAXMIND_ASN_DB", &path)],
+    );
+
+    let enrichment = line(&report, "warn", "enrichment").unwrap_or_else(|| panic!("{report}"));
+    assert!(enrichment.contains(&path) && enrichment.contains("52.101.0.0/16"), "{enrichment}");
+    assert!(enrichment.contains("cannot be decoded"), "{enrichment}");
+}
+
 #[tokio::test]
 async fn a_bad_config_file_is_a_failed_config_line_naming_the_line() {
     let dir = scratch_dir();

@@ -10,7 +10,7 @@ pub(super) fn on_connected(app: &mut App, status: &DaemonStatus) -> Vec<Effect> 
         notify(app, "reconnected to hunterd".into(), false);
     }
     // Requests made before the drop were answered with errors or not at all: start over.
-    app.leads.requested.clear();
+    app.leads.forget_requests();
     let mut effects = refresh(app);
     if !app.progress.batches.is_empty() {
         app.progress.polling = true;
@@ -27,7 +27,8 @@ pub(super) fn go_down(app: &mut App, down: Down) {
     app.prompt = None;
     app.jobs.clear();
     app.selected_job = 0;
-    app.leads.requested.clear();
+    app.leads.forget_requests();
+    app.leads.counting = false;
     app.progress.scan = None;
     app.progress.polling = false;
 }
@@ -144,6 +145,22 @@ pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
             }
         }
         Answer::Rescan(Err(error)) | Answer::RescanAll(Err(error)) => failed(app, "rescan failed", error),
+        Answer::Pushed(Ok(queued)) => {
+            notify(app, format!("queued {} for Dynamics 365", humanize::count(queued.queued as usize, "push")), false);
+            vec![]
+        }
+        Answer::Pushed(Err(error)) => failed(app, "push failed", error),
+        Answer::PushProgress { result: Ok(_), .. } => vec![],
+        Answer::PushPreview(Ok(plans)) => {
+            if plans.is_empty() {
+                return failed(app, "push", "none of these leads is known to hunterd".into());
+            }
+            let domains = plans.iter().map(|p| p.domain.clone()).collect();
+            open_prompt(app, PromptKind::Push { domains, summary: push_summary(&plans) }, String::new());
+            vec![]
+        }
+        Answer::PushPreview(Err(error)) => failed(app, "push", error),
+        Answer::PushProgress { result: Err(error), .. } => failed(app, "push status failed", error),
         Answer::BatchProgress { batch_id, result: Ok(p) } => on_batch_progress(app, &batch_id, p.done, p.total),
         Answer::BatchProgress { batch_id, result: Err(e) } => {
             // A batch the daemon no longer knows will never finish: stop following it.
@@ -215,6 +232,23 @@ pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
 }
 
 /// A request failed: say which, and why.
+/// `lead1.example: create subject, companyname, … (14 columns)`, or counts for several leads.
+pub(super) fn push_summary(plans: &[protocol::PushPlan]) -> String {
+    if let [plan] = plans {
+        let verb = if plan.create { "create" } else { "update" };
+        if plan.fields.is_empty() {
+            return format!("{}: nothing changed since the last push", plan.domain);
+        }
+        let shown: Vec<&str> = plan.fields.iter().take(6).map(String::as_str).collect();
+        let more = if plan.fields.len() > shown.len() { ", …" } else { "" };
+        return format!("{}: {verb} {}{more} ({} columns)", plan.domain, shown.join(", "), plan.fields.len());
+    }
+    let creates = plans.iter().filter(|p| p.create).count();
+    let unchanged = plans.iter().filter(|p| !p.create && p.fields.is_empty()).count();
+    let updates = plans.len() - creates - unchanged;
+    format!("{} leads: {creates} new, {updates} updated, {unchanged} unchanged", plans.len())
+}
+
 pub(super) fn failed(app: &mut App, what: &str, error: String) -> Vec<Effect> {
     notify(app, format!("{what}: {error}"), true);
     vec![]
@@ -226,12 +260,13 @@ pub(super) fn on_lead_page(app: &mut App, query: &LeadQuery, result: Result<Lead
     }
     let Some(page) = app.leads.page_of(&query.seek) else { return vec![] };
     app.leads.requested.remove(&page);
+    let outdated = app.leads.outdated.remove(&page);
     match result {
         Ok(answer) => {
             app.leads.error = None;
             app.leads.learn_extent(page, &query.seek, answer.rows.len() as u64);
             let LeadPage { rows, first, last } = answer;
-            app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: false, first, last });
+            app.leads.pages.insert(page, Page { rows: Arc::new(rows), stale: outdated, first, last });
             // The count may have changed: keep the selection inside and fetch what is now in view.
             fetch_leads(app)
         }
@@ -246,6 +281,7 @@ pub(super) fn on_lead_count(app: &mut App, filter: &LeadFilter, result: Result<L
     if *filter != app.leads.filter {
         return vec![];
     }
+    app.leads.counting = false;
     match result {
         Ok(count) => {
             app.leads.count = Some(count);

@@ -144,6 +144,15 @@ pub(super) fn on_leads_action(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Rescan => rescan(app, app.leads.targets()),
+        Action::Push => lead_action(app, action),
+        Action::PushMarked => {
+            let marked: Vec<String> = app.leads.marked.iter().cloned().collect();
+            if marked.is_empty() {
+                notify(app, "mark leads with Space first (p pushes the selected one)".into(), true);
+                return vec![];
+            }
+            vec![Effect::Send(Request::PushPreview { domains: marked })]
+        }
         Action::Copy | Action::Note | Action::Tag | Action::Favorite => lead_action(app, action),
         _ => vec![],
     }
@@ -169,7 +178,7 @@ pub(super) fn on_detail_action(app: &mut App, action: Action) -> Vec<Effect> {
             let domains = app.current_domain().into_iter().collect();
             rescan(app, domains)
         }
-        Action::Copy | Action::Note | Action::Tag | Action::Favorite => lead_action(app, action),
+        Action::Copy | Action::Note | Action::Tag | Action::Favorite | Action::Push => lead_action(app, action),
         _ => vec![],
     }
 }
@@ -180,10 +189,17 @@ pub(super) fn lead_action(app: &mut App, action: Action) -> Vec<Effect> {
         return vec![];
     };
     match action {
+        // In the detail of a lead pushed to Dynamics 365, the record link is what one wants to paste.
+        Action::Copy if app.screen == Screen::Detail && app.current_row().is_some_and(|r| r.d365_url.is_some()) => {
+            let url = app.current_row().and_then(|r| r.d365_url.clone()).unwrap_or_default();
+            notify(app, "copied the Dynamics 365 record link".to_string(), false);
+            vec![Effect::Copy(url)]
+        }
         Action::Copy => {
             notify(app, format!("copied {domain}"), false);
             vec![Effect::Copy(domain)]
         }
+        Action::Push => vec![Effect::Send(Request::PushPreview { domains: vec![domain] })],
         Action::Note => {
             open_prompt(app, PromptKind::Note { domain }, String::new());
             vec![]

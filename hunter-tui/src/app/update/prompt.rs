@@ -112,6 +112,15 @@ pub(super) fn submit_prompt(app: &mut App) -> Vec<Effect> {
             app.prompt = None;
             vec![Effect::Send(Request::AddNote { domain, author: app.user.clone(), body: input })]
         }
+        PromptKind::Push { domains, .. } => {
+            app.prompt = None;
+            if !matches!(input.to_lowercase().as_str(), "y" | "yes") {
+                notify(app, "push cancelled".into(), false);
+                return vec![];
+            }
+            notify(app, format!("pushing {} to Dynamics 365…", humanize::count(domains.len(), "lead")), false);
+            vec![Effect::Send(Request::PushLeads { domains })]
+        }
         PromptKind::Tag { domain, tags } => {
             app.prompt = None;
             let tag = input.to_lowercase();

@@ -882,3 +882,48 @@ fn losing_the_daemon_closes_prompts_and_menus_it_would_hide() {
     press(&mut app, Action::Back);
     assert!(app.quit, "keys act on the 'not connected' screen, not on a hidden prompt");
 }
+
+#[test]
+fn p_asks_what_a_push_would_do_then_confirms_create_and_columns_before_pushing() {
+    let mut app = with_leads(10);
+    let domain = app.leads.selected_row().unwrap().domain.clone();
+    let effects = press(&mut app, Action::Push);
+    assert_eq!(requests(&effects), vec![&Request::PushPreview { domains: vec![domain.clone()] }]);
+    let plan = protocol::PushPlan {
+        domain: domain.clone(),
+        create: true,
+        fields: vec!["subject".into(), "companyname".into(), "hnt_domain".into()],
+    };
+    update(&mut app, Msg::Answer(Answer::PushPreview(Ok(vec![plan]))));
+    let label = app.prompt.as_ref().expect("a confirmation").kind.label();
+    assert!(label.contains("create subject, companyname, hnt_domain (3 columns)"), "{label}");
+    type_text(&mut app, "y");
+    let effects = enter(&mut app);
+    assert_eq!(requests(&effects), vec![&Request::PushLeads { domains: vec![domain] }]);
+}
+
+#[test]
+fn anything_but_y_cancels_the_push() {
+    let mut app = with_leads(10);
+    press(&mut app, Action::Push);
+    let plan =
+        protocol::PushPlan { domain: "lead0.example".into(), create: false, fields: vec!["hnt_finalscore".into()] };
+    update(&mut app, Msg::Answer(Answer::PushPreview(Ok(vec![plan]))));
+    assert!(app.prompt.as_ref().unwrap().kind.label().contains("update hnt_finalscore"));
+    type_text(&mut app, "n");
+    assert!(requests(&enter(&mut app)).is_empty());
+    assert!(app.prompt.is_none());
+}
+
+#[test]
+fn shift_p_pushes_the_marked_leads_and_asks_for_marks_when_there_are_none() {
+    let mut app = with_leads(10);
+    assert!(requests(&press(&mut app, Action::PushMarked)).is_empty());
+    assert!(app.notice.as_ref().unwrap().text.contains("mark leads"));
+    press(&mut app, Action::Mark);
+    press(&mut app, Action::Down);
+    press(&mut app, Action::Mark);
+    let effects = press(&mut app, Action::PushMarked);
+    let [Request::PushPreview { domains }] = requests(&effects)[..] else { panic!("{effects:?}") };
+    assert_eq!(domains.len(), 2);
+}

@@ -1,0 +1,2 @@
+DROP TABLE d365_audit;
+DROP TABLE d365_push;

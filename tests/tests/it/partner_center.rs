@@ -1,0 +1,374 @@
+//! Partner Center sync against the strict local fakes of the identity platform and the Referrals API
+//! (microsoft-apis.md D): the real sync code on a real PostgreSQL database, and the real binaries
+//! where the behaviour is a command's or the daemon's.
+
+use chrono::{DateTime, Duration as Days, Utc};
+use hunter_tests::fakes::Fault;
+use hunter_tests::fakes::identity::IdentityFake;
+use hunter_tests::fakes::partner_center::{ErrorShape, PartnerCenterFake, referral};
+use hunter_tests::{Daemon, DaemonOptions, TestDb, hunterd_command, scratch_dir};
+use hunterd::config::{HumanDuration, PartnerCenterConfig, Secret};
+use hunterd::intake::DomainRules;
+use hunterd::partner_center::Syncer;
+use hunterd::partner_center::auth::{AuthSettings, device_sign_in};
+use hunterd::partner_center::token::{SavedSignIn, TokenFile};
+use serde_json::json;
+use sqlx::PgPool;
+use std::time::Duration;
+
+const TENANT: &str = "contoso.onmicrosoft.com";
+const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+const SCOPE: &str = "https://api.partner.microsoft.com/user_impersonation offline_access";
+
+struct World {
+    identity: IdentityFake,
+    pc: PartnerCenterFake,
+    dir: tempfile::TempDir,
+    config: PartnerCenterConfig,
+    _db: TestDb,
+    pool: PgPool,
+}
+
+impl World {
+    /// Fakes running, a migrated database, and a saved sign-in the identity fake will honour.
+    async fn signed_in() -> World {
+        let identity = IdentityFake::start().await;
+        let pc = PartnerCenterFake::start(identity.tokens()).await;
+        let dir = scratch_dir();
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        hunterd::db::MIGRATOR.run(&pool).await.unwrap();
+        let config = PartnerCenterConfig {
+            api_base_url: pc.base_url(),
+            authority_url: identity.authority_url(),
+            tenant_id: Some(TENANT.into()),
+            client_id: Some(CLIENT.into()),
+            page_size: 2,
+            retry_base_delay: HumanDuration(Duration::from_millis(20)),
+            ..PartnerCenterConfig::default()
+        };
+        let refresh = identity.issue_refresh_token(CLIENT, SCOPE);
+        let saved = SavedSignIn {
+            refresh_token: Some(Secret::new(refresh)),
+            tenant_id: TENANT.into(),
+            client_id: CLIENT.into(),
+            signed_in_at: Some(Utc::now()),
+            last_refreshed_at: None,
+            sign_in_needed: None,
+        };
+        TokenFile::in_state_dir(dir.path()).save(&saved).unwrap();
+        World { identity, pc, dir, config, _db: db, pool }
+    }
+
+    fn syncer(&self) -> Syncer {
+        Syncer::new(&self.config, self.dir.path(), DomainRules::default(), Duration::from_secs(7 * 86400))
+    }
+
+    fn saved(&self) -> SavedSignIn {
+        TokenFile::in_state_dir(self.dir.path()).load().unwrap().unwrap()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+async fn sync(syncer: &Syncer, pool: &PgPool) -> anyhow::Result<String> {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    syncer.run(pool, &rx).await
+}
+
+fn at(minutes_ago: i64) -> DateTime<Utc> {
+    Utc::now() - Days::minutes(minutes_ago)
+}
+
+/// Five referrals over three pages: three for contoso.com, one free-mail only, one for fabrikam.
+fn five_referrals(pc: &PartnerCenterFake) {
+    pc.put(referral("r1", "co-sell", "Contoso", &["ann@contoso.com"], None, at(50)));
+    pc.put(referral("r2", "solution-provider", "Contoso", &["bob@gmail.com", "bob@contoso.com"], None, at(40)));
+    pc.put(referral("r3", "marketing-qualified", "Contoso Ltd", &[], Some("https://www.contoso.com/"), at(30)));
+    pc.put(referral("r4", "co-sell-partner", "Somebody", &["someone@gmail.com"], None, at(20)));
+    pc.put(referral("r5", "marketplace", "Fabrikam", &["eve@fabrikam.co.uk"], None, at(10)));
+}
+
+#[tokio::test]
+async fn a_first_sync_stores_every_referral_across_pages_with_its_kind_and_company() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    let summary = sync(&w.syncer(), &w.pool).await.unwrap();
+    assert_eq!(summary, "fetched 5, new 5, updated 0, skipped 0, failed 0");
+    assert_eq!(w.pc.list_requests(), 3, "page size 2: three pages");
+
+    let rows: Vec<(String, Option<String>, String, Option<String>)> =
+        sqlx::query_as("SELECT referral_id, referral_kind, link_status, domain FROM pc_referrals ORDER BY referral_id")
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+    let expected = [
+        ("r1", Some("co-sell"), "linked", Some("contoso.com")),
+        ("r2", Some("solution-provider"), "linked", Some("contoso.com")),
+        ("r3", Some("marketing-qualified"), "linked", Some("contoso.com")),
+        ("r4", Some("co-sell"), "free_mail_only", None),
+        ("r5", Some("marketplace"), "linked", Some("fabrikam.co.uk")),
+    ];
+    let got: Vec<_> = rows.iter().map(|(a, b, c, d)| (a.as_str(), b.as_deref(), c.as_str(), d.as_deref())).collect();
+    assert_eq!(got, expected);
+    assert_eq!(w.count("SELECT count(*) FROM companies").await, 2);
+    assert_eq!(w.count("SELECT count(*) FROM intake_rows WHERE source = 'partner_center'").await, 5);
+    assert_eq!(
+        w.count("SELECT count(*) FROM job_queue WHERE kind = 'scan'").await,
+        2,
+        "three referrals for contoso.com mean one scan"
+    );
+    let run: (String, i32, i32) =
+        sqlx::query_as("SELECT outcome, fetched, created FROM sync_runs").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(run, ("ok".into(), 5, 5));
+}
+
+#[tokio::test]
+async fn every_api_request_carries_the_documented_headers_and_filter() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    sync(&w.syncer(), &w.pool).await.unwrap();
+    let requests = w.pc.requests();
+    let first = &requests[0];
+    assert_eq!(first.path, "/v1.0/engagements/referrals");
+    let query = first.query.clone().unwrap_or_default();
+    assert!(query.contains("%24filter=direction+eq+%27Incoming%27"), "{query}");
+    assert!(query.contains("%24orderby=updatedDateTime+desc"), "{query}");
+    for r in &requests {
+        assert_eq!(r.header("accept"), Some("application/json"));
+        assert!(r.header("authorization").is_some_and(|a| a.starts_with("Bearer at-")));
+        assert!(r.header("ms-requestid").is_some() && r.header("ms-correlationid").is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_second_sync_with_no_changes_writes_nothing() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    let syncer = w.syncer();
+    sync(&syncer, &w.pool).await.unwrap();
+    let snapshot = "SELECT (SELECT string_agg(xmin::text || referral_id, ',' ORDER BY referral_id) FROM pc_referrals)
+                       || (SELECT count(*) FROM intake_rows)::text || (SELECT count(*) FROM companies)::text
+                       || (SELECT string_agg(xmin::text, ',') FROM companies)
+                       || (SELECT count(*) FROM job_queue)::text";
+    let before: String = sqlx::query_scalar(snapshot).fetch_one(&w.pool).await.unwrap();
+    let summary = sync(&syncer, &w.pool).await.unwrap();
+    let after: String = sqlx::query_scalar(snapshot).fetch_one(&w.pool).await.unwrap();
+    assert_eq!(before, after, "no referral, intake row, company or queued scan was written");
+    assert!(summary.contains("new 0, updated 0"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_delta_sync_stops_at_the_watermark_and_updates_what_changed() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    let syncer = w.syncer();
+    sync(&syncer, &w.pool).await.unwrap();
+    w.pc.touch("r1", Utc::now(), |r| {
+        r["status"] = json!("Active");
+        r["substatus"] = json!("Accepted");
+    });
+    let requests_before = w.pc.list_requests();
+    let summary = sync(&syncer, &w.pool).await.unwrap();
+    assert_eq!(
+        w.pc.list_requests() - requests_before,
+        2,
+        "page 1 (the change and the watermark's own record), then page 2 starts older than the watermark"
+    );
+    assert!(summary.starts_with("fetched 2, new 0, updated 1, skipped 1"), "{summary}");
+    let status: String = sqlx::query_scalar("SELECT status FROM pc_referrals WHERE referral_id = 'r1'")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "Active");
+}
+
+#[tokio::test]
+async fn the_documented_quirky_next_link_is_followed_as_given() {
+    let w = World::signed_in().await;
+    w.pc.set_quirky_next_link(true);
+    five_referrals(&w.pc);
+    sync(&w.syncer(), &w.pool).await.unwrap();
+    let paths: Vec<String> = w.pc.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/v1.0/engagements/referrals", "/v1.0/referrals", "/v1.0/referrals"]);
+    assert_eq!(w.count("SELECT count(*) FROM pc_referrals").await, 5);
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_bursts_are_retried_with_the_same_request_id() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    w.pc.fault_at_list_request(2, Fault::throttled(1));
+    w.pc.fault_at_list_request(3, Fault::status(503, "<html>Service Unavailable</html>"));
+    w.pc.fault_at_list_request(4, Fault::status(500, r#"{"error":{"code":"InternalError","message":"boom"}}"#));
+    let started = std::time::Instant::now();
+    let summary = sync(&w.syncer(), &w.pool).await.unwrap();
+    assert!(summary.starts_with("fetched 5, new 5"), "{summary}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+    let page2: Vec<String> =
+        w.pc.requests()[1..5].iter().map(|r| r.header("ms-requestid").unwrap_or("").to_string()).collect();
+    assert!(page2.iter().all(|id| id == &page2[0]), "one request id across the retries of a page: {page2:?}");
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_a_dead_api_fails_the_run_with_its_error() {
+    let w = World::signed_in().await;
+    w.pc.set_error_shape(ErrorShape::OData);
+    five_referrals(&w.pc);
+    for _ in 0..10 {
+        w.pc.push_fault(Fault::status(502, r#"{"error":{"code":"BadGateway","message":"upstream down"}}"#));
+    }
+    let err = sync(&w.syncer(), &w.pool).await.unwrap_err();
+    assert!(format!("{err:#}").contains("after 5 attempt(s)"), "{err:#}");
+    assert!(format!("{err:#}").contains("upstream down"), "{err:#}");
+    assert_eq!(w.pc.list_requests(), 5);
+    let run: (String, Option<String>) =
+        sqlx::query_as("SELECT outcome, error FROM sync_runs").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(run.0, "failed");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_once_and_the_rotated_refresh_token_saved() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    let syncer = w.syncer();
+    let first_refresh = w.saved().refresh_token.unwrap();
+    sync(&syncer, &w.pool).await.unwrap();
+    let rotated = w.saved().refresh_token.unwrap();
+    assert_ne!(rotated.expose(), first_refresh.expose(), "the rotated refresh token was saved");
+    assert!(!w.identity.refresh_token_valid(first_refresh.expose()));
+    w.identity.tokens().expire_all();
+    let summary = sync(&syncer, &w.pool).await.unwrap();
+    assert!(summary.starts_with("fetched"), "{summary}");
+    assert_eq!(w.identity.grants().iter().filter(|g| g.as_str() == "refresh_token").count(), 2);
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_stops_the_sync_asking_for_a_new_sign_in() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    w.identity.set_refresh_failure(Some(50173));
+    let syncer = w.syncer();
+    let err = format!("{:#}", sync(&syncer, &w.pool).await.unwrap_err());
+    assert!(err.contains("sign-in needed: run `hunterd auth partner-center`"), "{err}");
+    assert!(err.contains("AADSTS50173"), "{err}");
+    assert_eq!(w.pc.requests().len(), 0, "no API call without a token");
+    let saved = w.saved();
+    assert!(saved.refresh_token.is_none() && saved.sign_in_needed.is_some());
+    // The next run does not ask Microsoft again: a person has to sign in.
+    let identity_calls = w.identity.requests().len();
+    assert!(format!("{:#}", sync(&syncer, &w.pool).await.unwrap_err()).contains("sign-in needed"));
+    assert_eq!(w.identity.requests().len(), identity_calls);
+}
+
+#[tokio::test]
+async fn malformed_records_are_counted_as_failed_and_the_others_stored() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    w.pc.put_raw(json!({"name": "no id at all", "direction": "Incoming", "updatedDateTime": "2099-01-01T00:00:00Z"}));
+    w.pc.put_raw(json!({"id": "bad-time", "direction": "Incoming", "updatedDateTime": "last tuesday"}));
+    let summary = sync(&w.syncer(), &w.pool).await.unwrap();
+    assert!(summary.contains("new 5") && summary.ends_with("failed 2"), "{summary}");
+    let outcome: String = sqlx::query_scalar("SELECT outcome FROM sync_runs").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(outcome, "partial");
+}
+
+fn auth_settings(w: &World) -> AuthSettings {
+    AuthSettings::from_config(&w.config).unwrap()
+}
+
+#[tokio::test]
+async fn device_code_sign_in_survives_pending_and_slow_down_and_saves_the_refresh_token() {
+    let w = World::signed_in().await;
+    w.identity.set_device_timing(1, 900);
+    w.identity.set_auto_approve_after(4);
+    let file = TokenFile::in_state_dir(w.dir.path());
+    let mut shown = None;
+    // Polls wait a tenth of what the client asks, so the fake sees them too early: `slow_down`.
+    let fast = |d: Duration| tokio::time::sleep(d / 10);
+    let saved = device_sign_in(&auth_settings(&w), &file, |p| shown = Some(p.user_code.clone()), fast).await.unwrap();
+    assert!(shown.is_some());
+    let token = saved.refresh_token.unwrap();
+    assert!(w.identity.refresh_token_valid(token.expose()));
+    assert_eq!(file.load().unwrap().unwrap().refresh_token.unwrap().expose(), token.expose());
+    let bodies: Vec<String> = w.identity.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(bodies[0].contains("offline_access"), "{}", bodies[0]);
+}
+
+#[tokio::test]
+async fn a_declined_device_sign_in_fails_saying_so_and_keeps_nothing() {
+    let w = World::signed_in().await;
+    std::fs::remove_file(TokenFile::in_state_dir(w.dir.path()).path()).unwrap();
+    w.identity.set_device_timing(1, 900);
+    let file = TokenFile::in_state_dir(w.dir.path());
+    let identity = &w.identity;
+    let err =
+        device_sign_in(&auth_settings(&w), &file, |_| identity.decline_all(), tokio::time::sleep).await.unwrap_err();
+    assert!(err.to_string().contains("declined"), "{err}");
+    assert!(file.load().unwrap().is_none());
+}
+
+fn daemon_env(w: &World, flag: bool) -> Vec<(String, String)> {
+    vec![
+        ("HUNTER_FEATURES__PARTNER_CENTER_SYNC".into(), flag.to_string()),
+        ("HUNTER_PARTNER_CENTER__API_BASE_URL".into(), w.pc.base_url()),
+        ("HUNTER_PARTNER_CENTER__AUTHORITY_URL".into(), w.identity.authority_url()),
+        ("HUNTER_PARTNER_CENTER__TENANT_ID".into(), TENANT.into()),
+        ("HUNTER_PARTNER_CENTER__CLIENT_ID".into(), CLIENT.into()),
+        ("HUNTER_WHOIS__ENABLED".into(), "false".into()),
+    ]
+}
+
+#[tokio::test]
+async fn with_the_flag_off_no_request_is_ever_sent() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    let mut options = DaemonOptions::in_dir(w.dir.path(), Some(w._db.url.clone()));
+    options.state_dir = w.dir.path().to_path_buf();
+    options.socket = w.dir.path().join("d.sock");
+    options.extra_env = daemon_env(&w, false);
+    let mut daemon = Daemon::start(&options).await;
+    let client = daemon.client().await;
+    let jobs = client.jobs().await.unwrap();
+    let job = jobs.iter().find(|j| j.name == "partner_center_sync").expect("the job is listed");
+    assert_eq!(job.state, protocol::JobState::Disabled);
+    let refused = client.run_job("partner_center_sync").await;
+    assert!(format!("{refused:?}").contains("disabled"), "{refused:?}");
+    daemon.stop();
+    assert!(w.pc.requests().is_empty() && w.identity.requests().is_empty(), "nothing was asked of Microsoft");
+}
+
+#[tokio::test]
+async fn hunterd_auth_partner_center_signs_in_and_auth_status_shows_it() {
+    let w = World::signed_in().await;
+    std::fs::remove_file(TokenFile::in_state_dir(w.dir.path()).path()).unwrap();
+    w.identity.set_device_timing(1, 900);
+    w.identity.set_auto_approve_after(2);
+    let state = w.dir.path().to_str().unwrap().to_string();
+    let env: Vec<(String, String)> = daemon_env(&w, true);
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = tokio::task::spawn_blocking({
+        let (state, env) = (state.clone(), env.clone());
+        move || {
+            let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            hunterd_command(&["--config", "/dev/null", "--state-dir", &state, "auth", "partner-center"], &refs)
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("https://microsoft.com/devicelogin"), "{stdout}");
+    let saved = w.saved();
+    assert!(!stdout.contains(saved.refresh_token.as_ref().unwrap().expose()), "the token is never printed");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(TokenFile::in_state_dir(w.dir.path()).path()).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let status = hunterd_command(&["--config", "/dev/null", "--state-dir", &state, "auth", "status"], &env_refs);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success());
+    assert!(text.contains(&format!("signed in (tenant {TENANT}")), "{text}");
+}
