@@ -156,7 +156,12 @@ async fn a_salesperson_adds_imports_filters_opens_and_marks_leads_in_the_tui() {
     let screen = tui.wait_for("leads.csv█");
     assert!(screen.contains(&csv.display().to_string()), "Tab completes the path:\n{screen}");
     tui.keys(&["Enter"]);
-    tui.wait_for("2 accepted, 0 merged, 1 rejected (line 4:");
+    // The import's toast gives way to "… scanned" as soon as its scans are done, which against the
+    // local DNS server can be quicker than one screen capture on a loaded machine: either proves the
+    // import went through; the rejected row is checked in the detail-free CLI test (`cli.rs`).
+    tui.wait_until("the import's outcome", Duration::from_secs(20), |s| {
+        s.contains("2 accepted, 0 merged, 1 rejected (line 4:") || s.contains("import leads.csv: 2 domains scanned")
+    });
 
     // Scans finish and the list refreshes by itself.
     let screen = tui.wait_until("four scanned leads", Duration::from_secs(40), |s| {
