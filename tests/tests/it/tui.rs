@@ -160,7 +160,7 @@ async fn a_salesperson_adds_imports_filters_opens_and_marks_leads_in_the_tui() {
     // local DNS server can be quicker than one screen capture on a loaded machine: either proves the
     // import went through; the rejected row is checked in the detail-free CLI test (`cli.rs`).
     tui.wait_until("the import's outcome", Duration::from_secs(20), |s| {
-        s.contains("2 accepted, 0 merged, 1 rejected (line 4:") || s.contains("import leads.csv: 2 domains scanned")
+        s.contains("2 accepted, 0 merged, 1 rejected (line 4:") || s.contains("leads.csv: 2 domains scanned")
     });
 
     // Scans finish and the list refreshes by itself.
