@@ -2,7 +2,7 @@
 //! synced / failed / duplicate. Claims use `FOR UPDATE SKIP LOCKED` with a lease, so several daemons
 //! never push the same lead at once and a dead daemon's leads go back to pending.
 
-use super::mapping::LeadFacts;
+use super::mapping::{LeadFacts, ReferralFacts};
 use super::push::Prior;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
@@ -326,14 +326,24 @@ pub async fn load_facts(pool: &PgPool, company_id: i64) -> Result<Option<LeadFac
         legacy_priority: Option<i16>,
         infrastructure_summary: Option<String>,
         sales_summary: Option<Value>,
+        referral_id: Option<String>,
+        referral_email: Option<String>,
     }
     let row: Option<Row> = sqlx::query_as(
         "SELECT c.domain, c.company_name, ls.provider, ls.tenant_size, ls.score, ls.segment,
                 ls.commercial_segment, ls.technical_heat, ls.priority, ls.legacy_priority,
-                ls.infrastructure_summary, sc.sales_summary
+                ls.infrastructure_summary, sc.sales_summary, r.referral_id, r.referral_email
            FROM companies c
            LEFT JOIN lead_state ls ON ls.company_id = c.id
            LEFT JOIN scores sc ON sc.id = ls.score_id
+           -- The newest Partner Center referral linked to the company; its contact at the company's
+           -- own domain first.
+           LEFT JOIN LATERAL (
+                SELECT p.referral_id,
+                       (SELECT e FROM unnest(p.contact_emails) e
+                         ORDER BY lower(e) LIKE '%@' || c.domain DESC LIMIT 1) AS referral_email
+                  FROM pc_referrals p WHERE p.company_id = c.id
+                 ORDER BY p.updated_time DESC NULLS LAST, p.id DESC LIMIT 1) r ON TRUE
           WHERE c.id = $1",
     )
     .bind(company_id)
@@ -357,8 +367,7 @@ pub async fn load_facts(pool: &PgPool, company_id: i64) -> Result<Option<LeadFac
             priority: r.priority,
             legacy_priority: r.legacy_priority,
             infrastructure_summary: r.infrastructure_summary,
-            // Referral data arrives with the Partner Center issue; the mapping is ready for it.
-            referral: None,
+            referral: r.referral_id.map(|id| ReferralFacts { id, contact_email: r.referral_email }),
         }
     }))
 }

@@ -570,3 +570,23 @@ async fn a_token_dataverse_keeps_refusing_points_at_the_application_user() {
     assert_ne!(s.push_state("lead1.example").await.0, "failed", "a configuration problem never fails the lead");
     assert!(s.fake.leads().is_empty());
 }
+
+#[tokio::test]
+async fn a_lead_with_a_partner_center_referral_is_partner_sourced_with_the_referral_contact() {
+    let s = Setup::new().await;
+    let domains = s.leads(1).await;
+    sqlx::query(
+        "INSERT INTO pc_referrals (referral_id, referral_kind, domain, contact_emails, raw, link_status, company_id, updated_time)
+         SELECT 'ref-42', 'co-sell', domain, ARRAY['someone@gmail.com', 'Buyer@lead1.example'], '{}'::jsonb, 'linked', id, now()
+           FROM companies WHERE domain = 'lead1.example'",
+    )
+    .execute(&s.pool)
+    .await
+    .unwrap();
+    let _daemon = s.daemon(&[]).await;
+    assert_eq!(s.push(&[&domains[0], "--wait"]).status.code(), Some(0));
+    let (_, cols) = &s.fake.leads()[0];
+    assert_eq!(cols["leadsourcecode"], 4, "Partner");
+    assert_eq!(cols["hnt_referralid"], "ref-42");
+    assert_eq!(cols["emailaddress1"], "Buyer@lead1.example", "the contact at the company's own domain");
+}
