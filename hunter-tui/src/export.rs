@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 
 /// The CSV header, in contract order.
-pub const COLUMNS: [&str; 30] = [
+pub const COLUMNS: [&str; 33] = [
     "domain",
     "company",
     "provider",
@@ -38,6 +38,9 @@ pub const COLUMNS: [&str; 30] = [
     "d365_lead_id",
     "d365_url",
     "d365_pushed_at",
+    "referral_type",
+    "referral_status",
+    "referral_id",
 ];
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -46,7 +49,7 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
 
 /// One row as CSV fields: booleans `true`/`false`, lists joined with `;`, empty for unknown,
 /// timestamps RFC 3339 UTC. Written through [`crate::csv_cell::neutralise`].
-pub fn csv_fields(row: &LeadRow) -> [String; 30] {
+pub fn csv_fields(row: &LeadRow) -> [String; 33] {
     [
         row.domain.clone(),
         opt(&row.company),
@@ -78,6 +81,9 @@ pub fn csv_fields(row: &LeadRow) -> [String; 30] {
         opt(&row.d365_lead_id),
         opt(&row.d365_url),
         row.d365_pushed_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+        opt(&row.referral_type),
+        opt(&row.referral_status),
+        opt(&row.referral_id),
     ]
 }
 
@@ -114,6 +120,9 @@ pub fn json_object(row: &LeadRow) -> Value {
         "d365_lead_id": row.d365_lead_id,
         "d365_url": row.d365_url,
         "d365_pushed_at": row.d365_pushed_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "referral_type": row.referral_type,
+        "referral_status": row.referral_status,
+        "referral_id": row.referral_id,
     })
 }
 
@@ -220,7 +229,7 @@ mod tests {
         let text = export(Format::Csv, &[]);
         assert_eq!(
             text.lines().next().unwrap(),
-            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at"
+            "domain,company,provider,gateway,local_provider,mx_hosts,spf,spf_includes,dkim,dmarc_policy,dmarc_pct,score,segment,commercial_segment,technical_heat,commercial_heat,priority,priority_label,scan_status,scanned_at,ip_country,ip_asn,ip_org,ip_proxy,infrastructure_summary,spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at,referral_type,referral_status,referral_id"
         );
     }
 
@@ -230,7 +239,7 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,,,,,"
+            "contoso.com,\"Contoso, Ltd.\",M365,Mimecast,,eu-smtp-inbound-1.mimecast.com;eu-smtp-inbound-2.mimecast.com,true,spf.protection.outlook.com;_netblocks.mimecast.com,false,reject,100,75,Existing,,,,,,ok,2026-11-23T10:00:00Z,,,,,,,,,,,,,"
         );
     }
 
@@ -250,7 +259,7 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert!(
             line.ends_with(
-                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,,,,,"
+                ",2026-11-23T10:00:00Z,IE,8075,Microsoft,false,Mail servers hosted by Microsoft (AS8075) in Ireland; no proxy/VPN signals,,,,,,,,"
             ),
             "{line}"
         );
@@ -259,11 +268,11 @@ mod tests {
     #[test]
     fn spf_result_precedes_the_dynamics_columns() {
         let text = export(Format::Csv, &[LeadRow { spf_result: Some("temperror".into()), ..row() }]);
-        assert!(text.lines().nth(1).unwrap().ends_with(",temperror,,,,"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with(",temperror,,,,,,,"), "{text}");
     }
 
     #[test]
-    fn dynamics_columns_come_last_with_the_record_link_and_push_time() {
+    fn dynamics_columns_follow_spf_result_with_the_record_link_and_push_time() {
         let pushed = LeadRow {
             d365_status: Some("synced".into()),
             d365_lead_id: Some("5f1c0a52-0000-0000-0000-000000000001".into()),
@@ -275,13 +284,25 @@ mod tests {
             ..row()
         };
         let text = export(Format::Csv, &[pushed]);
-        assert!(text.lines().next().unwrap().ends_with(",spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at"));
+        assert!(text.lines().next().unwrap().contains(",spf_result,d365_status,d365_lead_id,d365_url,d365_pushed_at,"));
         assert!(
             text.lines().nth(1).unwrap().ends_with(
-                ",synced,5f1c0a52-0000-0000-0000-000000000001,https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord,2026-12-07T01:00:00Z"
+                ",synced,5f1c0a52-0000-0000-0000-000000000001,https://org.example/main.aspx?etn=lead&id=5f1c0a52-0000-0000-0000-000000000001&pagetype=entityrecord,2026-12-07T01:00:00Z,,,"
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_partner_center_columns_come_last() {
+        let referred = LeadRow {
+            referral_type: Some("co-sell".into()),
+            referral_status: Some("Active".into()),
+            referral_id: Some("8e4c1f0e".into()),
+            ..row()
+        };
+        let text = export(Format::Csv, &[referred]);
+        assert!(text.lines().nth(1).unwrap().ends_with(",co-sell,Active,8e4c1f0e"), "{text}");
     }
 
     #[test]

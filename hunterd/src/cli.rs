@@ -41,7 +41,13 @@ enum Command {
     /// Validate a scoring rules file and print its summary; non-zero on any problem.
     CheckRules { file: PathBuf },
     /// Write a consistent backup of the database to FILE (pg_dump custom format; safe while hunterd runs).
-    Backup { file: PathBuf },
+    /// Sign-ins (the Partner Center refresh token) live outside the database and are left out.
+    Backup {
+        file: PathBuf,
+        /// Also copy the saved Partner Center sign-in to FILE.partner-center-token.json (owner-only).
+        #[arg(long)]
+        include_credentials: bool,
+    },
     /// Restore a backup into an empty database (hunterd must be stopped); non-zero on failure.
     Restore {
         file: PathBuf,
@@ -152,10 +158,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::partner_center::command::status(&config, &paths));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Backup { file } => {
+        Command::Backup { file, include_credentials } => {
             // Quiet by default (sqlx reports server notices at info): the command prints one line.
             let _guard = logging::init(config.log.level.as_deref().or(Some("warn")), &paths.log_dir(None), false)?;
             runtime.block_on(crate::ops::backup::backup(&config, &paths, &file))?;
+            if include_credentials {
+                println!("{}", crate::partner_center::command::copy_sign_in(&paths, &file)?);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Restore { file, force } => {

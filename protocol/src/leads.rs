@@ -202,6 +202,29 @@ pub struct LeadRow {
     /// The D365 record link (`…/main.aspx?etn=lead&id=…&pagetype=entityrecord`).
     pub d365_url: Option<String>,
     pub d365_pushed_at: Option<DateTime<Utc>>,
+    /// The company's newest Partner Center referral: its kind (`co-sell`, `marketplace`,
+    /// `solution-provider`, `marketing-qualified`, `own-deal`), status and id.
+    pub referral_type: Option<String>,
+    pub referral_status: Option<String>,
+    pub referral_id: Option<String>,
+}
+
+/// One Partner Center referral as the lead view shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralInfo {
+    pub id: String,
+    /// `co-sell`, `marketplace`, `solution-provider`, `marketing-qualified`, `own-deal`.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub substatus: Option<String>,
+    /// With its currency, e.g. "25000.00 USD".
+    pub deal_value: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub expiration: Option<DateTime<Utc>>,
+    /// The customer's contact addresses.
+    pub contacts: Vec<String>,
 }
 
 /// Everything known about one lead.
@@ -237,6 +260,8 @@ pub struct LeadDetail {
     pub notes: Vec<Note>,
     /// The Dynamics 365 push of this lead, when it was ever asked for.
     pub d365: Option<D365Sync>,
+    /// Partner Center referrals of the company, newest first.
+    pub referrals: Vec<ReferralInfo>,
 }
 
 /// A lead's Dynamics 365 push: where it stands and the Dataverse calls made for it.
@@ -504,7 +529,7 @@ impl Facet {
             }
             Facet::ScanStatus => "scan status: ok, nxdomain, no_mx, null_mx, timeout, servfail, refused, invalid",
             Facet::Tag => "a tag",
-            Facet::Referral => "referral type: co-sell, marketplace, solution-provider",
+            Facet::Referral => "referral type: co-sell, marketplace, solution-provider, marketing-qualified, own-deal",
             Facet::D365 => "Dynamics 365 sync state: none, pending, synced, failed",
         }
     }
@@ -512,7 +537,9 @@ impl Facet {
     /// The values known without asking the daemon, for facets it cannot count yet.
     pub fn fixed_values(self) -> Option<&'static [&'static str]> {
         match self {
-            Facet::Referral => Some(&["co-sell", "marketplace", "solution-provider"]),
+            Facet::Referral => {
+                Some(&["co-sell", "marketplace", "solution-provider", "marketing-qualified", "own-deal"])
+            }
             Facet::D365 => Some(&["none", "pending", "synced", "failed"]),
             _ => None,
         }

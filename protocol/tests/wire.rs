@@ -89,6 +89,9 @@ fn row() -> LeadRow {
         d365_lead_id: Some(s("00000000-0000-0000-0000-000000000001")),
         d365_url: Some(s("https://org.example/main.aspx?etn=lead&id=1&pagetype=entityrecord")),
         d365_pushed_at: Some(at()),
+        referral_type: Some(s("co-sell")),
+        referral_status: Some(s("Active")),
+        referral_id: Some(s("8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69")),
     }
 }
 
@@ -172,6 +175,18 @@ fn detail() -> LeadDetail {
                 duration_ms: 12,
             }],
         }),
+        referrals: vec![ReferralInfo {
+            id: s("8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69"),
+            kind: Some(s("co-sell")),
+            name: Some(s("Contoso migration")),
+            status: Some(s("New")),
+            substatus: Some(s("Pending")),
+            deal_value: Some(s("25000.00 USD")),
+            created: Some(at()),
+            updated: Some(at()),
+            expiration: None,
+            contacts: vec![s("ann@contoso.com")],
+        }],
     }
 }
 

@@ -131,6 +131,18 @@ pub fn detail() -> LeadDetail {
             created_at: now() - Duration::days(2),
         }],
         d365: None,
+        referrals: vec![protocol::ReferralInfo {
+            id: "8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69".into(),
+            kind: Some("co-sell".into()),
+            name: Some("Contoso M365 migration".into()),
+            status: Some("New".into()),
+            substatus: Some("Pending".into()),
+            deal_value: Some("25000.00 USD".into()),
+            created: Some(now() - Duration::days(3)),
+            updated: Some(now() - Duration::days(1)),
+            expiration: Some(now() + Duration::days(11)),
+            contacts: vec!["ann@lead0.example".into()],
+        }],
     }
 }
 

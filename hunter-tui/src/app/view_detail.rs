@@ -68,6 +68,7 @@ fn when(app: &App, at: chrono::DateTime<chrono::Utc>) -> String {
 
 pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = header_lines(app, detail, theme);
+    lines.extend(referral_lines(detail, theme));
     lines.extend(heading("Score breakdown", theme));
     lines.extend(breakdown_lines(&detail.breakdown, detail.row.score, theme));
     lines.extend(signal_lines(detail, theme));
@@ -272,6 +273,41 @@ fn infrastructure_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>>
     if detail.ip_details.is_empty() {
         let note = detail.enrichment_note.as_deref().unwrap_or("no IP enrichment data");
         lines.push(Line::styled(format!("  {note}"), theme.dim()));
+    }
+    lines
+}
+
+/// Partner Center referrals of the company, when it has any: kind, status, deal value, dates, contacts.
+fn referral_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if detail.referrals.is_empty() {
+        return lines;
+    }
+    lines.extend(heading("Partner Center referrals", theme));
+    let date =
+        |t: &Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "–".into(), |t| t.format("%Y-%m-%d").to_string());
+    for r in &detail.referrals {
+        let status = match (&r.status, &r.substatus) {
+            (Some(s), Some(sub)) => format!("{s} / {sub}"),
+            (s, _) => or_dash(s),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<12}", super::view_leads::referral_badge(r.kind.as_deref())), theme.bold()),
+            Span::raw(format!("{status:<18} {:<16} {}", or_dash(&r.deal_value), r.name.clone().unwrap_or_default())),
+        ]));
+        lines.push(Line::styled(
+            format!(
+                "    id {} · created {} · updated {} · expires {}",
+                r.id,
+                date(&r.created),
+                date(&r.updated),
+                date(&r.expiration)
+            ),
+            theme.dim(),
+        ));
+        if !r.contacts.is_empty() {
+            lines.push(Line::raw(format!("    contacts {}", r.contacts.join(", "))));
+        }
     }
     lines
 }

@@ -322,8 +322,10 @@ fn lead_cell<'a>(app: &App, row: &LeadRow, col: Col, width: u16, theme: Theme) -
             Some((label, _)) => Span::raw(fit(&label, width)),
             None => Span::raw(""),
         },
-        // Partner Center referrals arrive with their own feature; nothing to show yet.
-        Col::Referral => Span::raw(""),
+        Col::Referral => match row.referral_type.as_deref() {
+            None => Span::raw(""),
+            kind => Span::raw(referral_badge(kind)),
+        },
         Col::D365 => match row.d365_status.as_deref() {
             None => Span::styled("–", theme.dim()),
             Some("synced") => Span::styled(fit("synced", width), theme.ok()),
@@ -412,6 +414,19 @@ pub fn bar(done: u64, total: u64, width: usize) -> String {
     format!("▕{}{}▏", "█".repeat(filled), "░".repeat(width - filled))
 }
 
+/// The Referral column's badge for a referral kind: Co-sell, Marketplace, SP, MQL, Own deal.
+pub fn referral_badge(kind: Option<&str>) -> &'static str {
+    match kind {
+        Some("co-sell") => "Co-sell",
+        Some("marketplace") => "Marketplace",
+        Some("solution-provider") => "SP",
+        Some("marketing-qualified") => "MQL",
+        Some("own-deal") => "Own deal",
+        Some(_) => "Referral",
+        None => "–",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +443,15 @@ mod tests {
         assert!(width(Col::Domain) >= 28 && width(Col::Provider) >= 22 && width(Col::Company) >= 22, "{columns:?}");
         let used: u16 = ROW_PREFIX + columns.iter().map(|(_, w)| w).sum::<u16>() + columns.len() as u16 - 1;
         assert!(used <= 180);
+    }
+
+    #[test]
+    fn referral_kinds_get_short_badges() {
+        let badges: Vec<&str> = ["co-sell", "marketplace", "solution-provider", "marketing-qualified", "own-deal"]
+            .into_iter()
+            .map(|k| referral_badge(Some(k)))
+            .collect();
+        assert_eq!(badges, ["Co-sell", "Marketplace", "SP", "MQL", "Own deal"]);
     }
 
     #[test]

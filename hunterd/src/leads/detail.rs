@@ -187,6 +187,7 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     .into_iter()
     .map(|r| Note { id: r.id, author: r.author, body: r.body, created_at: r.created_at })
     .collect();
+    detail.referrals = referrals(pool, id).await?;
     detail.d365 = d365_sync(pool, id).await?;
     Ok(detail)
 }
@@ -224,6 +225,51 @@ async fn d365_sync(pool: &PgPool, id: i64) -> Result<Option<protocol::D365Sync>,
             })
             .collect(),
     }))
+}
+
+#[derive(sqlx::FromRow)]
+struct ReferralRow {
+    referral_id: String,
+    referral_kind: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    substatus: Option<String>,
+    deal_value: Option<String>,
+    currency: Option<String>,
+    created_time: Option<chrono::DateTime<chrono::Utc>>,
+    updated_time: Option<chrono::DateTime<chrono::Utc>>,
+    expiration_time: Option<chrono::DateTime<chrono::Utc>>,
+    contact_emails: Vec<String>,
+}
+
+/// The company's Partner Center referrals, newest first (at most 20).
+async fn referrals(pool: &PgPool, company_id: i64) -> Result<Vec<protocol::ReferralInfo>, sqlx::Error> {
+    let rows: Vec<ReferralRow> = sqlx::query_as(
+        "SELECT referral_id, referral_kind, name, status, substatus, deal_value::text AS deal_value, currency,
+                created_time, updated_time, expiration_time, contact_emails
+           FROM pc_referrals WHERE company_id = $1 ORDER BY updated_time DESC NULLS LAST, id DESC LIMIT 20",
+    )
+    .bind(company_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| protocol::ReferralInfo {
+            id: r.referral_id,
+            kind: r.referral_kind,
+            name: r.name,
+            status: r.status,
+            substatus: r.substatus,
+            deal_value: r.deal_value.map(|v| match &r.currency {
+                Some(c) => format!("{v} {c}"),
+                None => v,
+            }),
+            created: r.created_time,
+            updated: r.updated_time,
+            expiration: r.expiration_time,
+            contacts: r.contact_emails,
+        })
+        .collect())
 }
 
 /// Recent changes across all leads (the change feed), newest first.

@@ -20,7 +20,13 @@ const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, l
      ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, ls.scan_status, ls.scanned_at, \
      l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
      (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status, \
-     p.state AS d365_state, p.lead_id AS d365_lead_id, p.record_url AS d365_url, p.pushed_at AS d365_pushed_at ";
+     p.state AS d365_state, p.lead_id AS d365_lead_id, p.record_url AS d365_url, p.pushed_at AS d365_pushed_at, \
+     (SELECT pr.referral_kind FROM pc_referrals pr WHERE pr.company_id = l.company_id \
+       ORDER BY pr.updated_time DESC NULLS LAST, pr.id DESC LIMIT 1) AS referral_kind, \
+     (SELECT pr.status FROM pc_referrals pr WHERE pr.company_id = l.company_id \
+       ORDER BY pr.updated_time DESC NULLS LAST, pr.id DESC LIMIT 1) AS referral_status, \
+     (SELECT pr.referral_id FROM pc_referrals pr WHERE pr.company_id = l.company_id \
+       ORDER BY pr.updated_time DESC NULLS LAST, pr.id DESC LIMIT 1) AS referral_id ";
 
 /// One lead as stored; [`LeadRow`] is what clients get.
 #[derive(Debug, sqlx::FromRow)]
@@ -63,6 +69,12 @@ pub(crate) struct StoredRow {
     d365_url: Option<String>,
     #[sqlx(default)]
     d365_pushed_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    referral_kind: Option<String>,
+    #[sqlx(default)]
+    referral_status: Option<String>,
+    #[sqlx(default)]
+    referral_id: Option<String>,
 }
 
 /// The export's `spf_result` for a stored SPF status.
@@ -106,6 +118,9 @@ impl From<StoredRow> for LeadRow {
             d365_lead_id: r.d365_lead_id.map(|id| id.to_string()),
             d365_url: r.d365_url,
             d365_pushed_at: r.d365_pushed_at,
+            referral_type: r.referral_kind,
+            referral_status: r.referral_status,
+            referral_id: r.referral_id,
         }
     }
 }
@@ -228,6 +243,14 @@ pub(crate) fn push_where(qb: &mut QueryBuilder<'_, Postgres>, filter: &LeadFilte
         // Tags are stored lower-case.
         let lowered: Vec<String> = filter.tags.iter().map(|v| v.to_lowercase()).collect();
         qb.push("AND l.tags && ").push_bind(lowered).push("::text[] ");
+    }
+    if !filter.referrals.is_empty() {
+        let lowered: Vec<String> = filter.referrals.iter().map(|v| v.to_lowercase()).collect();
+        qb.push(
+            "AND EXISTS (SELECT 1 FROM pc_referrals p WHERE p.company_id = l.company_id AND p.referral_kind = ANY(",
+        )
+        .push_bind(lowered)
+        .push(")) ");
     }
     if filter.favorites_only {
         qb.push("AND l.favorite ");

@@ -111,6 +111,23 @@ pub async fn health(config: &Config, paths: &Paths) -> Vec<(&'static str, Result
     vec![("partner-auth", auth), ("partner-api", api)]
 }
 
+/// `hunterd backup FILE --include-credentials`: copies the saved sign-in next to the backup, owner-only.
+pub fn copy_sign_in(paths: &Paths, backup: &std::path::Path) -> anyhow::Result<String> {
+    let source = TokenFile::in_state_dir(&paths.state_dir);
+    let Some(saved) = source.load()? else {
+        return Ok("no Partner Center sign-in to include".into());
+    };
+    let mut name = backup.as_os_str().to_owned();
+    name.push(".partner-center-token.json");
+    let target = std::path::PathBuf::from(name);
+    TokenFile::at(target.clone()).save(&saved)?;
+    Ok(format!(
+        "Partner Center sign-in copied to {} (owner-only; put it back as {} in the state directory)",
+        target.display(),
+        super::token::FILE_NAME
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,22 @@ impl Link {
     }
 }
 
+/// What scoring needs to know about a company's referrals (read with its scan claim).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompanyReferrals {
+    /// Distinct [`ReferralKind`] names.
+    pub kinds: Vec<String>,
+    /// The customer's Entra tenant id, when a referral carried one.
+    pub customer_tenant: Option<String>,
+}
+
+impl CompanyReferrals {
+    /// From the stored kinds and the tenant-bearing parts of the stored referrals.
+    pub fn from_stored(kinds: Vec<String>, tenant_parts: &[Value]) -> CompanyReferrals {
+        CompanyReferrals { kinds, customer_tenant: tenant_parts.iter().find_map(tenant_id) }
+    }
+}
+
 /// A referral record that cannot be used at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {

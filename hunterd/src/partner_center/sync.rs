@@ -205,7 +205,7 @@ impl Syncer {
             .execute(&mut *tx)
             .await?;
         if let Some((company_id, _)) = company {
-            queue_scan_if_due(&mut tx, company_id, self.rescan_interval).await?;
+            queue_scan_if_due(&mut tx, company_id, referral, self.rescan_interval).await?;
         }
         tx.commit().await?;
         Ok(if created { Stored::Created } else { Stored::Updated })
@@ -296,22 +296,29 @@ async fn upsert_referral(
 }
 
 /// Queues a scan unless the company has a fresh one (or one is already queued): three referrals for
-/// one company mean one scan.
+/// one company mean one scan. A fresh score that does not count this referral yet (the co-sell
+/// bonus, or M365 from a known customer tenant) is redone: scoring happens with the scan.
 async fn queue_scan_if_due(
     tx: &mut PgConnection,
     company_id: i64,
+    referral: &Referral,
     rescan_interval: Duration,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO job_queue (kind, payload, dedup_key, priority)
+        r#"INSERT INTO job_queue (kind, payload, dedup_key, priority)
          SELECT 'scan', jsonb_build_object('company_id', c.id), c.id::text, $2
            FROM companies c LEFT JOIN lead_state ls ON ls.company_id = c.id
-          WHERE c.id = $1 AND (ls.scanned_at IS NULL OR ls.scanned_at < now() - make_interval(secs => $3))
-         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
+          WHERE c.id = $1 AND (ls.scanned_at IS NULL OR ls.scanned_at < now() - make_interval(secs => $3)
+                OR ($4 AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.id = ls.score_id
+                                          AND s.breakdown @> '[{"key": "partner_center_cosell"}]'))
+                OR ($5 AND ls.provider IS DISTINCT FROM 'M365'))
+         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING"#,
     )
     .bind(company_id)
     .bind(SCAN_PRIORITY)
     .bind(rescan_interval.as_secs_f64())
+    .bind(referral.kind == Some(super::referral::ReferralKind::CoSell))
+    .bind(referral.tenant_id.is_some())
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -47,6 +47,11 @@ impl TokenFile {
         TokenFile { path: state_dir.join(FILE_NAME) }
     }
 
+    /// A copy elsewhere (`hunterd backup --include-credentials`).
+    pub fn at(path: PathBuf) -> TokenFile {
+        TokenFile { path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -66,8 +71,9 @@ impl TokenFile {
     /// Replaces the file atomically with an owner-only one.
     pub fn save(&self, sign_in: &SavedSignIn) -> Result<(), TokenFileError> {
         let err = |cause| TokenFileError::Write { path: self.path.clone(), cause };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| FILE_NAME.into());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let body = serde_json::to_vec_pretty(&Exposed(sign_in)).map_err(|e| err(std::io::Error::other(e)))?;
         let written = (|| {
             let _ = std::fs::remove_file(&tmp);

@@ -5,6 +5,7 @@
 use super::store::{ScanOutcome, StoredDetection, StoredScore};
 use crate::config::Config;
 use crate::enrich::{AddressRole, EnrichmentReport, EnrichmentService};
+use crate::partner_center::referral::CompanyReferrals;
 use crate::provider::{self, ProviderTable};
 use crate::scan::{ScanError, Scanner};
 use crate::score::{self, Rules, ScoreInput};
@@ -88,6 +89,19 @@ impl Engine {
         domain: &str,
         known_registration: Option<Registration>,
     ) -> ScanOutcome {
+        self.evaluate_with(company_id, domain, known_registration, &CompanyReferrals::default()).await
+    }
+
+    /// [`evaluate`](Self::evaluate) for a company with Partner Center referrals: their kinds feed the
+    /// `referral_in` rules (the co-sell bonus), and a known customer Entra tenant makes the provider
+    /// M365 (engine.md §9.9), with the referral as its evidence.
+    pub async fn evaluate_with(
+        &self,
+        company_id: i64,
+        domain: &str,
+        known_registration: Option<Registration>,
+        referrals: &CompanyReferrals,
+    ) -> ScanOutcome {
         let started_at = chrono::Utc::now();
         let clock = Instant::now();
         let registration = known_registration;
@@ -96,8 +110,19 @@ impl Engine {
             .as_ref()
             .and_then(|r| r.expires.as_deref())
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-        let detection = provider::detect(&scan, &self.providers);
-        let outcome = score::score(&ScoreInput::from_scan(&scan, &detection), &self.rules);
+        let mut detection = provider::detect(&scan, &self.providers);
+        if let Some(tenant) = &referrals.customer_tenant
+            && detection.provider != "M365"
+        {
+            detection.evidence.push(provider::Evidence {
+                claim: format!("provider M365 (was {}): the customer's Entra tenant is known", detection.provider),
+                source: provider::EvidenceSource::PartnerCenter,
+                record: format!("Partner Center referral: customer tenant {tenant}"),
+            });
+            detection.provider = "M365".into();
+        }
+        let input = ScoreInput { referrals: &referrals.kinds, ..ScoreInput::from_scan(&scan, &detection) };
+        let outcome = score::score(&input, &self.rules);
         let enrichment = match &self.enrichment {
             Some(service) => {
                 let mut addresses: Vec<(IpAddr, AddressRole)> = Vec::new();

@@ -5,6 +5,7 @@ use super::engine::Engine;
 use super::store::{self, ScanOutcome};
 use crate::db::supervisor::{DbHealth, retry_through_outage};
 use crate::jobs::queue::{self, QueueItem};
+use crate::partner_center::referral::CompanyReferrals;
 use crate::scan::ScanStatus;
 use protocol::Event;
 use sqlx::{PgPool, Row};
@@ -132,6 +133,7 @@ struct ClaimedScan {
     domain: Option<String>,
     known_registration: Option<protocol::Registration>,
     registration_due: bool,
+    referrals: CompanyReferrals,
 }
 
 /// Claims scans and reads their domains and registrations in one round trip. `registration_ttl`
@@ -147,7 +149,12 @@ async fn claim_scans(
             "WITH claimed AS ({})
              SELECT c.id, c.payload, c.attempts, c.max_attempts, co.domain, r.data AS registration,
                     $5::float8 IS NOT NULL AND (r.company_id IS NULL OR r.checked_at IS NULL
-                        OR r.checked_at < now() - make_interval(secs => $5::float8)) AS registration_due
+                        OR r.checked_at < now() - make_interval(secs => $5::float8)) AS registration_due,
+                    (SELECT array_agg(DISTINCT p.referral_kind) FROM pc_referrals p
+                      WHERE p.company_id = co.id AND p.referral_kind IS NOT NULL) AS referral_kinds,
+                    (SELECT jsonb_agg(jsonb_build_object('azureTenantId', p.raw->'azureTenantId',
+                                'customerProfile', jsonb_build_object('ids', p.raw->'customerProfile'->'ids')))
+                       FROM pc_referrals p WHERE p.company_id = co.id) AS referral_tenants
                FROM claimed c LEFT JOIN companies co ON co.id = (c.payload->>'company_id')::bigint
                LEFT JOIN registrations r ON r.company_id = co.id",
             queue::CLAIM_SQL
@@ -175,6 +182,13 @@ async fn claim_scans(
                     .try_get::<Option<serde_json::Value>, _>("registration")?
                     .and_then(|v| serde_json::from_value(v).ok()),
                 registration_due: r.try_get::<Option<bool>, _>("registration_due")?.unwrap_or(false),
+                referrals: CompanyReferrals::from_stored(
+                    r.try_get::<Option<Vec<String>>, _>("referral_kinds")?.unwrap_or_default(),
+                    r.try_get::<Option<serde_json::Value>, _>("referral_tenants")?
+                        .as_ref()
+                        .and_then(serde_json::Value::as_array)
+                        .map_or(&[][..], Vec::as_slice),
+                ),
             })
         })
         .collect()
@@ -195,7 +209,7 @@ async fn process(
     claimed: ClaimedScan,
     results: &mpsc::Sender<Finished>,
 ) -> bool {
-    let ClaimedScan { item, domain, known_registration: known, registration_due } = claimed;
+    let ClaimedScan { item, domain, known_registration: known, registration_due, referrals } = claimed;
     let Some(company_id) = item.payload.get("company_id").and_then(serde_json::Value::as_i64) else {
         let _ = queue::fail(pool, &item, owner, "queue item without a company_id").await;
         return true;
@@ -205,7 +219,7 @@ async fn process(
         let _ = queue::complete(pool, &[item.id], owner).await;
         return true;
     };
-    let mut outcome = engine.evaluate(company_id, &domain, known).await;
+    let mut outcome = engine.evaluate_with(company_id, &domain, known, &referrals).await;
     outcome.registration_due = registration_due;
     if is_transient(outcome.scan.status) {
         let attempt = item.payload.get("transient_attempt").and_then(serde_json::Value::as_i64).unwrap_or(0);

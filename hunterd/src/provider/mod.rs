@@ -45,6 +45,8 @@ pub enum EvidenceSource {
     Dkim,
     Autodiscover,
     Txt,
+    /// A Partner Center referral (the customer's Entra tenant id).
+    PartnerCenter,
 }
 
 /// One conclusion and the record that led to it.

@@ -21,6 +21,9 @@ pub struct When {
     pub technical_heat_in: Option<Vec<String>>,
     pub commercial_segment_in: Option<Vec<String>>,
     pub commercial_heat_in: Option<Vec<String>>,
+    /// The company has a Partner Center referral of one of these kinds (`co-sell`, `marketplace`,
+    /// `solution-provider`, `marketing-qualified`, `own-deal`).
+    pub referral_in: Option<Vec<String>>,
 }
 
 /// What is known when a rule is evaluated; `None` = not decided (yet) at this stage.
@@ -38,9 +41,13 @@ pub(crate) struct Facts<'a> {
     pub technical_heat: Option<&'a str>,
     pub commercial_segment: Option<&'a str>,
     pub commercial_heat: Option<&'a str>,
+    /// Kinds of the company's Partner Center referrals.
+    pub referrals: Option<&'a [String]>,
 }
 
 pub(crate) const DMARC_VALUES: [&str; 4] = ["none", "quarantine", "reject", "absent"];
+pub(crate) const REFERRAL_KINDS: [&str; 5] =
+    ["co-sell", "marketplace", "solution-provider", "marketing-qualified", "own-deal"];
 
 impl When {
     pub fn is_empty(&self) -> bool {
@@ -69,6 +76,10 @@ impl When {
             && within(&self.technical_heat_in, f.technical_heat)
             && within(&self.commercial_segment_in, f.commercial_segment)
             && within(&self.commercial_heat_in, f.commercial_heat)
+            && self
+                .referral_in
+                .as_ref()
+                .is_none_or(|list| f.referrals.is_some_and(|have| have.iter().any(|k| list.contains(k))))
     }
 
     /// Problems with this condition in a list evaluated at `stage`, each prefixed with `at`.
@@ -89,6 +100,7 @@ impl When {
         unavailable("mx", self.mx.is_none() || signals, why_signals);
         unavailable("dmarc_in", self.dmarc_in.is_none() || signals, why_signals);
         unavailable("spf_includes_min", self.spf_includes_min.is_none() || signals, why_signals);
+        unavailable("referral_in", self.referral_in.is_none() || signals, why_signals);
         unavailable(
             "segment_in",
             self.segment_in.is_none() || stage >= Stage::TechnicalHeat,
@@ -116,9 +128,16 @@ impl When {
             problems.push(format!("{at}.when: min_score {min} is above max_score {max}, so the rule never matches"));
         }
         let dmarc: BTreeSet<String> = DMARC_VALUES.iter().map(|s| s.to_string()).collect();
+        let referral_kinds: BTreeSet<String> = REFERRAL_KINDS.iter().map(|s| s.to_string()).collect();
         for (field, list, allowed, what) in [
             ("provider_in", &self.provider_in, &known.providers, "a provider named in provider_points"),
             ("dmarc_in", &self.dmarc_in, &dmarc, "none, quarantine, reject or absent"),
+            (
+                "referral_in",
+                &self.referral_in,
+                &referral_kinds,
+                "a referral kind (co-sell, marketplace, solution-provider, marketing-qualified, own-deal)",
+            ),
             ("segment_in", &self.segment_in, &known.segments, "a segment the segment rules can produce"),
             (
                 "technical_heat_in",

@@ -40,6 +40,8 @@ pub struct ScoreInput<'a> {
     pub has_usable_mx: bool,
     /// The SPF record text, for the include-count rule.
     pub spf_record: Option<&'a str>,
+    /// Kinds of the company's Partner Center referrals (`co-sell`, …), for `referral_in` rules.
+    pub referrals: &'a [String],
 }
 
 impl<'a> ScoreInput<'a> {
@@ -53,6 +55,7 @@ impl<'a> ScoreInput<'a> {
             dmarc: scan.dmarc.as_ref().map(|d| d.policy),
             has_usable_mx: scan.mx.iter().any(|m| !m.host.trim_end_matches('.').is_empty()),
             spf_record: scan.spf.record.as_deref(),
+            referrals: &[],
         }
     }
 }
@@ -241,6 +244,7 @@ fn signal_facts<'a>(input: &ScoreInput<'a>) -> Facts<'a> {
         dmarc: Some(input.dmarc.map_or("absent", DmarcPolicy::as_str)),
         // The reference counts the literal substring, not parsed terms (§3.6).
         spf_includes: Some(input.spf_record.map_or(0, |r| r.matches("include:").count() as u32)),
+        referrals: Some(input.referrals),
         ..Facts::default()
     }
 }

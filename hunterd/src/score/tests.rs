@@ -120,6 +120,7 @@ fn every_worked_example_of_section_6_11_is_reproduced() {
             },
             has_usable_mx: row.cell(5) == "yes",
             spf_record: Some(&spf_record),
+            referrals: &[],
         };
         let out = score(&input, embedded());
         let segment = row.cell(9).split(' ').next().unwrap();
@@ -181,7 +182,16 @@ fn the_priority_labels_are_the_reference_labels() {
 }
 
 fn input<'a>(provider: &'a str, spf: bool, dkim: bool, dmarc: Option<DmarcPolicy>) -> ScoreInput<'a> {
-    ScoreInput { domain: "example.com", provider, spf, dkim, dmarc, has_usable_mx: true, spf_record: None }
+    ScoreInput {
+        domain: "example.com",
+        provider,
+        spf,
+        dkim,
+        dmarc,
+        has_usable_mx: true,
+        spf_record: None,
+        referrals: &[],
+    }
 }
 
 fn keyed(out: &ScoreOutcome, kind: ContributionKind) -> Vec<(&str, i32)> {
@@ -636,4 +646,28 @@ fn signals_from_a_scan_count_spf_only_when_it_is_a_single_valid_record() {
     );
     assert_eq!(input.spf_record.map(|r| r.matches("include:").count()), Some(4));
     assert!(input.has_usable_mx);
+}
+
+#[test]
+fn a_co_sell_referral_adds_its_bonus_and_the_breakdown_says_so() {
+    let kinds = ["co-sell".to_string()];
+    let plain = score(&input("Google", true, true, Some(DmarcPolicy::Reject)), embedded());
+    let cosell =
+        score(&ScoreInput { referrals: &kinds, ..input("Google", true, true, Some(DmarcPolicy::Reject)) }, embedded());
+    let line = cosell.breakdown.iter().find(|c| c.key == "partner_center_cosell").expect("a co-sell line");
+    assert_eq!(line.points, 15);
+    assert_eq!(cosell.score, (plain.score + 15).min(100));
+}
+
+#[test]
+fn other_referral_kinds_add_nothing() {
+    let kinds = ["marketing-qualified".to_string()];
+    let out = score(&ScoreInput { referrals: &kinds, ..input("Hosting", true, true, None) }, embedded());
+    assert!(out.breakdown.iter().all(|c| c.key != "partner_center_cosell"));
+}
+
+#[test]
+fn a_misspelt_referral_kind_in_a_rule_is_refused() {
+    let err = problems_of(&with_replaced("referral_in = [\"co-sell\"]", "referral_in = [\"cosell\"]"));
+    assert!(err.contains("`cosell` is not a referral kind"), "{err}");
 }

@@ -31,6 +31,8 @@ struct State {
     faults: VecDeque<Fault>,
     /// Faults for the n-th list request (1-based) only.
     faults_at: Vec<(usize, Fault)>,
+    /// The normal answer to the n-th list request, sent late.
+    delays_at: Vec<(usize, std::time::Duration)>,
     list_requests: usize,
     quirky_next_link: bool,
     error_shape: ErrorShape,
@@ -51,6 +53,7 @@ impl PartnerCenterFake {
             referrals: Vec::new(),
             faults: VecDeque::new(),
             faults_at: Vec::new(),
+            delays_at: Vec::new(),
             list_requests: 0,
             quirky_next_link: false,
             error_shape: ErrorShape::PartnerCenter,
@@ -105,6 +108,13 @@ impl PartnerCenterFake {
         let mut s = self.state.lock().unwrap();
         let at = s.list_requests + n;
         s.faults_at.push((at, fault));
+    }
+
+    /// The `n`-th list request from now on gets its normal answer after `delay`.
+    pub fn delay_list_request(&self, n: usize, delay: std::time::Duration) {
+        let mut s = self.state.lock().unwrap();
+        let at = s.list_requests + n;
+        s.delays_at.push((at, delay));
     }
 
     pub fn set_quirky_next_link(&self, on: bool) {
@@ -309,7 +319,12 @@ impl State {
                 None => self.error(404, "NotFound", "Referral not found"),
             };
         }
-        self.list(req)
+        let n = self.list_requests;
+        let answer = self.list(req);
+        match self.delays_at.iter().find(|(at, _)| *at == n) {
+            Some((_, delay)) => answer.set_delay(*delay),
+            None => answer,
+        }
     }
 
     fn list(&mut self, req: &Request) -> ResponseTemplate {

@@ -202,7 +202,8 @@ async fn a_temporary_spf_failure_is_published_spf_with_spf_result_temperror_and_
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name}: {header:?}"));
     assert_eq!(at("spf_result"), at("infrastructure_summary") + 1, "appended when it landed: {header:?}");
-    assert_eq!(header.last(), Some(&"d365_pushed_at"), "the Dynamics group came later: {header:?}");
+    assert_eq!(at("d365_status"), at("spf_result") + 1, "the Dynamics group came next: {header:?}");
+    assert_eq!(header.last(), Some(&"referral_id"), "then Partner Center's: {header:?}");
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
     let column = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
     assert_eq!((column("spf"), column("spf_result")), ("true", "temperror"), "{csv}");

@@ -372,3 +372,179 @@ async fn hunterd_auth_partner_center_signs_in_and_auth_status_shows_it() {
     assert!(status.status.success());
     assert!(text.contains(&format!("signed in (tenant {TENANT}")), "{text}");
 }
+
+/// A scanning daemon on the world's database with the sync on, against the fakes.
+async fn syncing_daemon(w: &World, dns: &hunter_tests::dns::DnsServer) -> Daemon {
+    let mut options = DaemonOptions::in_dir(w.dir.path(), Some(w._db.url.clone()));
+    options.state_dir = w.dir.path().to_path_buf();
+    options.socket = w.dir.path().join("d.sock");
+    options.extra_env = daemon_env(w, true);
+    options.extra_env.extend(hunter_tests::scan_env(dns));
+    Daemon::start(&options).await
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_co_sell_referral_brings_its_company_in_scanned_with_the_bonus_in_the_breakdown() {
+    use hunter_tests::dns::{DnsServer, Zone};
+    let dns = DnsServer::start([Zone::new("contoso.com")
+        .mx(0, "aspmx.l.google.com")
+        .txt("v=spf1 include:_spf.google.com ~all")
+        .dmarc("v=DMARC1; p=reject")]);
+    let w = World::signed_in().await;
+    w.pc.put(referral("r1", "co-sell", "Contoso", &["ann@contoso.com"], None, at(5)));
+    let _daemon = syncing_daemon(&w, &dns).await;
+    let pool = w.pool.clone();
+    wait_until("the scored lead", async || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM lead_state ls JOIN companies c ON c.id = ls.company_id WHERE c.domain = 'contoso.com' AND ls.score IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+    let breakdown: serde_json::Value = sqlx::query_scalar(
+        "SELECT s.breakdown FROM scores s JOIN companies c ON c.id = s.company_id WHERE c.domain = 'contoso.com'",
+    )
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    let line = breakdown.as_array().unwrap().iter().find(|c| c["key"] == "partner_center_cosell");
+    assert_eq!(line.map(|l| l["points"].clone()), Some(json!(15)), "{breakdown}");
+}
+
+#[tokio::test]
+async fn hunter_tui_sync_partner_center_wait_exits_2_when_some_referrals_failed() {
+    let dns = hunter_tests::dns::DnsServer::start([]);
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    w.pc.put_raw(json!({"name": "no id", "direction": "Incoming", "updatedDateTime": "2099-01-01T00:00:00Z"}));
+    let daemon = syncing_daemon(&w, &dns).await;
+    let socket = daemon.options.socket.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        hunter_tests::tui_command(&["--socket", &socket, "sync", "partner-center", "--wait"], &[])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("partner_center_sync: partial:") && stdout.contains("failed 1"), "{stdout}");
+}
+
+#[tokio::test]
+async fn synced_referrals_show_in_the_lead_list_its_referral_filter_and_the_lead_detail() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    sync(&w.syncer(), &w.pool).await.unwrap();
+    let query = |kinds: &[&str]| protocol::LeadQuery {
+        filter: protocol::LeadFilter { referrals: kinds.iter().map(|k| k.to_string()).collect(), ..Default::default() },
+        sort: protocol::LeadSort::Domain,
+        descending: false,
+        ..Default::default()
+    };
+    let page = hunterd::leads::list_leads(&w.pool, &query(&[])).await.unwrap();
+    let rows: Vec<_> = page
+        .rows
+        .iter()
+        .map(|r| {
+            (r.domain.as_str(), r.referral_type.as_deref(), r.referral_status.as_deref(), r.referral_id.as_deref())
+        })
+        .collect();
+    // The newest of contoso.com's three referrals is r3 (marketing-qualified).
+    assert_eq!(
+        rows,
+        [
+            ("contoso.com", Some("marketing-qualified"), Some("New"), Some("r3")),
+            ("fabrikam.co.uk", Some("marketplace"), Some("New"), Some("r5"))
+        ]
+    );
+    let cosell = hunterd::leads::list_leads(&w.pool, &query(&["co-sell"])).await.unwrap();
+    let domains: Vec<&str> = cosell.rows.iter().map(|r| r.domain.as_str()).collect();
+    assert_eq!(domains, ["contoso.com"], "any of a company's referrals counts for the filter");
+
+    let detail = hunterd::leads::lead_detail(&w.pool, "contoso.com").await.unwrap();
+    let ids: Vec<&str> = detail.referrals.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r3", "r2", "r1"], "newest first");
+    let r1 = &detail.referrals[2];
+    assert_eq!((r1.kind.as_deref(), r1.deal_value.as_deref()), (Some("co-sell"), Some("25000.00 USD")));
+    assert_eq!(r1.contacts, ["ann@contoso.com"]);
+}
+
+#[tokio::test]
+async fn a_backup_leaves_the_refresh_token_out_unless_credentials_are_asked_for() {
+    let w = World::signed_in().await;
+    let token = w.saved().refresh_token.unwrap().expose().to_string();
+    let state = w.dir.path().to_str().unwrap().to_string();
+    let url = w._db.url.clone();
+    let out_dir = scratch_dir();
+    let plain = out_dir.path().join("plain.dump");
+    let with = out_dir.path().join("with.dump");
+    let run = |file: std::path::PathBuf, extra: Option<&'static str>| {
+        let (state, url) = (state.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let file = file.to_str().unwrap().to_string();
+            let mut args = vec!["--config", "/dev/null", "--state-dir", &state, "backup", &file];
+            args.extend(extra);
+            hunterd_command(&args, &[("HUNTER_DATABASE__URL", &url)])
+        })
+    };
+    let out = run(plain.clone(), None).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sibling = |f: &std::path::Path| std::path::PathBuf::from(format!("{}.partner-center-token.json", f.display()));
+    assert!(!sibling(&plain).exists());
+    let dump = std::fs::read(&plain).unwrap();
+    assert!(!dump.windows(token.len()).any(|w| w == token.as_bytes()), "the token is not in the database dump");
+
+    let out = run(with.clone(), Some("--include-credentials")).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let copy = std::fs::read_to_string(sibling(&with)).unwrap();
+    assert!(copy.contains(&token));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(sibling(&with)).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(w.saved().refresh_token.is_some(), "the state directory keeps its sign-in");
+}
+
+#[tokio::test]
+async fn a_sync_killed_mid_way_and_run_again_ends_with_exactly_the_right_referrals() {
+    let dns = hunter_tests::dns::DnsServer::start([]);
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    // The daemon's first run stores page 1, then hangs on page 2 until it is killed.
+    w.pc.delay_list_request(2, Duration::from_secs(120));
+    let mut options = DaemonOptions::in_dir(w.dir.path(), Some(w._db.url.clone()));
+    options.state_dir = w.dir.path().to_path_buf();
+    options.socket = w.dir.path().join("d.sock");
+    options.extra_env = daemon_env(&w, true);
+    options.extra_env.push(("HUNTER_PARTNER_CENTER__PAGE_SIZE".into(), "2".into()));
+    options.extra_env.extend(hunter_tests::scan_env(&dns));
+    let mut daemon = Daemon::start(&options).await;
+    let pc = &w.pc;
+    wait_until("page 2 requested", async || pc.list_requests() >= 2).await;
+    let pool = w.pool.clone();
+    wait_until("page 1 stored", async || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pc_referrals").fetch_one(&pool).await.unwrap() == 2
+    })
+    .await;
+    daemon.kill_hard();
+
+    let summary = sync(&w.syncer(), &w.pool).await.unwrap();
+    assert!(summary.starts_with("fetched 5, new 3, updated 0, skipped 2, failed 0"), "{summary}");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT referral_id FROM pc_referrals ORDER BY referral_id")
+        .fetch_all(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["r1", "r2", "r3", "r4", "r5"]);
+    let runs: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT outcome, error FROM sync_runs ORDER BY id").fetch_all(&w.pool).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].0, "failed");
+    assert!(runs[0].1.as_deref().is_some_and(|e| e.contains("interrupted")), "{runs:?}");
+    assert_eq!(runs[1].0, "ok");
+}

@@ -35,7 +35,12 @@ pub(super) fn go_down(app: &mut App, down: Down) {
 
 pub(super) fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
     match event {
-        Event::JobChanged(job) => upsert_job(app, job),
+        Event::JobChanged(job) => {
+            if let Some(notice) = new_referrals_notice(app, &job) {
+                notify(app, notice, false);
+            }
+            upsert_job(app, job)
+        }
         Event::Progress { job, done, total, message } => {
             if let (true, Some(total)) = (job == "scan", total) {
                 on_scan_progress(app, total.saturating_sub(done));
@@ -328,6 +333,24 @@ pub(super) fn set_jobs(app: &mut App, jobs: Vec<JobInfo>) {
 }
 
 /// Replaces the job with the same name, or adds it (a daemon may gain jobs when a feature is on).
+/// "3 new Partner Center referrals" when a sync run that just finished brought some.
+fn new_referrals_notice(app: &App, job: &JobInfo) -> Option<String> {
+    if job.name != "partner_center_sync" {
+        return None;
+    }
+    let before = app.jobs.iter().find(|j| j.name == job.name).and_then(|j| j.last_finished_at);
+    if job.last_finished_at.is_none() || job.last_finished_at == before {
+        return None;
+    }
+    let Some(protocol::JobOutcome::Ok { summary }) = &job.last_result else { return None };
+    let counts = protocol::sync::SyncCounts::parse(summary)?;
+    match counts.created {
+        0 => None,
+        1 => Some("1 new Partner Center referral".into()),
+        n => Some(format!("{n} new Partner Center referrals")),
+    }
+}
+
 pub(super) fn upsert_job(app: &mut App, job: JobInfo) {
     match app.jobs.iter_mut().find(|j| j.name == job.name) {
         Some(slot) => *slot = job,

@@ -179,6 +179,16 @@ fn a_job_changed_event_replaces_that_job() {
 }
 
 #[test]
+fn a_finished_sync_that_brought_new_referrals_says_so() {
+    let mut app = connected_with(vec![failed_job()]);
+    let mut done = failed_job();
+    done.last_finished_at = done.last_finished_at.map(|t| t + chrono::Duration::minutes(10));
+    done.last_result = Some(JobOutcome::Ok { summary: "fetched 5, new 3, updated 1, skipped 1, failed 0".into() });
+    update(&mut app, Msg::Event(Event::JobChanged(done)));
+    assert_eq!(notice(&app), "3 new Partner Center referrals");
+}
+
+#[test]
 fn a_job_changed_event_for_an_unknown_job_adds_it() {
     let mut app = connected_with(vec![ok_job()]);
     update(&mut app, Msg::Event(Event::JobChanged(disabled_job())));
