@@ -42,6 +42,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
 
+    /// With --wait: how long to keep reconnecting when hunterd goes away (a restart), e.g. 90s, 5m
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = commands::parse_duration)]
+    pub reconnect_for: Duration,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -202,27 +206,28 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let answer = runtime.block_on(fetch_jobs(&socket));
             Ok(emit(jobs_report(answer, format)))
         }
-        Some(command) => Ok(runtime.block_on(engine_command(&socket, command))),
+        Some(command) => Ok(runtime.block_on(engine_command(&socket, command, cli.reconnect_for))),
     }
 }
 
 /// `add`, `import`, `export`, `rescan`: one connection, the command's own exit code, and any
 /// failure (daemon away, file unreadable, import refused) as one line on stderr with exit 1.
-async fn engine_command(socket: &Path, command: Command) -> ExitCode {
+async fn engine_command(socket: &Path, command: Command, reconnect_for: Duration) -> ExitCode {
     let result = async {
         let client = Client::connect(socket, CLIENT_NAME).await?;
+        let waiting = |wait: bool| wait.then_some(reconnect_for);
         match command {
             Command::Add { domains, wait, format } => {
-                commands::add(&client, domains, wait, format == Format::Json).await
+                commands::add(&client, domains, waiting(wait), format == Format::Json).await
             }
             Command::Import { file, wait, format } => {
-                commands::import(&client, &file, wait, format == Format::Json).await
+                commands::import(&client, &file, waiting(wait), format == Format::Json).await
             }
             Command::Export { filter, sort, format } => {
                 commands::export(&client, filter.as_deref(), sort.as_deref(), format == ExportFormat::Json).await
             }
             Command::Rescan { domains, all, wait, format } => {
-                commands::rescan(&client, domains, all, wait, format == Format::Json).await
+                commands::rescan(&client, domains, all, waiting(wait), format == Format::Json).await
             }
             Command::Push { domains, filter, wait, format } => {
                 commands::push(&client, domains, filter.as_deref(), wait, format == Format::Json).await
@@ -477,6 +482,7 @@ mod tests {
         let code = engine_command(
             &dir.path().join("hunterd.sock"),
             Command::Rescan { domains: vec![], all: true, wait: false, format: Format::Text },
+            Duration::from_secs(1),
         )
         .await;
         assert_eq!(code, ExitCode::FAILURE);

@@ -30,6 +30,9 @@ pub enum ClientError {
     VersionMismatch(String),
     #[error("handshake with hunterd failed: {0}")]
     Handshake(String),
+    /// The daemon turned this connection away and said why (e.g. "hunterd is busy (256 clients …)").
+    #[error("{0}")]
+    Refused(String),
     #[error("connection to hunterd lost")]
     Disconnected,
     #[error("hunterd did not answer within {0:?}")]
@@ -180,7 +183,9 @@ impl Client {
                     welcome.protocol,
                 )));
             }
-            return Err(ClientError::Handshake(welcome.reason.unwrap_or_else(|| "refused".into())));
+            return Err(ClientError::Refused(
+                welcome.reason.unwrap_or_else(|| "hunterd refused the connection".into()),
+            ));
         }
         let pending: Pending = Arc::default();
         let (event_tx, event_rx) = mpsc::channel(1024);

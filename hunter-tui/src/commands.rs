@@ -27,14 +27,22 @@ pub enum CommandError {
     Write(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+    #[error("connection to hunterd lost and it did not come back within {}: {last}", human(*.patience))]
+    DaemonGone { patience: Duration, last: ClientError },
 }
 
 /// `hunter-tui add DOMAIN…`: one line per input; exit 2 when any was rejected.
-pub async fn add(client: &Client, inputs: Vec<String>, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
+/// `wait`: block until the batch is scanned, riding out a daemon restart for up to that long.
+pub async fn add(
+    client: &Client,
+    inputs: Vec<String>,
+    wait: Option<Duration>,
+    json: bool,
+) -> Result<ExitCode, CommandError> {
     let report = client.add_domains(inputs).await?;
     print_add_report(&report, json)?;
-    if wait && let Some(batch) = &report.batch_id {
-        wait_for_batch(client, batch).await?;
+    if let (Some(reconnect_for), Some(batch)) = (wait, &report.batch_id) {
+        wait_for_batch(client, batch, reconnect_for).await?;
     }
     let rejected = report.results.iter().any(|r| r.outcome == IntakeOutcome::Rejected);
     Ok(if rejected { ExitCode::from(PARTIAL) } else { ExitCode::SUCCESS })
@@ -95,11 +103,16 @@ pub async fn upload(client: &Client, path: &Path) -> Result<ImportReport, Comman
 }
 
 /// `hunter-tui import FILE`: the accepted / merged / rejected report; exit 2 when rows were rejected.
-pub async fn import(client: &Client, path: &Path, wait: bool, json: bool) -> Result<ExitCode, CommandError> {
+pub async fn import(
+    client: &Client,
+    path: &Path,
+    wait: Option<Duration>,
+    json: bool,
+) -> Result<ExitCode, CommandError> {
     let report = upload(client, path).await?;
     print_import_report(&report, json)?;
-    if wait && let Some(batch) = &report.batch_id {
-        wait_for_batch(client, batch).await?;
+    if let (Some(reconnect_for), Some(batch)) = (wait, &report.batch_id) {
+        wait_for_batch(client, batch, reconnect_for).await?;
     }
     Ok(if report.rejected > 0 { ExitCode::from(PARTIAL) } else { ExitCode::SUCCESS })
 }
@@ -190,7 +203,7 @@ pub async fn rescan(
     client: &Client,
     domains: Vec<String>,
     all: bool,
-    wait: bool,
+    wait: Option<Duration>,
     json: bool,
 ) -> Result<ExitCode, CommandError> {
     if all != domains.is_empty() {
@@ -206,8 +219,8 @@ pub async fn rescan(
             eprintln!("unknown domain {domain} (add it with `hunter-tui add {domain}`)");
         }
     }
-    if wait && let Some(batch) = &batch_id {
-        wait_for_batch(client, batch).await?;
+    if let (Some(reconnect_for), Some(batch)) = (wait, &batch_id) {
+        wait_for_batch(client, batch, reconnect_for).await?;
     }
     Ok(if unknown.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
 }
@@ -311,10 +324,30 @@ pub async fn wait_for_push(client: &Client, batch_id: &str) -> Result<protocol::
 }
 
 /// Blocks until every member of the batch is scanned and scored; a progress bar on a terminal only.
-pub async fn wait_for_batch(client: &Client, batch_id: &str) -> Result<BatchProgress, CommandError> {
+/// The batch lives in the database, so a daemon restart does not end the wait: the connection is
+/// opened again (with a notice on stderr) for up to `reconnect_for`, and the wait goes on.
+pub async fn wait_for_batch(
+    client: &Client,
+    batch_id: &str,
+    reconnect_for: Duration,
+) -> Result<BatchProgress, CommandError> {
     let terminal = std::io::stderr().is_terminal();
+    let mut reconnected: Option<Client> = None;
     loop {
-        let progress = client.batch_progress(batch_id).await?;
+        let current = reconnected.as_ref().unwrap_or(client);
+        let progress = match current.batch_progress(batch_id).await {
+            Ok(progress) => progress,
+            Err(ClientError::Disconnected) => {
+                if terminal {
+                    eprintln!();
+                }
+                eprintln!("connection to hunterd lost (restarting?); reconnecting for up to {}", human(reconnect_for));
+                reconnected = Some(reconnect(client.socket_path(), reconnect_for).await?);
+                eprintln!("reconnected to hunterd; still waiting for the same scans");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if terminal {
             eprint!("\r{}", progress_bar(progress, 30));
         }
@@ -326,6 +359,55 @@ pub async fn wait_for_batch(client: &Client, batch_id: &str) -> Result<BatchProg
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Connects again, retrying while the daemon is away (restarting: no socket, nobody listening, busy)
+/// for up to `patience`. A daemon that answers with another protocol is not waited for.
+async fn reconnect(socket: &Path, patience: Duration) -> Result<Client, CommandError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match Client::connect(socket, "hunter-tui").await {
+            Ok(client) => return Ok(client),
+            Err(e @ ClientError::VersionMismatch(_)) => return Err(e.into()),
+            Err(last) if tokio::time::Instant::now() + pause >= deadline => {
+                return Err(CommandError::DaemonGone { patience, last });
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// `90s`, `5m`, `2h`: how durations are written on the command line.
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Parses `90s`, `5m`, `2h` or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration (like 90s, 5m, 2h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` is not a duration (like 90s, 5m, 2h)")),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 /// The daemon's job behind `hunter-tui sync partner-center`.
@@ -385,6 +467,18 @@ pub fn progress_bar(p: BatchProgress, width: usize) -> String {
 mod tests {
     use super::*;
     use protocol::RejectedRow;
+
+    #[test]
+    fn durations_are_read_and_written_as_on_the_command_line() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert_eq!(human(Duration::from_secs(300)), "5m");
+        assert_eq!(human(Duration::from_secs(90)), "90s");
+    }
 
     #[test]
     fn a_sync_with_failed_referrals_is_partial_and_a_failed_run_exits_1() {

@@ -66,6 +66,8 @@ pub enum Request {
     },
     AddNote {
         domain: String,
+        /// What the client says its user is. The daemon records the caller's login from the
+        /// socket's peer credentials instead; kept for older daemons and the wire's stability.
         author: String,
         body: String,
     },

@@ -294,8 +294,10 @@ fn wait_with_timeout(child: &mut Child, patience: Duration) -> ExitStatus {
 pub fn embedded_postmaster_pid(state_dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(state_dir.join("postgres/data/postmaster.pid")).ok()?;
     let pid: i32 = text.lines().next()?.trim().parse().ok()?;
-    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-    alive.then_some(pid)
+    // A killed postmaster nobody has reaped yet is a zombie: dead, though signals still reach it.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next())?;
+    (state != "Z" && state != "X").then_some(pid)
 }
 
 /// Leaves no PostgreSQL behind after a test, whatever happened in it.

@@ -249,6 +249,13 @@ mod tests {
     }
 
     #[test]
+    fn a_per_user_client_cap_above_the_global_one_is_refused() {
+        let f = write("[server]\nmax_clients = 10\nmax_clients_per_user = 20\n");
+        let err = load_from(Some(f.path()), &nowhere(), no_env()).unwrap_err().to_string();
+        assert!(err.contains("server.max_clients_per_user: must be between 1 and server.max_clients (10)"), "{err}");
+    }
+
+    #[test]
     fn a_bad_duration_is_explained() {
         let f = write("[scan]\nrescan_interval = \"weekly\"\n");
         let err = load_from(Some(f.path()), &nowhere(), no_env()).unwrap_err().to_string();

@@ -25,6 +25,7 @@ pub struct Config {
     pub dynamics: DynamicsConfig,
     pub whois: crate::whois::WhoisSettings,
     pub intake: IntakeConfig,
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -233,6 +234,26 @@ pub struct IntakeConfig {
     pub free_mail_domains: Vec<String>,
 }
 
+/// The client socket: how many connections, and how long an idle one is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections at once, all accounts together (each costs a task and a file descriptor).
+    pub max_clients: u32,
+    /// Connections at once from one account (socket peer uid): below `max_clients`, so one user's
+    /// runaway script cannot lock the others, or the operator, out.
+    pub max_clients_per_user: u32,
+    /// A connection with no subscription, no request in flight and no upload open is closed after
+    /// this long without a request.
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { max_clients: 256, max_clients_per_user: 64, idle_timeout: HumanDuration::from_secs(600) }
+    }
+}
+
 impl Config {
     /// Checks that go beyond types: each problem names its key.
     pub fn validate(&self) -> Vec<String> {
@@ -252,6 +273,18 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".into());
+        }
+        if self.server.max_clients == 0 {
+            problems.push("server.max_clients: must be at least 1".into());
+        }
+        if self.server.max_clients_per_user == 0 || self.server.max_clients_per_user > self.server.max_clients {
+            problems.push(format!(
+                "server.max_clients_per_user: must be between 1 and server.max_clients ({})",
+                self.server.max_clients
+            ));
+        }
+        if self.server.idle_timeout.0 < std::time::Duration::from_secs(1) {
+            problems.push("server.idle_timeout: must be at least 1s".into());
         }
         if !(1..=100).contains(&self.partner_center.page_size) {
             problems.push("partner_center.page_size: must be between 1 and 100".into());

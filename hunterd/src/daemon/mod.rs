@@ -98,6 +98,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         wake: state.submit.wake(),
         events: events.clone(),
         registration_ttl: engine.whois.as_ref().map(|_| whois.cache_ttl.0),
+        health: db.handle.health.clone(),
     };
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
     let mut supervisor = tokio::spawn(crate::db::supervisor::run(
@@ -117,6 +118,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
             lookup_cap: Duration::from_millis(whois.rdap_timeout_ms + whois.whois_timeout_ms) + Duration::from_secs(1),
             wake: Arc::new(tokio::sync::Notify::new()),
             events: events.clone(),
+            health: db.handle.health.clone(),
         };
         tokio::spawn(worker.run(shutdown.clone()))
     });

@@ -18,7 +18,11 @@ use tokio::process::Command;
 /// The cluster's superuser and database (trust auth over the private socket only).
 const DB_USER: &str = "hunter";
 const DB_NAME: &str = "hunter";
+/// The system account the cluster runs as when hunterd is root.
+const ACCOUNT: &str = "hunter";
 const PORT: u16 = 5432;
+/// How long a dead postmaster's backends get to notice and exit before a restart gives up.
+const LEFTOVER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -37,10 +41,11 @@ pub enum EmbeddedError {
     )]
     VersionMismatch { data_dir: PathBuf, data_version: String, available: String },
     #[error(
-        "hunterd runs as root and PostgreSQL refuses root, but neither a `hunter` nor a `nobody` account \
-         exists to run it: create the `hunter` system user (see systemd/hunter.sysusers.conf)"
+        "hunterd runs as root and PostgreSQL refuses root, and the `hunter` system account it runs the \
+         embedded database as could not be created ({why}): create it (systemd-sysusers with \
+         systemd/hunter.sysusers.conf, or `useradd --system --user-group hunter`)"
     )]
-    NoUnprivilegedUser,
+    NoUnprivilegedUser { why: String },
     #[error(
         "the embedded PostgreSQL runs as `{user}` (PostgreSQL refuses root), which cannot enter {dir}: \
          make it searchable (`chmod o+x {dir}`) or choose a --state-dir such as /var/lib/hunter"
@@ -51,6 +56,11 @@ pub enum EmbeddedError {
          allow: choose a shorter --state-dir"
     )]
     SocketPathTooLong { path: PathBuf },
+    #[error(
+        "processes of the previous embedded PostgreSQL (pids {pids}) are still running in {data_dir} \
+         {} s after it died; a new one must not start beside them", LEFTOVER_PATIENCE.as_secs()
+    )]
+    Leftovers { data_dir: PathBuf, pids: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{what} failed ({status}){log}")]
@@ -125,7 +135,8 @@ impl EmbeddedCluster {
         if self.is_running().await {
             tracing::info!("adopting the embedded PostgreSQL already running in {}", self.data_dir().display());
         } else {
-            self.remove_stale_pid_file();
+            self.wait_for_leftovers().await?;
+            self.remove_stale_lock_files();
             self.pg_ctl_start().await?;
         }
         self.ensure_database().await
@@ -148,16 +159,14 @@ impl EmbeddedCluster {
         self.check("pg_ctl stop", out)
     }
 
+    /// `pg_ctl status` would call a killed postmaster that is not yet reaped running, and a start
+    /// would then adopt a corpse: [`Self::postmaster_pid`] knows better.
     async fn is_running(&self) -> bool {
-        let data = self.data_dir();
-        // pg_ctl status: 0 running, 3 not running, 4 no data directory.
-        matches!(
-            self.pg_command("pg_ctl").arg("status").arg("-D").arg(&data).output().await,
-            Ok(out) if out.status.success()
-        )
+        self.postmaster_pid().is_some()
     }
 
     fn prepare_dirs(&self) -> Result<(), EmbeddedError> {
+        self.take_over_from_another_account()?;
         // With a separate account, the root must be enterable (not listable) by it.
         let root_mode = if self.run_as.is_some() { 0o711 } else { 0o700 };
         create_dir_with_mode(&self.root, root_mode)?;
@@ -181,6 +190,29 @@ impl EmbeddedCluster {
                 std::fs::write(&log, b"").map_err(io_err("cannot create", &log))?;
             }
             let _ = chown(&log, Some(account.uid), Some(account.gid));
+        }
+        Ok(())
+    }
+
+    /// A stopped cluster that another account owns (an older hunterd ran it as `nobody`) is handed
+    /// to this cluster's account, files and all, so it starts as that account with its data.
+    fn take_over_from_another_account(&self) -> Result<(), EmbeddedError> {
+        let Some(account) = &self.run_as else { return Ok(()) };
+        let data = self.data_dir();
+        let Ok(meta) = std::fs::metadata(&data) else { return Ok(()) };
+        if meta.uid() == account.uid.as_raw() || self.postmaster_pid().is_some() {
+            return Ok(());
+        }
+        tracing::warn!(
+            "the embedded PostgreSQL in {} belongs to uid {}: handing it to the `{}` account",
+            self.root.display(),
+            meta.uid(),
+            account.name
+        );
+        for path in [data, self.socket_dir(), self.log_file()] {
+            if path.exists() {
+                chown_tree(&path, account).map_err(io_err("cannot hand over", &path))?;
+            }
         }
         Ok(())
     }
@@ -244,18 +276,37 @@ impl EmbeddedCluster {
     /// The running postmaster's pid: `postmaster.pid` names a live PostgreSQL process. Cheap
     /// (no process spawned), so the supervisor can ask often.
     pub fn postmaster_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
-        let pid = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok())?;
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster")).then_some(pid)
+        live_postgres_named_in(&self.data_dir().join("postmaster.pid"))
     }
 
-    /// A `postmaster.pid` whose process is gone (or is not PostgreSQL any more) blocks a start.
-    fn remove_stale_pid_file(&self) {
-        let pid_file = self.data_dir().join("postmaster.pid");
-        if pid_file.exists() && self.postmaster_pid().is_none() {
-            tracing::warn!("removing stale {} (its process is gone)", pid_file.display());
-            let _ = std::fs::remove_file(&pid_file);
+    /// A killed postmaster's backends linger until they notice, and a new postmaster must not start
+    /// beside them (PostgreSQL checks that itself, except when it cannot see the old postmaster
+    /// died: see [`Self::remove_stale_lock_files`]). Waits until none is left.
+    async fn wait_for_leftovers(&self) -> Result<(), EmbeddedError> {
+        let data = self.data_dir();
+        let deadline = std::time::Instant::now() + LEFTOVER_PATIENCE;
+        loop {
+            let left = live_processes_in(&data);
+            if left.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(EmbeddedError::Leftovers { data_dir: data, pids: format!("{left:?}") });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `postmaster.pid` and the socket's lock file name the postmaster that wrote them. Once it is
+    /// gone — or a zombie nobody has reaped yet, which PostgreSQL takes for alive and so refuses to
+    /// start — and none of its processes is left, they only block a start.
+    fn remove_stale_lock_files(&self) {
+        let socket_lock = self.socket_dir().join(format!(".s.PGSQL.{PORT}.lock"));
+        for lock in [self.data_dir().join("postmaster.pid"), socket_lock] {
+            if lock.exists() && live_postgres_named_in(&lock).is_none() {
+                tracing::warn!("removing stale {} (its process is gone)", lock.display());
+                let _ = std::fs::remove_file(&lock);
+            }
         }
     }
 
@@ -313,13 +364,91 @@ impl EmbeddedCluster {
     }
 }
 
+/// The live (not zombie) PostgreSQL process whose pid is the first line of a lock file.
+fn live_postgres_named_in(lock_file: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(lock_file).ok()?;
+    let pid = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok())?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let postgres = comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster");
+    (postgres && !is_zombie(&stat)).then_some(pid)
+}
+
+/// Live processes working in `dir` (every PostgreSQL process of a cluster has its data directory
+/// as working directory).
+fn live_processes_in(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !is_zombie(&stat)))
+        .collect()
+}
+
+/// A killed postmaster stays a zombie until whoever adopted it reaps it (a container's first process
+/// may take its time): it is dead all the same, and its cluster needs restarting now.
+fn is_zombie(proc_stat: &str) -> bool {
+    // "pid (comm) S …": the state follows the last parenthesis (comm may hold any character).
+    proc_stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|s| s == "Z" || s == "X")
+}
+
+/// The account the cluster runs as when hunterd is root: `hunter`, created as a system account (as
+/// the package's sysusers.d file would) when missing. Never a shared account such as `nobody`: any
+/// other process running as it could read and write the leads.
 fn unprivileged_account() -> Result<RunAs, EmbeddedError> {
-    for name in ["hunter", "nobody"] {
-        if let Ok(Some(user)) = User::from_name(name) {
-            return Ok(RunAs { name: name.to_string(), uid: user.uid, gid: user.gid });
+    if let Some(account) = account_named(ACCOUNT) {
+        return Ok(account);
+    }
+    tracing::info!("creating the `{ACCOUNT}` system account for the embedded PostgreSQL");
+    // Several daemons starting at once race for /etc/passwd's lock: whoever loses looks again.
+    let mut why = String::new();
+    for _ in 0..50 {
+        let created = std::process::Command::new("useradd")
+            .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/hunter"])
+            .args(["--shell", "/usr/sbin/nologin", "--comment", "Hunter lead-intelligence daemon", ACCOUNT])
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output();
+        if let Some(account) = account_named(ACCOUNT) {
+            return Ok(account);
+        }
+        why = match created {
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            Err(e) => return Err(EmbeddedError::NoUnprivilegedUser { why: format!("cannot run useradd: {e}") }),
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(EmbeddedError::NoUnprivilegedUser { why })
+}
+
+fn account_named(name: &str) -> Option<RunAs> {
+    let user = User::from_name(name).ok().flatten()?;
+    Some(RunAs { name: name.to_string(), uid: user.uid, gid: user.gid })
+}
+
+/// Hands `path` and everything under it to `account` (a cluster an older hunterd ran as `nobody`).
+fn chown_tree(path: &Path, account: &RunAs) -> std::io::Result<()> {
+    let own = |p: &Path| {
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            Some(account.uid),
+            Some(account.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)
+    };
+    own(path)?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), account)?;
         }
     }
-    Err(EmbeddedError::NoUnprivilegedUser)
+    Ok(())
 }
 
 fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<(), EmbeddedError> {
@@ -384,6 +513,14 @@ fn find_bin_dir(data_version: Option<&str>, data_dir: &Path) -> Result<PathBuf, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_postmaster_is_dead() {
+        assert!(is_zombie("4242 (postgres) Z 1 4242 4242 0 -1"));
+        assert!(is_zombie("4242 (odd) name)) X 1"));
+        assert!(!is_zombie("4242 (postgres) S 1 4242 4242 0 -1"));
+        assert!(!is_zombie(""));
+    }
 
     #[test]
     fn a_private_directory_is_reported_as_unsearchable_for_another_account() {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use protocol::DatabaseInfo;
 use sqlx::PgPool;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -36,6 +37,9 @@ pub enum SupervisorError {
 #[derive(Debug, Default)]
 pub struct DbHealth {
     inner: Mutex<HealthState>,
+    /// How many times the database came back after being away (restarted or reconnected): work a
+    /// crash may have undone is looked for once after each.
+    recoveries: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -64,9 +68,16 @@ impl DbHealth {
     }
 
     pub fn set_ok(&self) {
-        if let Ok(mut state) = self.inner.lock() {
-            state.problem = None;
+        if let Ok(mut state) = self.inner.lock()
+            && state.problem.take().is_some()
+        {
+            self.recoveries.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    /// How many times the database answered again after a problem.
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries.load(Ordering::SeqCst)
     }
 
     pub fn remember(&self, info: &DatabaseInfo) {
@@ -260,5 +271,17 @@ mod tests {
         assert_eq!(health.problem().unwrap(), first);
         health.set_ok();
         assert_eq!(health.problem(), None);
+    }
+
+    #[test]
+    fn a_recovery_is_counted_once_per_problem() {
+        let health = DbHealth::default();
+        health.set_ok();
+        assert_eq!(health.recoveries(), 0);
+        health.set_problem("down");
+        health.set_problem("still down");
+        health.set_ok();
+        health.set_ok();
+        assert_eq!(health.recoveries(), 1);
     }
 }

@@ -2,17 +2,18 @@
 //! writer that serialises responses and events. A client that sends garbage, oversize frames or
 //! stalls mid-frame is dropped; nobody else notices.
 
-use super::handler;
+use super::{Peer, handler};
 use crate::daemon::state::AppState;
 use interprocess::local_socket::tokio::Stream;
 use protocol::frame::{self, FrameError};
 use protocol::handshake::{MAGIC, mismatch_message};
 use protocol::{ClientMessage, Event, Hello, Request, Response, ServerMessage, VersionVerdict, Welcome, codec};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A hello is tiny; anything bigger is not one of ours.
@@ -22,19 +23,38 @@ const FRAME_DEADLINE: Duration = Duration::from_secs(10);
 /// A client that does not read its answers for this long is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const OUTBOX: usize = 256;
+/// A refused client gets this long to say hello and read why.
+const REFUSAL_PATIENCE: Duration = Duration::from_secs(2);
 
-pub async fn serve(stream: Stream, state: Arc<AppState>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(stream: Stream, peer: Peer, state: Arc<AppState>, shutdown: watch::Receiver<bool>) {
     state.clients.fetch_add(1, Ordering::Relaxed);
     let stream = Arc::new(stream);
     match handshake(&stream).await {
         Ok(Some(hello)) => {
-            tracing::debug!(client = %hello.client, version = %hello.build_version, "client connected");
-            session(stream, state.clone(), shutdown).await;
+            tracing::debug!(client = %hello.client, version = %hello.build_version, user = %peer.login, "client connected");
+            session(stream, peer, state.clone(), shutdown).await;
         }
         Ok(None) => {}
         Err(e) => tracing::info!("dropping a client during the handshake: {e}"),
     }
     state.clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Turns a client away in the handshake's own words (the client shows `reason`), instead of
+/// resetting its connection. A client that does not say hello in time is just closed.
+pub async fn refuse(stream: Stream, reason: String) {
+    let (mut reader, mut writer) = (&stream, &stream);
+    let hello = tokio::time::timeout(REFUSAL_PATIENCE, frame::read_frame(&mut reader, MAX_HELLO_LEN)).await;
+    if !matches!(hello, Ok(Ok(_))) {
+        return;
+    }
+    let welcome = Welcome {
+        protocol: protocol::PROTOCOL_VERSION,
+        build_version: protocol::BUILD_VERSION.to_string(),
+        accepted: false,
+        reason: Some(reason),
+    };
+    let _ = tokio::time::timeout(REFUSAL_PATIENCE, frame::send(&mut writer, &welcome)).await;
 }
 
 /// `text` with control characters (a newline that would forge a log line) escaped.
@@ -81,19 +101,35 @@ async fn handshake(stream: &Stream) -> Result<Option<Hello>, FrameError> {
     Ok(welcome.accepted.then_some(hello))
 }
 
-async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+async fn session(stream: Arc<Stream>, peer: Peer, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     let (outbox, inbox) = mpsc::channel::<ServerMessage>(OUTBOX);
     let mut writer = tokio::spawn(write_loop(stream.clone(), inbox));
     let mut subscription: Option<JoinHandle<()>> = None;
     // Uploads this client started: chunks are appended here, in order, never in a spawned task.
     let mut uploads: Vec<u64> = Vec::new();
-    let mut reader = &*stream;
+    // Requests being answered: a client waiting for one is not idle.
+    let answering = Arc::new(AtomicUsize::new(0));
+    // (Capped so that adding it to an instant cannot overflow.)
+    let idle_timeout = state.config.server.idle_timeout.0.min(Duration::from_secs(365 * 24 * 3600));
+    let mut last_request = Instant::now();
+    // One read at a time, kept across idle checks: dropping a half-read frame would lose its bytes.
+    let mut read = Box::pin(next_frame(stream.clone()));
     loop {
         let payload = tokio::select! {
-            read = frame::read_frame_with_deadline(&mut reader, protocol::MAX_FRAME_LEN, FRAME_DEADLINE) => read,
+            read = &mut read => read,
             _ = &mut writer => break,
             _ = shutdown.changed() => break,
+            _ = tokio::time::sleep_until(last_request + idle_timeout) => {
+                if subscription.is_some() || !uploads.is_empty() || answering.load(Ordering::Relaxed) > 0 {
+                    last_request = Instant::now();
+                    continue;
+                }
+                tracing::info!(user = %peer.login, "closing a connection idle for {}s (server.idle_timeout)", idle_timeout.as_secs());
+                break;
+            }
         };
+        read = Box::pin(next_frame(stream.clone()));
+        last_request = Instant::now();
         let message = match payload.and_then(|p| Ok(codec::decode::<ClientMessage>(&p)?)) {
             Ok(message) => message,
             Err(FrameError::Closed) => break,
@@ -136,8 +172,9 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
             Request::ImportFinish { upload_id } => {
                 let received = owned(&uploads, upload_id).and_then(|()| state.uploads.finish(upload_id));
                 uploads.retain(|u| *u != upload_id);
-                let (state, outbox) = (state.clone(), outbox.clone());
+                let (state, outbox, answering) = (state.clone(), outbox.clone(), Answering::start(&answering));
                 tokio::spawn(async move {
+                    let _answering = answering;
                     let body = match received {
                         Ok(received) => handler::import(&state, received).await,
                         Err(e) => handler::upload_error(e),
@@ -164,10 +201,12 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
             | Request::PushLeads { .. }
             | Request::PushProgress { .. }
             | Request::PushPreview { .. }) => {
-                let (state, outbox) = (state.clone(), outbox.clone());
+                let (state, outbox, answering) = (state.clone(), outbox.clone(), Answering::start(&answering));
+                let peer = peer.clone();
                 tokio::spawn(async move {
-                    let body = handler::handle(&state, body).await;
+                    let body = handler::handle(&state, &peer, body).await;
                     let _ = outbox.send(ServerMessage::Response { id, body }).await;
+                    drop(answering);
                 });
             }
         }
@@ -177,6 +216,28 @@ async fn session(stream: Arc<Stream>, state: Arc<AppState>, mut shutdown: watch:
     }
     state.uploads.abandon(&uploads);
     writer.abort();
+}
+
+/// A request being answered, counted for as long as this lives.
+struct Answering(Arc<AtomicUsize>);
+
+impl Answering {
+    fn start(counter: &Arc<AtomicUsize>) -> Answering {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Answering(counter.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The next frame from the client (owning its handle, so the read can outlive one loop turn).
+async fn next_frame(stream: Arc<Stream>) -> Result<Vec<u8>, FrameError> {
+    let mut reader = &*stream;
+    frame::read_frame_with_deadline(&mut reader, protocol::MAX_FRAME_LEN, FRAME_DEADLINE).await
 }
 
 /// Another connection's upload is as unknown to this one as one that never existed.

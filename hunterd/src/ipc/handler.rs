@@ -7,6 +7,7 @@
 
 use crate::daemon::state::AppState;
 use crate::intake;
+use crate::ipc::Peer;
 use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
 use crate::leads::{self, LeadError};
@@ -14,7 +15,9 @@ use crate::pipeline::submit::Queued;
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
 
-pub async fn handle(state: &AppState, request: Request) -> Response {
+/// `peer` is who sent the request, as the kernel tells it (`SO_PEERCRED`): what is recorded as the
+/// author of a change, whatever the client claims.
+pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response {
     match request {
         Request::Ping => Response::Pong,
         Request::Status => match status(state).await {
@@ -43,22 +46,24 @@ pub async fn handle(state: &AppState, request: Request) -> Response {
             lead_result(leads::lead_detail(&state.db.pool, &domain).await.map(|d| Response::Lead(Box::new(d))))
         }
         Request::Changes { limit } => lead_result(leads::changes(&state.db.pool, limit).await.map(Response::Changes)),
-        Request::AddNote { domain, author, body } => {
-            lead_result(leads::add_note(&state.db.pool, &domain, &author, &body).await.map(|()| Response::Ok))
+        // The client's `author` is only its claim: the note is written under the caller's login.
+        Request::AddNote { domain, author: _, body } => {
+            lead_result(leads::add_note(&state.db.pool, &domain, &peer.login, &body).await.map(|()| Response::Ok))
         }
-        Request::SetTag { domain, tag, present } => {
-            lead_result(leads::set_tag(&state.db.pool, &domain, &tag, present).await.map(|()| Response::Ok))
-        }
-        Request::SetFavorite { domain, favorite } => {
-            lead_result(leads::set_favorite(&state.db.pool, &domain, favorite).await.map(|()| Response::Ok))
-        }
-        Request::Rescan { domains } => rescan(state, &domains).await,
+        Request::SetTag { domain, tag, present } => lead_result(
+            leads::set_tag(&state.db.pool, &domain, &tag, present, &peer.login).await.map(|()| Response::Ok),
+        ),
+        Request::SetFavorite { domain, favorite } => lead_result(
+            leads::set_favorite(&state.db.pool, &domain, favorite, &peer.login).await.map(|()| Response::Ok),
+        ),
+        Request::Rescan { domains } => rescan(state, peer, &domains).await,
         Request::AddDomains { inputs } => match state.submit.add(&inputs, &state.domain_rules).await {
             Ok(report) => Response::Added(report.to_protocol()),
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
         Request::RescanAll => match state.submit.rescan_all().await {
             Ok(Queued { batch_id, queued }) => {
+                sign_batch(state, peer, &batch_id).await;
                 Response::Queued { batch_id: Some(batch_id), queued, unknown: Vec::new() }
             }
             Err(e) => unavailable(format!("database unavailable: {e}")),
@@ -214,7 +219,15 @@ pub async fn import(state: &AppState, received: Received) -> Response {
     }
 }
 
-async fn rescan(state: &AppState, domains: &[String]) -> Response {
+/// Records who asked for a batch's scans. Its scans are queued already: failing to sign it is logged,
+/// not an error.
+async fn sign_batch(state: &AppState, peer: &Peer, batch_id: &str) {
+    if let Err(e) = queue::sign_batch(&state.db.pool, batch_id, &peer.login).await {
+        tracing::warn!("could not record who asked for batch {batch_id}: {e}");
+    }
+}
+
+async fn rescan(state: &AppState, peer: &Peer, domains: &[String]) -> Response {
     let (ids, unknown) = match leads::company_ids(&state.db.pool, domains).await {
         Ok(found) => found,
         Err(e) => return lead_error(e),
@@ -223,7 +236,10 @@ async fn rescan(state: &AppState, domains: &[String]) -> Response {
         return Response::Queued { batch_id: None, queued: 0, unknown };
     }
     match state.submit.rescan(&ids).await {
-        Ok(Queued { batch_id, queued }) => Response::Queued { batch_id: Some(batch_id), queued, unknown },
+        Ok(Queued { batch_id, queued }) => {
+            sign_batch(state, peer, &batch_id).await;
+            Response::Queued { batch_id: Some(batch_id), queued, unknown }
+        }
         Err(e) => unavailable(format!("database unavailable: {e}")),
     }
 }

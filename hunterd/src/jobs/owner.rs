@@ -36,7 +36,7 @@ pub fn every_run(state_id: &str) -> String {
 
 /// Hands back the work earlier runs of this daemon held. Call before this run claims anything.
 pub async fn reclaim_previous_runs(pool: &sqlx::PgPool, state_id: &str) -> Result<u64, sqlx::Error> {
-    super::queue::release_orphans(pool, &every_run(state_id), &[]).await
+    super::queue::release_orphans(pool, None, &every_run(state_id), &[]).await
 }
 
 #[cfg(test)]

@@ -116,20 +116,76 @@ pub async fn extend_leases(pool: &PgPool, ids: &[i64], owner: &str, lease: Durat
 }
 
 /// Hands back items leased by `owner` except `keep` (the ones it is still working on): claims whose
-/// answer was lost to a database outage, or a previous run's leases (see [`owner_prefix`]). The
-/// attempt those claims counted is given back too. `owner` may end with `%` to match a prefix.
-pub async fn release_orphans(pool: &PgPool, owner: &str, keep: &[i64]) -> Result<u64, sqlx::Error> {
+/// answer was lost to a database outage, completions lost with the commits a crash undid, or a
+/// previous run's leases (see [`super::owner::every_run`]). `kind` `None` matches every kind. The attempt those
+/// claims counted is given back too. `owner` may end with `%` to match a prefix.
+pub async fn release_orphans(pool: &PgPool, kind: Option<&str>, owner: &str, keep: &[i64]) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE job_queue
             SET state = 'queued', leased_by = NULL, lease_expires_at = NULL,
                 attempts = GREATEST(attempts - 1, 0), updated_at = now()
-          WHERE state = 'running' AND leased_by LIKE $1 AND NOT (id = ANY($2))",
+          WHERE state = 'running' AND leased_by LIKE $1 AND NOT (id = ANY($2))
+            AND ($3::text IS NULL OR kind = $3)",
     )
     .bind(owner)
     .bind(keep)
+    .bind(kind)
     .execute(pool)
     .await?
     .rows_affected())
+}
+
+/// When a worker should look for its own orphaned claims: after the database came back from an
+/// outage (the supervisor counts recoveries) or after one of the worker's own queries met one.
+///
+/// Scan results commit without waiting for the WAL flush, so a crash of the server can undo a
+/// completion the worker already saw succeed: that item is `running` under this daemon's name with
+/// no task working on it, and only a sweep after the recovery hands it back before its lease ends.
+#[derive(Debug)]
+pub struct OrphanSweep {
+    kind: &'static str,
+    owner: String,
+    health: std::sync::Arc<crate::db::supervisor::DbHealth>,
+    recoveries_seen: u64,
+    outage_met: bool,
+}
+
+impl OrphanSweep {
+    pub fn new(kind: &'static str, owner: String, health: std::sync::Arc<crate::db::supervisor::DbHealth>) -> Self {
+        let recoveries_seen = health.recoveries();
+        OrphanSweep { kind, owner, health, recoveries_seen, outage_met: false }
+    }
+
+    /// Notes an error of the worker's own: an outage makes a sweep due.
+    pub fn met(&mut self, e: &sqlx::Error) {
+        self.outage_met |= crate::db::supervisor::is_outage(e);
+    }
+
+    /// Hands back the worker's orphans if a sweep is due; `keep` lists the items it is working on
+    /// (read only when due). Returns how many were handed back; a failed sweep stays due.
+    pub async fn sweep_if_due(&mut self, pool: &PgPool, keep: impl FnOnce() -> Vec<i64>) -> u64 {
+        let recoveries = self.health.recoveries();
+        if !self.outage_met && recoveries == self.recoveries_seen {
+            return 0;
+        }
+        match release_orphans(pool, Some(self.kind), &self.owner, &keep()).await {
+            Ok(n) => {
+                self.outage_met = false;
+                self.recoveries_seen = recoveries;
+                if n > 0 {
+                    tracing::info!(
+                        "handed back {n} {} item(s) whose claim or completion the database outage lost",
+                        self.kind
+                    );
+                }
+                n
+            }
+            Err(e) => {
+                tracing::debug!("cannot hand back orphaned {} items yet: {e}", self.kind);
+                0
+            }
+        }
+    }
 }
 
 /// 30 s, 2 min, 8 min, … capped at 1 h: a transient DNS or database problem gets time to clear.
@@ -152,6 +208,16 @@ pub async fn create_batch(pool: &PgPool, kind: &str, company_ids: &[i64]) -> Res
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Records the login of whoever asked for a batch.
+pub async fn sign_batch(pool: &PgPool, batch_id: &str, by: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE batches SET requested_by = $2 WHERE id = $1::uuid")
+        .bind(batch_id)
+        .bind(by)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Members scanned since the batch was created, out of all members.

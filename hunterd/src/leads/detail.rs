@@ -317,30 +317,37 @@ pub async fn add_note(pool: &PgPool, domain: &str, author: &str, body: &str) -> 
     Ok(())
 }
 
-/// Tags are lower-case words; adding twice or removing a missing tag is not an error.
-pub async fn set_tag(pool: &PgPool, domain: &str, tag: &str, present: bool) -> Result<(), LeadError> {
+/// Tags are lower-case words; adding twice or removing a missing tag is not an error. `by` is the
+/// login of whoever added it.
+pub async fn set_tag(pool: &PgPool, domain: &str, tag: &str, present: bool, by: &str) -> Result<(), LeadError> {
     let tag = tag.trim().to_lowercase();
     if tag.is_empty() || tag.len() > 64 || tag.chars().any(char::is_whitespace) {
         return Err(LeadError::Invalid(format!("`{tag}` is not a tag: use one word of at most 64 characters")));
     }
     let id = company_id(pool, domain).await?;
-    let sql = if present {
-        "INSERT INTO tags (company_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    let query = if present {
+        sqlx::query("INSERT INTO tags (company_id, tag, added_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(&tag)
+            .bind(by)
     } else {
-        "DELETE FROM tags WHERE company_id = $1 AND tag = $2"
+        sqlx::query("DELETE FROM tags WHERE company_id = $1 AND tag = $2").bind(id).bind(&tag)
     };
-    sqlx::query(sql).bind(id).bind(&tag).execute(pool).await?;
+    query.execute(pool).await?;
     Ok(())
 }
 
-pub async fn set_favorite(pool: &PgPool, domain: &str, favorite: bool) -> Result<(), LeadError> {
+/// `by` is the login of whoever made it a favourite.
+pub async fn set_favorite(pool: &PgPool, domain: &str, favorite: bool, by: &str) -> Result<(), LeadError> {
     let id = company_id(pool, domain).await?;
-    let sql = if favorite {
-        "INSERT INTO favorites (company_id) VALUES ($1) ON CONFLICT DO NOTHING"
+    let query = if favorite {
+        sqlx::query("INSERT INTO favorites (company_id, added_by) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(by)
     } else {
-        "DELETE FROM favorites WHERE company_id = $1"
+        sqlx::query("DELETE FROM favorites WHERE company_id = $1").bind(id)
     };
-    sqlx::query(sql).bind(id).execute(pool).await?;
+    query.execute(pool).await?;
     Ok(())
 }
 

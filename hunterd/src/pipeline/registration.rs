@@ -36,6 +36,8 @@ pub struct RegistrationWorker {
     pub lookup_cap: Duration,
     pub wake: Arc<Notify>,
     pub events: broadcast::Sender<Event>,
+    /// Counts the database's recoveries: after one, claims nobody works on any more are handed back.
+    pub health: Arc<crate::db::supervisor::DbHealth>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -84,11 +86,14 @@ impl RegistrationWorker {
         });
         let capacity = self.concurrency.max(1);
         let mut tasks = JoinSet::new();
+        let mut orphans = queue::OrphanSweep::new("registration", shared.owner.clone(), self.health.clone());
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
             let free = capacity.saturating_sub(tasks.len());
+            orphans.sweep_if_due(&shared.pool, || lock(&shared.running).iter().copied().collect()).await;
             let claimed = if free == 0 { Ok(Vec::new()) } else { claim(&shared, free as i64).await };
             let claimed = claimed.unwrap_or_else(|e| {
+                orphans.met(&e);
                 tracing::warn!("could not claim registration lookups: {e}");
                 Vec::new()
             });

@@ -3,7 +3,7 @@
 
 use super::engine::Engine;
 use super::store::{self, ScanOutcome};
-use crate::db::supervisor::retry_through_outage;
+use crate::db::supervisor::{DbHealth, retry_through_outage};
 use crate::jobs::queue::{self, QueueItem};
 use crate::partner_center::referral::CompanyReferrals;
 use crate::scan::ScanStatus;
@@ -48,6 +48,8 @@ pub struct ScanWorker {
     pub events: broadcast::Sender<Event>,
     /// `whois.cache_ttl` when registration lookups are on: older registrations are queued again.
     pub registration_ttl: Option<Duration>,
+    /// Counts the database's recoveries: after one, claims nobody works on any more are handed back.
+    pub health: Arc<DbHealth>,
 }
 
 impl ScanWorker {
@@ -58,7 +60,7 @@ impl ScanWorker {
         let reporter = tokio::spawn(report_progress(self.pool.clone(), finished.clone(), self.events.clone()));
         let (results, pending) = mpsc::channel(MAX_BATCH * 2);
         let in_flight: InFlight = Arc::default();
-        let mut after_outage = false;
+        let mut orphans = queue::OrphanSweep::new("scan", self.owner.clone(), self.health.clone());
         let writer = tokio::spawn(write_batches(
             self.pool.clone(),
             self.owner.clone(),
@@ -74,24 +76,15 @@ impl ScanWorker {
             let items = if free == 0 {
                 Vec::new()
             } else {
-                if after_outage {
-                    let keep: Vec<i64> = in_flight.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
-                    match queue::release_orphans(&self.pool, &self.owner, &keep).await {
-                        Ok(n) => {
-                            after_outage = false;
-                            if n > 0 {
-                                tracing::info!(
-                                    "handed back {n} scan(s) whose claim was cut off by the database outage"
-                                );
-                            }
-                        }
-                        Err(e) => tracing::debug!("cannot hand back orphaned scans yet: {e}"),
-                    }
-                }
+                orphans
+                    .sweep_if_due(&self.pool, || {
+                        in_flight.lock().map(|s| s.iter().copied().collect()).unwrap_or_default()
+                    })
+                    .await;
                 match claim_scans(&self.pool, &self.owner, free as i64, self.registration_ttl).await {
                     Ok(items) => items,
                     Err(e) => {
-                        after_outage |= crate::db::supervisor::is_outage(&e);
+                        orphans.met(&e);
                         tracing::warn!("could not claim scans: {e}");
                         Vec::new()
                     }

@@ -218,3 +218,57 @@ async fn a_temporary_spf_failure_is_published_spf_with_spf_result_temperror_and_
     assert!(keys.contains(&"spf") && !keys.contains(&"no_spf"), "{keys:?}");
     assert_eq!(detail.spf_evaluation.as_deref(), Some("temperror (1 DNS lookups)"));
 }
+
+#[tokio::test]
+async fn add_wait_rides_out_a_daemon_restart_with_a_notice_and_finishes_the_same_batch() {
+    use hunter_tests::dns::synthetic;
+    use hunter_tests::{DaemonOptions, binary, scan_env};
+    use std::time::{Duration, Instant};
+    let dns = DnsServer::builder().synthetic().delay(Duration::from_millis(150)).start();
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let mut options = DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
+    options.extra_env = scan_env(&dns);
+    options.extra_env.push(("HUNTER_SCAN__CONCURRENCY".into(), "2".into()));
+    let mut daemon = Daemon::start(&options).await;
+    let domains: Vec<String> = (0..16).map(synthetic::domain).collect();
+
+    let mut waiting = std::process::Command::new(binary("hunter-tui"))
+        .args(["--socket", options.socket.to_str().unwrap(), "--reconnect-for", "60s", "add", "--wait"])
+        .args(&domains)
+        .env_remove("HUNTER_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pool = db.pool().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM batches").fetch_one(&pool).await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the add never reached the daemon");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert!(daemon.stop().success());
+    let _restarted = Daemon::start(&options).await;
+    let restarted = Instant::now();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while waiting.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "`add --wait` never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("figure: restart to `add --wait` done {:.1} s", restarted.elapsed().as_secs_f64());
+    let out = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(stderr.contains("connection to hunterd lost (restarting?); reconnecting for up to 1m"), "{stderr}");
+    assert!(stderr.contains("reconnected to hunterd; still waiting"), "{stderr}");
+    let unscanned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM companies c LEFT JOIN lead_state ls ON ls.company_id = c.id WHERE ls.scanned_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(unscanned, 0, "--wait returned before every domain of the batch was scanned");
+}

@@ -97,3 +97,68 @@ async fn the_cluster_listens_on_its_private_socket_only() {
     assert_eq!(run_mode, 0o700);
     drop(daemon);
 }
+
+/// The uid a process runs as, from /proc.
+fn uid_of(pid: i32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn hunter_account() -> nix::unistd::User {
+    nix::unistd::User::from_name("hunter").unwrap().expect("the `hunter` account exists once a root daemon started")
+}
+
+#[tokio::test]
+async fn as_root_the_cluster_runs_as_its_own_hunter_account_never_a_shared_one() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let dir = scratch_dir();
+    let options = DaemonOptions::in_dir(dir.path(), None);
+    let daemon = Daemon::start(&options).await;
+    let hunter = hunter_account();
+    let postmaster = embedded_postmaster_pid(&options.state_dir).expect("cluster running");
+    assert_eq!(uid_of(postmaster), hunter.uid.as_raw());
+    assert_ne!(hunter.uid.as_raw(), 65534, "`hunter` is not `nobody`");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(options.state_dir.join("postgres/data")).unwrap().uid(), hunter.uid.as_raw());
+    drop(daemon);
+}
+
+#[tokio::test]
+async fn a_cluster_an_older_release_ran_as_nobody_is_handed_to_the_hunter_account_with_its_data() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let dir = scratch_dir();
+    let options = DaemonOptions::in_dir(dir.path(), None);
+    let mut daemon = Daemon::start(&options).await;
+    let pool = cluster_pool(&options.state_dir).await;
+    sqlx::query("INSERT INTO companies (domain, source) VALUES ('fabrikam.com', 'test')").execute(&pool).await.unwrap();
+    pool.close().await;
+    assert!(daemon.stop().success());
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    let nogroup = nix::unistd::Gid::from_raw(65534);
+    for top in ["postgres/data", "postgres/run", "postgres/postgres.log"] {
+        chown_tree(&options.state_dir.join(top), nobody, nogroup);
+    }
+
+    let daemon = Daemon::start(&options).await;
+    let postmaster = embedded_postmaster_pid(&options.state_dir).expect("cluster running");
+    assert_eq!(uid_of(postmaster), hunter_account().uid.as_raw());
+    let pool = cluster_pool(&options.state_dir).await;
+    let kept: Vec<String> = sqlx::query_scalar("SELECT domain FROM companies").fetch_all(&pool).await.unwrap();
+    assert_eq!(kept, vec!["fabrikam.com".to_string()]);
+    pool.close().await;
+    drop(daemon);
+}
+
+fn chown_tree(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) {
+    nix::unistd::chown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}

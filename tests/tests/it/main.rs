@@ -4,6 +4,7 @@ mod backup;
 mod check;
 mod cli;
 mod config;
+mod connections;
 mod dns_transport;
 mod dynamics;
 mod embedded;

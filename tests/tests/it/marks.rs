@@ -39,6 +39,38 @@ async fn a_note_is_stored_and_read_back_in_the_lead_detail() {
 }
 
 #[tokio::test]
+async fn a_note_is_written_under_the_callers_login_whatever_the_client_claims() {
+    let (daemon, _db, _dir) = daemon_with_lead().await;
+    let client = daemon.client().await;
+    client.add_note("contoso.com", "mallory", "called, wants a demo").await.unwrap();
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    let notes = client.lead_detail("contoso.com").await.unwrap().notes;
+    let authors: Vec<&str> = notes.iter().map(|n| n.author.as_str()).collect();
+    assert_eq!(authors, vec![me.as_str()], "the socket's peer, not the client's word");
+}
+
+#[tokio::test]
+async fn tags_favourites_and_rescans_record_the_callers_login() {
+    let (daemon, db, _dir) = daemon_with_lead().await;
+    let client = daemon.client().await;
+    client.set_tag("contoso.com", "vip", true).await.unwrap();
+    client.set_favorite("contoso.com", true).await.unwrap();
+    let batch = client.rescan(vec!["contoso.com".into()]).await.unwrap().batch_id.expect("a rescan batch");
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    let pool = db.pool().await;
+    let tagged_by: Option<String> =
+        sqlx::query_scalar("SELECT added_by FROM tags WHERE tag = 'vip'").fetch_one(&pool).await.unwrap();
+    let favoured_by: Option<String> =
+        sqlx::query_scalar("SELECT added_by FROM favorites").fetch_one(&pool).await.unwrap();
+    let requested_by: Option<String> = sqlx::query_scalar("SELECT requested_by FROM batches WHERE id = $1::uuid")
+        .bind(&batch)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((tagged_by, favoured_by, requested_by), (Some(me.clone()), Some(me.clone()), Some(me)));
+}
+
+#[tokio::test]
 async fn an_empty_note_or_one_for_an_unknown_lead_is_refused_with_the_reason() {
     let (daemon, _db, _dir) = daemon_with_lead().await;
     let client = daemon.client().await;

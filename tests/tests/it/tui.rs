@@ -156,7 +156,12 @@ async fn a_salesperson_adds_imports_filters_opens_and_marks_leads_in_the_tui() {
     let screen = tui.wait_for("leads.csv█");
     assert!(screen.contains(&csv.display().to_string()), "Tab completes the path:\n{screen}");
     tui.keys(&["Enter"]);
-    tui.wait_for("2 accepted, 0 merged, 1 rejected (line 4:");
+    // The import's toast gives way to "… scanned" as soon as its scans are done, which against the
+    // local DNS server can be quicker than one screen capture on a loaded machine: either proves the
+    // import went through; the rejected row is checked in the detail-free CLI test (`cli.rs`).
+    tui.wait_until("the import's outcome", Duration::from_secs(20), |s| {
+        s.contains("2 accepted, 0 merged, 1 rejected (line 4:") || s.contains("leads.csv: 2 domains scanned")
+    });
 
     // Scans finish and the list refreshes by itself.
     let screen = tui.wait_until("four scanned leads", Duration::from_secs(40), |s| {
@@ -199,7 +204,8 @@ async fn a_salesperson_adds_imports_filters_opens_and_marks_leads_in_the_tui() {
     tui.wait_for(&format!("{domain} is a favourite"));
     let lead = daemon.client().await.lead_detail(&domain).await.expect("the lead's detail");
     let notes: Vec<(&str, &str)> = lead.notes.iter().map(|n| (n.author.as_str(), n.body.as_str())).collect();
-    assert_eq!(notes, vec![("alice", "called, wants a demo")], "the note is stored under $USER");
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    assert_eq!(notes, vec![(me.as_str(), "called, wants a demo")], "the note is stored under the caller's login");
     assert_eq!((lead.row.tags, lead.row.favorite), (vec!["vip".to_string()], true));
     tui.keys(&["Escape"]);
     tui.wait_until("the filtered list again", Duration::from_secs(20), |s| {
