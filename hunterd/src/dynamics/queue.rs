@@ -237,24 +237,15 @@ pub async fn status_line(
     }
 }
 
-/// Counts of a push batch by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchCounts {
-    pub total: u64,
-    pub pending: u64,
-    pub in_flight: u64,
-    pub synced: u64,
-    pub failed: u64,
-    pub duplicate: u64,
-}
-
-pub async fn batch_counts(pool: &PgPool, batch_id: Uuid) -> Result<BatchCounts, sqlx::Error> {
+/// A push batch's counts by state (the wire type itself; failures and the last error are left to
+/// the caller).
+pub async fn batch_counts(pool: &PgPool, batch_id: Uuid) -> Result<protocol::PushProgress, sqlx::Error> {
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, count(*) FROM d365_push WHERE batch_id = $1 GROUP BY state")
             .bind(batch_id)
             .fetch_all(pool)
             .await?;
-    let mut c = BatchCounts::default();
+    let mut c = protocol::PushProgress::default();
     for (state, n) in rows {
         let n = n as u64;
         c.total += n;

@@ -153,16 +153,7 @@ async fn push_progress(state: &AppState, batch_id: &str) -> Response {
         Err(e) => return unavailable(format!("database unavailable: {e}")),
     };
     let last_error = state.dynamics.as_ref().and_then(|d| d.health.lock().ok().and_then(|h| h.last_error.clone()));
-    Response::PushProgress(protocol::PushProgress {
-        total: counts.total,
-        pending: counts.pending,
-        in_flight: counts.in_flight,
-        synced: counts.synced,
-        failed: counts.failed,
-        duplicate: counts.duplicate,
-        failures,
-        last_error,
-    })
+    Response::PushProgress(protocol::PushProgress { failures, last_error, ..counts })
 }
 
 /// How long `status` waits for the database before answering without it.
