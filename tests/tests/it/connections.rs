@@ -62,7 +62,12 @@ async fn an_account_at_its_cap_is_told_hunterd_is_busy_while_another_account_is_
 
     // Another account (here `nobody`, let onto the socket for the test) is not locked out.
     std::fs::set_permissions(&daemon.options.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let other = std::process::Command::new(binary("hunter-tui"))
+    // A copy beside the socket: the build tree may sit in a directory only root can enter (a clone
+    // in `mktemp -d`), which `nobody` could not run the binary from.
+    let copy = daemon.options.socket.with_file_name("hunter-tui-for-nobody");
+    std::fs::copy(binary("hunter-tui"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = std::process::Command::new(&copy)
         .args(["--socket", &socket, "status"])
         .env_remove("HUNTER_SOCKET")
         .uid(65534)
