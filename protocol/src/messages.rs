@@ -150,6 +150,10 @@ pub struct PushProgress {
     pub failures: Vec<PushFailure>,
     /// The push worker's latest problem (sign-in, throttling, outage), for a status line.
     pub last_error: Option<String>,
+    /// Why the rest of the batch cannot go out until someone fixes something (the push is off, or
+    /// D365 refused the sign-in or the permission since the batch was requested); the leads stay
+    /// queued and go out once it is fixed.
+    pub blocked: Option<String>,
 }
 
 impl PushProgress {

@@ -320,6 +320,7 @@ fn responses() -> Vec<Response> {
             duplicate: 2,
             failures: vec![PushFailure { domain: s("contoso.com"), error: s("Dataverse 400") }],
             last_error: Some(s("throttled")),
+            blocked: Some(s("Dynamics 365 refused the sign-in")),
         }),
         Response::PushPreview(vec![PushPlan { domain: s("contoso.com"), create: true, fields: vec![s("subject")] }]),
     ]

@@ -260,6 +260,17 @@ pub async fn batch_counts(pool: &PgPool, batch_id: Uuid) -> Result<protocol::Pus
     Ok(c)
 }
 
+/// When the batch was requested (its earliest lead), if it exists.
+pub async fn batch_requested_at(
+    pool: &PgPool,
+    batch_id: Uuid,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(requested_at) FROM d365_push WHERE batch_id = $1")
+        .bind(batch_id)
+        .fetch_one(pool)
+        .await
+}
+
 /// Failures of a batch: domain and error, for `push --wait` to print.
 pub async fn batch_failures(pool: &PgPool, batch_id: Uuid) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(

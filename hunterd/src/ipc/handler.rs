@@ -152,8 +152,20 @@ async fn push_progress(state: &AppState, batch_id: &str) -> Response {
         Ok(f) => f.into_iter().map(|(domain, error)| protocol::PushFailure { domain, error }).collect(),
         Err(e) => return unavailable(format!("database unavailable: {e}")),
     };
-    let last_error = state.dynamics.as_ref().and_then(|d| d.health.lock().ok().and_then(|h| h.last_error.clone()));
-    Response::PushProgress(protocol::PushProgress { failures, last_error, ..counts })
+    let requested_at = match crate::dynamics::queue::batch_requested_at(pool, batch).await {
+        Ok(at) => at,
+        Err(e) => return unavailable(format!("database unavailable: {e}")),
+    };
+    let (last_error, blocked) = match &state.dynamics {
+        // Queued before the push was switched off: nothing will send it until it is on again.
+        None => (None, (!counts.finished()).then(|| crate::dynamics::PUSH_OFF.to_string())),
+        Some(d) => {
+            let health = d.health.lock().map(|h| h.clone()).unwrap_or_default();
+            let blocked = requested_at.filter(|_| !counts.finished()).and_then(|at| health.blocking(at));
+            (health.last_error, blocked)
+        }
+    };
+    Response::PushProgress(protocol::PushProgress { failures, last_error, blocked, ..counts })
 }
 
 /// How long `status` waits for the database before answering without it.
