@@ -187,6 +187,7 @@ fn detail() -> LeadDetail {
             expiration: None,
             contacts: vec![s("ann@contoso.com")],
         }],
+        activity: vec![Activity { at: at(), who: Some(s("alice")), what: s("tagged hot") }],
     }
 }
 

@@ -81,7 +81,7 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
         Request::CountLeads(filter) => {
             lead_result(leads::count_leads(&state.db.pool, &filter).await.map(Response::LeadCount))
         }
-        Request::PushLeads { domains } => push_leads(state, &domains).await,
+        Request::PushLeads { domains } => push_leads(state, peer, &domains).await,
         Request::PushProgress { batch_id } => push_progress(state, &batch_id).await,
         Request::PushPreview { domains } => push_preview(state, &domains).await,
     }
@@ -106,7 +106,7 @@ async fn push_preview(state: &AppState, domains: &[String]) -> Response {
     }
 }
 
-async fn push_leads(state: &AppState, domains: &[String]) -> Response {
+async fn push_leads(state: &AppState, peer: &Peer, domains: &[String]) -> Response {
     let Some(dynamics) = &state.dynamics else {
         return Response::Error(RemoteError {
             kind: ErrorKind::InvalidInput,
@@ -121,7 +121,7 @@ async fn push_leads(state: &AppState, domains: &[String]) -> Response {
         return Response::Queued { batch_id: None, queued: 0, unknown };
     }
     let batch = uuid::Uuid::new_v4();
-    match crate::dynamics::queue::enqueue(&state.db.pool, &ids, batch).await {
+    match crate::dynamics::queue::enqueue(&state.db.pool, &ids, batch, &peer.login).await {
         Ok(queued) => {
             dynamics.wake.notify_one();
             Response::Queued { batch_id: Some(batch.to_string()), queued, unknown }

@@ -314,6 +314,21 @@ async fn push_wait_stops_at_a_sign_in_problem_and_the_queued_leads_go_out_once_i
 }
 
 #[tokio::test]
+async fn the_lead_detail_says_who_asked_for_its_push() {
+    let s = Setup::new().await;
+    let domains = s.leads(1).await;
+    let daemon = s.daemon(&[]).await;
+    let out = s.push(&[&domains[0], "--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    let activity = daemon.client().await.lead_detail(&domains[0]).await.unwrap().activity;
+    assert!(
+        activity.iter().any(|a| a.who.as_deref() == Some(me.as_str()) && a.what == "asked for a push to Dynamics 365"),
+        "{activity:?}"
+    );
+}
+
+#[tokio::test]
 async fn push_wait_json_says_why_it_is_blocked() {
     let s = Setup::new().await;
     let domains = s.leads(1).await;
@@ -604,7 +619,7 @@ async fn two_daemons_claiming_the_push_queue_never_take_the_same_lead() {
     let s = Setup::new().await;
     s.leads(40).await;
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM companies").fetch_all(&s.pool).await.unwrap();
-    queue::enqueue(&s.pool, &ids, uuid::Uuid::new_v4()).await.unwrap();
+    queue::enqueue(&s.pool, &ids, uuid::Uuid::new_v4(), "tester").await.unwrap();
     let claim = |owner: &'static str| {
         let pool = s.pool.clone();
         async move {
