@@ -276,6 +276,7 @@ fn responses() -> Vec<Response> {
         features: Features { ip_enrichment: true, partner_center_sync: false, dynamics_push: true },
         jobs: vec![job()],
         clients_connected: 3,
+        sign_ins: vec![SignIn { service: s("Partner Center"), ok: false, state: s("sign-in needed") }],
     };
     vec![
         Response::Pong,

@@ -68,6 +68,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let scheduler = Scheduler::new(db.handle.pool.clone(), specs, events.clone(), owner.clone(), &every_run).await?;
     let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
+        state_dir: paths.state_dir.clone(),
         domain_rules: crate::intake::DomainRules::new(&config.intake),
         config,
         db: db.handle.clone(),

@@ -35,6 +35,16 @@ pub struct Health {
     pub blocked: Option<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
+/// For `status`: whether pushes can sign in, in one line. Nothing is known before the first push.
+pub fn sign_in_state(health: &Health) -> (bool, String) {
+    let stamp = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    match (&health.blocked, health.last_success_at) {
+        (Some((why, at)), _) => (false, format!("pushes wait for a fix since {}: {why}", stamp(*at))),
+        (None, Some(at)) => (true, format!("signed in; last push went through {}", stamp(at))),
+        (None, None) => (true, "no push tried since hunterd started".into()),
+    }
+}
+
 impl Health {
     /// Why pushes requested at `requested_at` cannot go out, if an attempt since then met the block.
     pub fn blocking(&self, requested_at: chrono::DateTime<chrono::Utc>) -> Option<String> {

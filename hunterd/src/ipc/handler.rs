@@ -193,7 +193,24 @@ async fn status(state: &AppState) -> Result<DaemonStatus, Response> {
         },
         jobs,
         clients_connected: state.clients.load(Ordering::Relaxed),
+        sign_ins: sign_ins(state),
     })
+}
+
+/// The sign-in of each outside service that is on: read from the saved Partner Center sign-in and
+/// from what the Dynamics push last met. No network: status must answer at once.
+fn sign_ins(state: &AppState) -> Vec<protocol::SignIn> {
+    let mut out = Vec::new();
+    if state.config.features.partner_center_sync {
+        let (ok, line) = crate::partner_center::command::sign_in_state(&state.config, &state.state_dir);
+        out.push(protocol::SignIn { service: "Partner Center".into(), ok, state: line });
+    }
+    if let Some(dynamics) = &state.dynamics {
+        let health = dynamics.health.lock().map(|h| h.clone()).unwrap_or_default();
+        let (ok, line) = crate::dynamics::worker::sign_in_state(&health);
+        out.push(protocol::SignIn { service: "Dynamics 365".into(), ok, state: line });
+    }
+    out
 }
 
 pub fn upload_error(e: UploadError) -> Response {

@@ -300,7 +300,7 @@ async fn push_wait_stops_at_a_sign_in_problem_and_the_queued_leads_go_out_once_i
     let s = Setup::new().await;
     let domains = s.leads(2).await;
     write_secret(&s.dir.path().join("d365-secret"), "not-the-secret");
-    let _daemon = s.daemon(&[]).await;
+    let daemon = s.daemon(&[]).await;
     let out = s.push(&[&domains[0], &domains[1], "--wait"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "blocked is a failure, not a hang: {said}");
@@ -309,8 +309,24 @@ async fn push_wait_stops_at_a_sign_in_problem_and_the_queued_leads_go_out_once_i
     assert!(!said.contains("not-the-secret"), "the secret never shows");
     assert_eq!(s.push_state("lead1.example").await.0, "pending");
 
+    let status = daemon.client().await.status().await.unwrap();
+    let d365 = status.sign_ins.iter().find(|s| s.service == "Dynamics 365").expect("listed while the push is on");
+    assert!(!d365.ok && d365.state.contains("dynamics.client_secret_file"), "status says a fix is needed: {d365:?}");
+
     write_secret(&s.dir.path().join("d365-secret"), SECRET);
     until("the queued leads to reach D365 after the fix", Duration::from_secs(60), || s.fake.leads().len() == 2).await;
+    // A push that went through clears it.
+    let client = daemon.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client.status().await.unwrap();
+        let d365 = status.sign_ins.iter().find(|s| s.service == "Dynamics 365").unwrap().clone();
+        if d365.ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "status still says a fix is needed: {d365:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -341,6 +341,35 @@ async fn with_the_flag_off_no_request_is_ever_sent() {
 }
 
 #[tokio::test]
+async fn status_shows_the_partner_center_sign_in_and_says_when_a_person_must_act() {
+    let w = World::signed_in().await;
+    let mut options = DaemonOptions::in_dir(w.dir.path(), Some(w._db.url.clone()));
+    options.state_dir = w.dir.path().to_path_buf();
+    options.socket = w.dir.path().join("d.sock");
+    options.extra_env = daemon_env(&w, true);
+    // Signed in: the line names the tenant.
+    let mut daemon = Daemon::start(&options).await;
+    let status = daemon.client().await.status().await.unwrap();
+    let pc = status.sign_ins.iter().find(|s| s.service == "Partner Center").expect("listed while the sync is on");
+    assert!(pc.ok && pc.state.contains("signed in") && pc.state.contains(TENANT), "{pc:?}");
+    daemon.stop();
+
+    // The sign-in is gone: status says what to run.
+    std::fs::remove_file(TokenFile::in_state_dir(w.dir.path()).path()).unwrap();
+    let daemon = Daemon::start(&options).await;
+    let socket = options.socket.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || hunter_tests::tui_command(&["--socket", &socket, "status"], &[]))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("sign-in:   Partner Center: NEEDS ACTION: not signed in: run `hunterd auth partner-center`"),
+        "{text}"
+    );
+    drop(daemon);
+}
+
+#[tokio::test]
 async fn hunterd_auth_partner_center_signs_in_and_auth_status_shows_it() {
     let w = World::signed_in().await;
     std::fs::remove_file(TokenFile::in_state_dir(w.dir.path()).path()).unwrap();
