@@ -240,11 +240,9 @@ async fn migrate(paths: &Paths, config: &Config, action: Option<MigrateAction>) 
 /// embedded cluster, as `check` and `backup` do).
 async fn migrate_status(paths: &Paths, config: &Config) -> anyhow::Result<()> {
     let command_db = crate::ops::open_database(config, paths).await?;
-    let applied = sqlx::query_scalar::<_, i64>(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(&command_db.db.handle.pool)
-    .await;
+    let applied = sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&command_db.db.handle.pool)
+        .await;
     command_db.close().await;
     let applied = match applied {
         Ok(applied) => applied,
