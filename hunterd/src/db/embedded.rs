@@ -399,9 +399,9 @@ impl EmbeddedCluster {
             .map_err(fail)?;
         // The password is hex (see ensure_password_file): nothing in it needs quoting.
         let verb = if role_exists { "ALTER" } else { "CREATE" };
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "{verb} ROLE {DAEMON_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{password}'"
-        ))
+        )))
         .execute(&mut conn)
         .await
         .map_err(fail)?;
@@ -411,12 +411,12 @@ impl EmbeddedCluster {
             .await
             .map_err(fail)?;
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DB_NAME} OWNER {DAEMON_ROLE}"))
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DB_NAME} OWNER {DAEMON_ROLE}")))
                 .execute(&mut conn)
                 .await
                 .map_err(fail)?;
         }
-        sqlx::query(&format!("ALTER DATABASE {DB_NAME} OWNER TO {DAEMON_ROLE}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {DB_NAME} OWNER TO {DAEMON_ROLE}")))
             .execute(&mut conn)
             .await
             .map_err(fail)?;
