@@ -395,6 +395,9 @@ pub struct Change {
     pub field: String,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// Who asked for the rescan that found it (the first scan after their request); `None` when
+    /// a scheduled rescan or an import found it.
+    pub requested_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -192,7 +192,14 @@ fn detail() -> LeadDetail {
 }
 
 fn change() -> Change {
-    Change { at: at(), domain: s("contoso.com"), field: s("provider"), from: Some(s("a")), to: Some(s("b")) }
+    Change {
+        at: at(),
+        domain: s("contoso.com"),
+        field: s("provider"),
+        from: Some(s("a")),
+        to: Some(s("b")),
+        requested_by: Some(s("alice")),
+    }
 }
 
 fn requests() -> Vec<Request> {

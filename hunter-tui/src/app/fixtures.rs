@@ -123,6 +123,7 @@ pub fn detail() -> LeadDetail {
             field: "provider".into(),
             from: Some("Google".into()),
             to: Some("M365".into()),
+            requested_by: Some("alice".into()),
         }],
         notes: vec![Note {
             id: 1,

@@ -356,13 +356,17 @@ fn change_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
         lines.push(Line::styled("  nothing changed between scans", theme.dim()));
     }
     for change in &detail.changes {
-        lines.push(Line::raw(format!(
+        let mut line = vec![Span::raw(format!(
             "  {}  {}: {} → {}",
             change.at.format("%Y-%m-%d %H:%M"),
             change.field,
             change.from.as_deref().unwrap_or("none"),
             change.to.as_deref().unwrap_or("none"),
-        )));
+        ))];
+        if let Some(who) = &change.requested_by {
+            line.push(Span::styled(format!("  (rescan asked by {who})"), theme.dim()));
+        }
+        lines.push(Line::from(line));
     }
     lines
 }

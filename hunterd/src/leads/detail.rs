@@ -83,6 +83,7 @@ struct ChangeRow {
     field: Option<String>,
     old: Option<String>,
     new: Option<String>,
+    requested_by: Option<String>,
 }
 
 /// A stored JSON column read as `T`; absent or of an older shape reads as nothing.
@@ -302,9 +303,21 @@ pub async fn changes(pool: &PgPool, limit: u32) -> Result<Vec<Change>, LeadError
 
 async fn changes_where(pool: &PgPool, company: Option<i64>, limit: u32) -> Result<Vec<Change>, LeadError> {
     let rows = sqlx::query_as::<_, ChangeRow>(
+        // The scan that found a change answered a person's rescan when they asked for it after the
+        // company's previous scan and before this one started.
         "SELECT e.created_at, c.domain, e.payload->>'field' AS field, e.payload->>'from' AS old,
-                e.payload->>'to' AS new
+                e.payload->>'to' AS new, asked.requested_by
            FROM events e JOIN companies c ON c.id = e.company_id
+           LEFT JOIN scans s ON s.id = (e.payload->>'scan_id')::bigint
+           LEFT JOIN LATERAL (
+                SELECT b.requested_by
+                  FROM batch_members m JOIN batches b ON b.id = m.batch_id
+                 WHERE m.company_id = e.company_id AND b.kind = 'rescan' AND b.requested_by IS NOT NULL
+                   AND b.created_at <= s.started_at
+                   AND b.created_at > coalesce((SELECT max(p.started_at) FROM scans p
+                                                 WHERE p.company_id = e.company_id AND p.started_at < s.started_at),
+                                               '-infinity')
+                 ORDER BY b.created_at DESC LIMIT 1) asked ON true
           WHERE e.kind = 'change' AND ($1::bigint IS NULL OR e.company_id = $1)
           ORDER BY e.created_at DESC, e.id DESC LIMIT $2",
     )
@@ -320,6 +333,7 @@ async fn changes_where(pool: &PgPool, company: Option<i64>, limit: u32) -> Resul
             field: r.field.unwrap_or_default(),
             from: r.old,
             to: r.new,
+            requested_by: r.requested_by,
         })
         .collect())
 }

@@ -181,6 +181,8 @@ async fn a_rescan_after_a_dns_change_records_the_change() {
     let Response::Changes(changes) = client.request(Request::Changes { limit: 10 }).await.unwrap() else { panic!() };
     let provider = changes.iter().find(|c| c.field == "provider").expect("a provider change");
     assert_eq!((provider.from.as_deref(), provider.to.as_deref()), (Some("M365"), Some("Google")));
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    assert_eq!(provider.requested_by.as_deref(), Some(me.as_str()), "found by the rescan this user asked for");
     assert!(changes.iter().any(|c| c.field == "mx"));
     assert!(changes.iter().any(|c| c.field == "dkim"), "{changes:?}");
 }

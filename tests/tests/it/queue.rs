@@ -154,6 +154,7 @@ async fn a_provider_move_between_scans_is_recorded_as_a_change() {
     let feed = hunterd::leads::changes(&pool, 10).await.unwrap();
     assert_eq!(feed.len(), 2);
     assert!(feed.iter().any(|c| c.field == "provider" && c.to.as_deref() == Some("Google")));
+    assert!(feed.iter().all(|c| c.requested_by.is_none()), "nobody asked for these scans: {feed:?}");
     let scans: i64 = sqlx::query_scalar("SELECT count(*) FROM scans").fetch_one(&pool).await.unwrap();
     assert_eq!(scans, 2, "history is kept");
 }
