@@ -300,6 +300,12 @@ fn wait_with_timeout(child: &mut Child, patience: Duration) -> ExitStatus {
 pub fn embedded_postmaster_pid(state_dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(state_dir.join("postgres/data/postmaster.pid")).ok()?;
     let pid: i32 = text.lines().next()?.trim().parse().ok()?;
+    // A pid file left by a killed cluster may name a pid the kernel has since given to another
+    // process (a test binary, say): only a PostgreSQL process is the postmaster, never signal another.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if !(comm.starts_with("postgres") || comm.starts_with("postmaster")) {
+        return None;
+    }
     // A killed postmaster nobody has reaped yet is a zombie: dead, though signals still reach it.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next())?;
