@@ -144,10 +144,10 @@ impl Dns {
             .nameservers
             .iter()
             .map(|addr| {
-                let tcp_only = NameServerConfig {
-                    connections: vec![ConnectionConfig { port: addr.port(), ..ConnectionConfig::tcp() }],
-                    ..NameServerConfig::tcp(addr.ip())
-                };
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = addr.port();
+                let mut tcp_only = NameServerConfig::tcp(addr.ip());
+                tcp_only.connections = vec![tcp];
                 Upstream {
                     addr: *addr,
                     udp: OnceCell::new(),
