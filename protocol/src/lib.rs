@@ -16,11 +16,13 @@ pub mod handshake;
 pub mod leads;
 pub mod messages;
 pub mod paths;
+pub mod referrals;
 pub mod sync;
 
 pub use handshake::{Hello, VersionVerdict, Welcome};
 pub use leads::*;
 pub use messages::*;
+pub use referrals::*;
 
 /// Bumped whenever a message type after the handshake changes shape.
 pub const PROTOCOL_VERSION: u32 = 7;

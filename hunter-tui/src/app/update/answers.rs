@@ -89,6 +89,8 @@ pub(super) fn on_batch_progress(app: &mut App, batch_id: &str, done: u64, total:
 
 pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
     match answer {
+        // The UI does not ask for these yet (the referral inbox screen comes next).
+        Answer::Referrals { .. } | Answer::ReferralFacets { .. } | Answer::Relinked { .. } => vec![],
         Answer::Leads { query, result } => on_lead_page(app, &query, result),
         Answer::LeadCount { filter, result } => on_lead_count(app, &filter, result),
         Answer::Lead { domain, result } => {
