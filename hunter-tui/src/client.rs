@@ -11,8 +11,8 @@ use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
 use protocol::{
     AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport,
-    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, LinkOutcome, PushPlan, PushProgress, ReferralFacet,
-    ReferralFilter, ReferralPage, ReferralQuery, RemoteError, Request, Response, ServerMessage, Welcome,
+    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, LinkOutcome, PushPlan, PushProgress,
+    ReferralFacet, ReferralFilter, ReferralPage, ReferralQuery, RemoteError, Request, Response, ServerMessage, Welcome,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -70,31 +70,74 @@ pub enum Answer {
     Pong(Result<(), String>),
     Status(Result<Box<DaemonStatus>, String>),
     Jobs(Result<Vec<JobInfo>, String>),
-    RunJob { name: String, result: Result<(), String> },
+    RunJob {
+        name: String,
+        result: Result<(), String>,
+    },
     Subscribed(Result<(), String>),
     Unsubscribed(Result<(), String>),
     Added(Result<AddReport, String>),
     ImportStarted(Result<u64, String>),
     ChunkStored(Result<(), String>),
     Imported(Result<Box<ImportReport>, String>),
-    BatchProgress { batch_id: String, result: Result<BatchProgress, String> },
+    BatchProgress {
+        batch_id: String,
+        result: Result<BatchProgress, String>,
+    },
     Rescan(Result<Queued, String>),
     RescanAll(Result<Queued, String>),
-    Leads { query: Box<LeadQuery>, result: Result<LeadPage, String> },
-    Lead { domain: String, result: Result<Box<LeadDetail>, String> },
+    Leads {
+        query: Box<LeadQuery>,
+        result: Result<LeadPage, String>,
+    },
+    Lead {
+        domain: String,
+        result: Result<Box<LeadDetail>, String>,
+    },
     Changes(Result<Vec<Change>, String>),
-    NoteAdded { domain: String, result: Result<(), String> },
-    TagSet { domain: String, tag: String, present: bool, result: Result<(), String> },
-    FavoriteSet { domain: String, favorite: bool, result: Result<(), String> },
-    Facets { facet: Facet, result: Result<Vec<FacetCount>, String> },
-    LeadCount { filter: Box<LeadFilter>, result: Result<LeadCount, String> },
+    NoteAdded {
+        domain: String,
+        result: Result<(), String>,
+    },
+    TagSet {
+        domain: String,
+        tag: String,
+        present: bool,
+        result: Result<(), String>,
+    },
+    FavoriteSet {
+        domain: String,
+        favorite: bool,
+        result: Result<(), String>,
+    },
+    Facets {
+        facet: Facet,
+        result: Result<Vec<FacetCount>, String>,
+    },
+    LeadCount {
+        filter: Box<LeadFilter>,
+        result: Result<LeadCount, String>,
+    },
     Pushed(Result<Queued, String>),
-    PushProgress { batch_id: String, result: Result<PushProgress, String> },
+    PushProgress {
+        batch_id: String,
+        result: Result<PushProgress, String>,
+    },
     PushPreview(Result<Vec<PushPlan>, String>),
-    Referrals { query: Box<ReferralQuery>, result: Result<ReferralPage, String> },
-    ReferralFacets { facet: ReferralFacet, result: Result<Vec<FacetCount>, String> },
+    Referrals {
+        query: Box<ReferralQuery>,
+        result: Result<ReferralPage, String>,
+    },
+    ReferralFacets {
+        facet: ReferralFacet,
+        result: Result<Vec<FacetCount>, String>,
+    },
     /// A link (`domain` is what was typed) or an unlink (`domain` is `None`).
-    Relinked { referral_id: String, domain: Option<String>, result: Result<Box<LinkOutcome>, String> },
+    Relinked {
+        referral_id: String,
+        domain: Option<String>,
+        result: Result<Box<LinkOutcome>, String>,
+    },
 }
 
 impl Answer {
@@ -130,7 +173,9 @@ impl Answer {
             Request::LinkReferral { referral_id, domain } => {
                 Answer::Relinked { referral_id, domain: Some(domain), result: Err(error) }
             }
-            Request::UnlinkReferral { referral_id } => Answer::Relinked { referral_id, domain: None, result: Err(error) },
+            Request::UnlinkReferral { referral_id } => {
+                Answer::Relinked { referral_id, domain: None, result: Err(error) }
+            }
         }
     }
 }

@@ -317,7 +317,11 @@ mod tests {
             "linked r4 to contoso.com (new company, scan queued: its score counts the referral once scanned)"
         );
         let unlinked = LinkOutcome {
-            referral: ReferralRow { id: "r4".into(), link_status: Some(LinkStatus::NoDomain), ..ReferralRow::default() },
+            referral: ReferralRow {
+                id: "r4".into(),
+                link_status: Some(LinkStatus::NoDomain),
+                ..ReferralRow::default()
+            },
             company_created: false,
             batch_id: Some("b".into()),
         };

@@ -288,7 +288,9 @@ pub async fn unlink(pool: &PgPool, rules: &DomainRules, referral_id: &str, by: &
         return Err(InboxError::NotFound(referral_id.to_string()));
     };
     if status != "linked" {
-        return Err(InboxError::Invalid(format!("referral `{referral_id}` is not linked ({status}): nothing to unlink")));
+        return Err(InboxError::Invalid(format!(
+            "referral `{referral_id}` is not linked ({status}): nothing to unlink"
+        )));
     }
     let automatic = Referral::from_json(raw).map(|r| r.link(rules)).unwrap_or(Link::Unlinked);
     let (link, manual) = match automatic {
@@ -324,12 +326,10 @@ pub async fn unlink(pool: &PgPool, rules: &DomainRules, referral_id: &str, by: &
 
 /// One referral as the inbox shows it.
 pub async fn row(pool: &PgPool, referral_id: &str, window: Duration) -> Result<ReferralRow, InboxError> {
-    let sql = format!("SELECT {COLUMNS}, {} AS expiring_soon FROM pc_referrals p WHERE p.referral_id = $1", expiring(2));
-    let row: Option<Row> = sqlx::query_as(&sql)
-        .bind(referral_id)
-        .bind(window.as_secs_f64())
-        .fetch_optional(pool)
-        .await?;
+    let sql =
+        format!("SELECT {COLUMNS}, {} AS expiring_soon FROM pc_referrals p WHERE p.referral_id = $1", expiring(2));
+    let row: Option<Row> =
+        sqlx::query_as(&sql).bind(referral_id).bind(window.as_secs_f64()).fetch_optional(pool).await?;
     row.map(ReferralRow::from).ok_or_else(|| InboxError::NotFound(referral_id.to_string()))
 }
 

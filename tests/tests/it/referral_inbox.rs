@@ -47,11 +47,8 @@ async fn every_synced_referral_is_in_the_inbox_linked_or_not_with_why() {
     sync(&w.syncer(), &w.pool).await.unwrap();
     let page = list(&w.pool, filtered(ReferralFilter::default())).await;
     assert_eq!(page.total, 5);
-    let got: Vec<(&str, Option<&str>, Option<LinkStatus>, Option<&str>)> = page
-        .rows
-        .iter()
-        .map(|r| (r.id.as_str(), r.kind.as_deref(), r.link_status, r.domain.as_deref()))
-        .collect();
+    let got: Vec<(&str, Option<&str>, Option<LinkStatus>, Option<&str>)> =
+        page.rows.iter().map(|r| (r.id.as_str(), r.kind.as_deref(), r.link_status, r.domain.as_deref())).collect();
     assert_eq!(
         got,
         [
@@ -63,7 +60,10 @@ async fn every_synced_referral_is_in_the_inbox_linked_or_not_with_why() {
         ]
     );
     let r4 = &page.rows[3];
-    assert_eq!((r4.customer.as_deref(), r4.status.as_deref(), r4.substatus.as_deref()), (Some("Somebody"), Some("New"), Some("Pending")));
+    assert_eq!(
+        (r4.customer.as_deref(), r4.status.as_deref(), r4.substatus.as_deref()),
+        (Some("Somebody"), Some("New"), Some("Pending"))
+    );
     assert_eq!((r4.deal_value.as_deref(), r4.currency.as_deref()), (Some("25000.00"), Some("USD")));
     assert_eq!(r4.contacts, ["someone@gmail.com"]);
     assert!(r4.link_reason.as_deref().is_some_and(|r| r.contains("free-mail")), "{:?}", r4.link_reason);
@@ -95,7 +95,8 @@ async fn the_inbox_filters_by_text_kind_status_and_link_status_sorts_and_pages()
         list(pool, by_customer).await.rows.iter().map(|r| r.customer.clone().unwrap_or_default()).collect();
     assert_eq!(customers, ["Somebody", "Fabrikam", "Contoso Ltd", "Contoso", "Contoso"]);
 
-    let newest_first = ReferralQuery { sort: ReferralSort::Updated, descending: true, offset: 1, limit: 2, ..Default::default() };
+    let newest_first =
+        ReferralQuery { sort: ReferralSort::Updated, descending: true, offset: 1, limit: 2, ..Default::default() };
     let page = list(pool, newest_first).await;
     assert_eq!((ids(&page.rows), page.total, page.offset), (vec!["r4", "r3"], 5, 1), "the second and third newest");
 }
@@ -105,11 +106,8 @@ async fn facets_count_each_value_among_the_referrals_the_other_facets_leave() {
     let w = World::signed_in().await;
     five_referrals(&w.pc);
     sync(&w.syncer(), &w.pool).await.unwrap();
-    let co_sell = ReferralFilter {
-        kinds: vec!["co-sell".into()],
-        link_statuses: vec![LinkStatus::Linked],
-        ..Default::default()
-    };
+    let co_sell =
+        ReferralFilter { kinds: vec!["co-sell".into()], link_statuses: vec![LinkStatus::Linked], ..Default::default() };
     let links = inbox::facet_values(&w.pool, ReferralFacet::LinkStatus, &co_sell, THREE_DAYS).await.unwrap();
     let links: Vec<(&str, u64)> = links.iter().map(|f| (f.value.as_str(), f.count)).collect();
     assert_eq!(links, [("free_mail_only", 1), ("linked", 1)], "its own constraint (linked) is left out");
@@ -138,10 +136,12 @@ async fn incoming_referrals_waiting_for_an_answer_that_expire_within_the_window_
     let flagged: Vec<&str> = page.rows.iter().filter(|r| r.expiring_soon).map(|r| r.id.as_str()).collect();
     assert_eq!(flagged, ["soon"]);
     assert_eq!((page.expiring_soon, page.expiring_window_secs), (1, 3 * 86_400));
-    let only = filtered(ReferralFilter { expiring_only: true, kinds: vec!["marketplace".into()], ..Default::default() });
+    let only =
+        filtered(ReferralFilter { expiring_only: true, kinds: vec!["marketplace".into()], ..Default::default() });
     let page = list(&w.pool, only).await;
     assert_eq!((page.total, page.expiring_soon), (0, 1), "the status bar count ignores the filter");
-    let wide = inbox::list(&w.pool, &filtered(ReferralFilter::default()), Duration::from_secs(11 * 86_400)).await.unwrap();
+    let wide =
+        inbox::list(&w.pool, &filtered(ReferralFilter::default()), Duration::from_secs(11 * 86_400)).await.unwrap();
     assert_eq!(wide.expiring_soon, 2, "the window is the caller's (partner_center.expiring_soon)");
 }
 
@@ -154,7 +154,10 @@ async fn a_manual_link_survives_a_resync_that_still_has_no_website() {
     let done = link(&w.pool, "r4", " https://www.Somebody-Industries.com/contact ").await.unwrap();
     assert!(done.company_created && done.batch_id.is_some(), "{done:?}");
     let linked = one(&w.pool, "r4").await;
-    assert_eq!((linked.link_status, linked.domain.as_deref()), (Some(LinkStatus::Linked), Some("somebody-industries.com")));
+    assert_eq!(
+        (linked.link_status, linked.domain.as_deref()),
+        (Some(LinkStatus::Linked), Some("somebody-industries.com"))
+    );
     assert_eq!(linked.manual_by.as_deref(), Some("alice"));
     let queued: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM job_queue q JOIN companies c ON c.id = (q.payload->>'company_id')::bigint
@@ -171,7 +174,10 @@ async fn a_manual_link_survives_a_resync_that_still_has_no_website() {
     assert!(summary.contains("updated 1"), "{summary}");
     let after = one(&w.pool, "r4").await;
     assert_eq!(after.substatus.as_deref(), Some("Received"), "the sync did store the change");
-    assert_eq!((after.link_status, after.domain.as_deref()), (Some(LinkStatus::Linked), Some("somebody-industries.com")));
+    assert_eq!(
+        (after.link_status, after.domain.as_deref()),
+        (Some(LinkStatus::Linked), Some("somebody-industries.com"))
+    );
     assert_eq!((after.manual_by, after.link_reason), (Some("alice".into()), None));
     let company_linked: bool = sqlx::query_scalar(
         "SELECT p.company_id = c.id FROM pc_referrals p, companies c
@@ -215,7 +221,10 @@ async fn removing_a_wrong_automatic_link_is_kept_by_later_syncs() {
     sync(&syncer, &w.pool).await.unwrap();
     let after = one(&w.pool, "r5").await;
     assert_eq!(after.status.as_deref(), Some("Active"));
-    assert_eq!((after.link_status, after.domain, after.manual_by), (Some(LinkStatus::Unlinked), None, Some("alice".into())));
+    assert_eq!(
+        (after.link_status, after.domain, after.manual_by),
+        (Some(LinkStatus::Unlinked), None, Some("alice".into()))
+    );
     let again = unlink(&w.pool, "r5").await.unwrap_err().to_string();
     assert!(again.contains("not linked (unlinked)"), "{again}");
 }
@@ -305,7 +314,11 @@ async fn the_cli_lists_referrals_as_spreadsheet_safe_csv_or_json_and_fails_clear
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("referral_id,name,customer,kind,"), "{text}");
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[1].starts_with("r4,\"'=HYPERLINK(\"\"http://x\"\")\",Somebody,co-sell,Incoming,New,Pending,25000.00,USD,"), "{text}");
+    assert!(
+        lines[1]
+            .starts_with("r4,\"'=HYPERLINK(\"\"http://x\"\")\",Somebody,co-sell,Incoming,New,Pending,25000.00,USD,"),
+        "{text}"
+    );
     assert!(lines[1].contains(",free_mail_only,"), "{text}");
 
     let json = tui(&daemon, &["referrals", "--format", "json", "--sort", "id"]).await;
