@@ -160,7 +160,7 @@ pub async fn list(client: &Client, options: &ListOptions) -> Result<ExitCode, Co
     } else {
         let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
         csv.write_record(COLUMNS).map_err(std::io::Error::other)?;
-        Out::Csv(csv)
+        Out::Csv(Box::new(csv))
     };
     loop {
         let page = client.list_referrals(query.clone()).await?;
@@ -177,7 +177,7 @@ pub async fn list(client: &Client, options: &ListOptions) -> Result<ExitCode, Co
 }
 
 enum Out<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Json { out: W, written: u64 },
 }
 

@@ -47,7 +47,8 @@ async fn every_synced_referral_is_in_the_inbox_linked_or_not_with_why() {
     sync(&w.syncer(), &w.pool).await.unwrap();
     let page = list(&w.pool, filtered(ReferralFilter::default())).await;
     assert_eq!(page.total, 5);
-    let got: Vec<(&str, Option<&str>, Option<LinkStatus>, Option<&str>)> =
+    type Seen<'a> = (&'a str, Option<&'a str>, Option<LinkStatus>, Option<&'a str>);
+    let got: Vec<Seen> =
         page.rows.iter().map(|r| (r.id.as_str(), r.kind.as_deref(), r.link_status, r.domain.as_deref())).collect();
     assert_eq!(
         got,
