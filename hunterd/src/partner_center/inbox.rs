@@ -228,12 +228,14 @@ pub async fn link(
         .check(input)
         .map_err(|why| InboxError::Invalid(format!("`{}` is not a company domain: {why}", input.trim())))?;
     let mut tx = pool.begin().await?;
-    let found: Option<(i64, Option<String>)> =
-        sqlx::query_as("SELECT id, customer_name FROM pc_referrals WHERE referral_id = $1 FOR UPDATE")
+    let found: Option<(i64, Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT id, customer_name, company_id FROM pc_referrals WHERE referral_id = $1 FOR UPDATE")
             .bind(referral_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((row_id, customer)) = found else { return Err(InboxError::NotFound(referral_id.to_string())) };
+    let Some((row_id, customer, previous)) = found else {
+        return Err(InboxError::NotFound(referral_id.to_string()));
+    };
     let (company_id, created): (i64, bool) = sqlx::query_as(
         "WITH ins AS (
              INSERT INTO companies (domain, company_name, source) VALUES ($1, $2, 'referral_link')
@@ -267,7 +269,9 @@ pub async fn link(
     .bind(by)
     .execute(&mut *tx)
     .await?;
-    queue_rescan(&mut tx, &batch_id, "referral_link", company_id, by).await?;
+    // A company the referral was wrongly tied to loses its effects too.
+    let rescan: Vec<i64> = std::iter::once(company_id).chain(previous.filter(|p| *p != company_id)).collect();
+    queue_rescan(&mut tx, &batch_id, "referral_link", &rescan, by).await?;
     tx.commit().await?;
     tracing::info!(referral = referral_id, %domain, by, "referral linked by hand");
     Ok(Relinked { company_created: created, batch_id: Some(batch_id) })
@@ -314,7 +318,7 @@ pub async fn unlink(pool: &PgPool, rules: &DomainRules, referral_id: &str, by: &
     let batch_id = match company_id {
         Some(company) => {
             let batch: String = sqlx::query_scalar("SELECT gen_random_uuid()::text").fetch_one(&mut *tx).await?;
-            queue_rescan(&mut tx, &batch, "referral_unlink", company, by).await?;
+            queue_rescan(&mut tx, &batch, "referral_unlink", &[company], by).await?;
             Some(batch)
         }
         None => None,
@@ -333,13 +337,13 @@ pub async fn row(pool: &PgPool, referral_id: &str, window: Duration) -> Result<R
     row.map(ReferralRow::from).ok_or_else(|| InboxError::NotFound(referral_id.to_string()))
 }
 
-/// A batch (so `--wait` and the TUI can follow it) with the company, and its scan queued at the
-/// priority of a person's request.
+/// A batch (so `--wait` and the TUI can follow it) with the companies, and their scans queued at
+/// the priority of a person's request.
 async fn queue_rescan(
     tx: &mut PgConnection,
     batch_id: &str,
     kind: &str,
-    company_id: i64,
+    company_ids: &[i64],
     by: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO batches (id, kind, requested_by) VALUES ($1::uuid, $2, $3)")
@@ -348,17 +352,17 @@ async fn queue_rescan(
         .bind(by)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO batch_members (batch_id, company_id) VALUES ($1::uuid, $2)")
+    sqlx::query("INSERT INTO batch_members (batch_id, company_id) SELECT $1::uuid, unnest($2::bigint[])")
         .bind(batch_id)
-        .bind(company_id)
+        .bind(company_ids)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "INSERT INTO job_queue (kind, payload, dedup_key, priority)
-         VALUES ('scan', jsonb_build_object('company_id', $1::bigint), $1::bigint::text, $2)
+         SELECT 'scan', jsonb_build_object('company_id', c), c::text, $2 FROM unnest($1::bigint[]) AS c
          ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
     )
-    .bind(company_id)
+    .bind(company_ids)
     .bind(crate::pipeline::submit::USER_PRIORITY)
     .execute(&mut *tx)
     .await?;

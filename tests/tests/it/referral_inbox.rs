@@ -338,3 +338,21 @@ async fn the_cli_lists_referrals_as_spreadsheet_safe_csv_or_json_and_fails_clear
     let bad = tui(&daemon, &["referrals", "--link-status", "nodomain"]).await;
     assert_eq!(bad.status.code(), Some(2), "a misspelt status is a usage error");
 }
+
+#[tokio::test]
+async fn relinking_a_wrongly_linked_referral_rescans_both_companies() {
+    let w = World::signed_in().await;
+    five_referrals(&w.pc);
+    sync(&w.syncer(), &w.pool).await.unwrap();
+    let done = link(&w.pool, "r5", "www.Northwind.com").await.unwrap();
+    let batch = done.batch_id.expect("a rescan batch");
+    let members: Vec<String> = sqlx::query_scalar(
+        "SELECT c.domain FROM batch_members m JOIN companies c ON c.id = m.company_id
+          WHERE m.batch_id = $1::uuid ORDER BY c.domain",
+    )
+    .bind(&batch)
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(members, ["fabrikam.co.uk", "northwind.com"], "the new company and the one that loses the referral");
+}
