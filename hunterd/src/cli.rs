@@ -190,46 +190,69 @@ fn check_config(paths: &Paths, config: &Config, source: &ConfigSource) {
 }
 
 async fn migrate(paths: &Paths, config: &Config, action: Option<MigrateAction>) -> anyhow::Result<()> {
-    // In embedded mode a running daemon owns the cluster: refuse rather than race it.
-    let _lock = if config.database.url.is_none() { Some(crate::paths::lock_state_dir(paths)?) } else { None };
+    if let Some(MigrateAction::Status) = action {
+        return migrate_status(paths, config).await;
+    }
+    // Applying or reverting changes the schema under a running daemon's feet: in embedded mode,
+    // refuse while one holds the state directory (and never start a second cluster beside it).
+    let verb = if action.is_none() { "migrate" } else { "migrate revert" };
+    let _lock = match config.database.url {
+        Some(_) => None,
+        None => Some(crate::paths::try_lock_state_dir(paths)?.map_err(|pid| {
+            anyhow::anyhow!(
+                "hunterd (pid {pid}) is using state directory {}: `hunterd {verb}` changes the schema it runs \
+                 on, so stop it first{}",
+                paths.state_dir.display(),
+                if action.is_none() { " (a starting hunterd applies pending migrations itself)" } else { "" }
+            )
+        })?),
+    };
     let db = Database::open_as(config, paths, crate::db::COMMAND_APPLICATION_NAME).await?;
     let result = async {
-        match action {
-            None => {
-                db.migrate().await?;
-                let info = db.handle.info().await?;
-                println!("database is at schema version {}", info.schema_version);
+        if let Some(MigrateAction::Revert { to }) = action {
+            let daemons = crate::ops::connected_daemons(&db.handle.pool).await?;
+            if !daemons.is_empty() {
+                anyhow::bail!(
+                    "hunterd is connected to {} ({}): `hunterd migrate revert` drops tables it uses, so stop \
+                     every hunterd using it first, then revert",
+                    db.handle.location,
+                    daemons.join(", ")
+                );
             }
-            Some(MigrateAction::Status) => {
-                let applied: Vec<i64> =
-                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                        .fetch_all(&db.handle.pool)
-                        .await
-                        .unwrap_or_default();
-                for m in MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
-                    let state = if applied.contains(&m.version) { "applied" } else { "pending" };
-                    println!("{:<8} {} {}", state, m.version, m.description);
-                }
-            }
-            Some(MigrateAction::Revert { to }) => {
-                let daemons = crate::ops::connected_daemons(&db.handle.pool).await?;
-                if !daemons.is_empty() {
-                    anyhow::bail!(
-                        "hunterd is connected to {} ({}): stop every hunterd using it first, then revert",
-                        db.handle.location,
-                        daemons.join(", ")
-                    );
-                }
-                let version = crate::db::revert::revert(&db.handle.pool, &MIGRATOR, to, |m| {
-                    println!("reverted {} {}", m.version, m.description);
-                })
-                .await?;
-                println!("database is at schema version {version}");
-            }
+            let version = crate::db::revert::revert(&db.handle.pool, &MIGRATOR, to, |m| {
+                println!("reverted {} {}", m.version, m.description);
+            })
+            .await?;
+            println!("database is at schema version {version}");
+        } else {
+            db.migrate().await?;
+            let info = db.handle.info().await?;
+            println!("database is at schema version {}", info.schema_version);
         }
         anyhow::Ok(())
     }
     .await;
     db.close().await;
     result
+}
+
+/// `hunterd migrate status`: read-only, so it works beside a running daemon (on the daemon's own
+/// embedded cluster, as `check` and `backup` do).
+async fn migrate_status(paths: &Paths, config: &Config) -> anyhow::Result<()> {
+    let command_db = crate::ops::open_database(config, paths).await?;
+    let applied = sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&command_db.db.handle.pool)
+        .await;
+    command_db.close().await;
+    let applied = match applied {
+        Ok(applied) => applied,
+        // A database hunterd never migrated has no migrations table: everything is pending.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+        Err(e) => return Err(e).context("cannot read the applied migrations"),
+    };
+    for m in MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
+        let state = if applied.contains(&m.version) { "applied" } else { "pending" };
+        println!("{:<8} {} {}", state, m.version, m.description);
+    }
+    Ok(())
 }

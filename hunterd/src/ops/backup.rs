@@ -3,6 +3,8 @@
 //! Both use PostgreSQL's own tools (pg_dump, pg_restore, psql) so that every server version and both
 //! database modes behave alike. Backups are pg_dump custom-format archives of one consistent
 //! snapshot, written through a private temporary file so a failure never leaves a truncated FILE.
+//! SIGINT, SIGTERM and SIGHUP stop a backup and remove that file; one a SIGKILL or a crash left
+//! behind (`.FILE.<id>.tmp`, locked while written) is removed by the next backup to FILE.
 //! Restores replay the archive with psql in a single transaction, rolled back on any error, so a
 //! failed restore loses nothing that was stored; pending migrations then upgrade an older backup.
 //!
@@ -11,12 +13,16 @@
 
 use crate::config::{Config, Secret};
 use crate::db::{Database, DbHandle, EmbeddedCluster, EmbeddedError, MIGRATOR, pg_bin};
+use crate::ops::archive::{self, ArchiveHeader};
 use crate::ops::{CommandDb, open_database};
 use crate::paths::Paths;
+use nix::fcntl::{Flock, FlockArg};
 use sqlx::PgConnection;
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,6 +47,10 @@ pub enum BackupError {
     Io { what: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("cannot write a backup to {}: {reason}", .file.display())]
     BadTarget { file: PathBuf, reason: String },
+    #[error(
+        "interrupted by {signal}: no backup was written to {}, and its temporary file was removed", .file.display()
+    )]
+    Interrupted { signal: &'static str, file: PathBuf },
     #[error("pg_dump failed ({status}), so no backup was written to {}{detail}", .file.display())]
     Dump { file: PathBuf, status: String, detail: String },
     #[error("cannot read {}: {cause}", .file.display())]
@@ -64,6 +74,11 @@ pub enum BackupError {
          know; install a hunterd at least as new as the one that wrote it, then restore", .file.display()
     )]
     NewerBackup { file: PathBuf, versions: String, build: &'static str },
+    #[error(
+        "{} was made by PostgreSQL {made_by}, this server is {server} ({location}): restore it into a \
+         PostgreSQL {made_by} or newer server (or upgrade this one); nothing was changed", .file.display()
+    )]
+    NewerPostgres { file: PathBuf, made_by: u32, server: u32, location: String },
     #[error("restoring {} failed, and nothing in the database at {location} was changed{detail}", .file.display())]
     Restore { file: PathBuf, location: String, detail: String },
     #[error(
@@ -78,8 +93,16 @@ pub enum BackupError {
 /// `hunterd backup FILE`: prints one line saying what was backed up, where, and how big it is.
 pub async fn backup(config: &Config, paths: &Paths, file: &Path) -> anyhow::Result<()> {
     check_backup_target(file)?;
+    // Listening from the start: a signal that arrives while the database opens stops the backup
+    // as soon as it is open.
+    let interrupted = interruption()?;
     let command_db = open_database(config, paths).await?;
-    let result = backup_with(&command_db, config, paths, file).await;
+    // A signal drops the backup half-way: its temporary file is removed and pg_dump killed (see
+    // `write_atomically`); then the database is closed as usual.
+    let result = tokio::select! {
+        result = backup_with(&command_db, config, paths, file) => result,
+        signal = interrupted => Err(BackupError::Interrupted { signal, file: file.to_path_buf() }),
+    };
     command_db.close().await;
     println!("{}", result?);
     Ok(())
@@ -165,7 +188,21 @@ async fn restore_with(
 ) -> Result<String, BackupError> {
     let handle = &command_db.db.handle;
     let (target, bin_dir) = connection(config, paths, &command_db.db)?;
-    let tools = find_tools(server_major(&handle.pool).await?, bin_dir.as_deref(), &["pg_restore", "psql"])?;
+    let server = server_major(&handle.pool).await?;
+    // Unreadable here: pg_restore judges the file (and says why it is not an archive).
+    let header = read_archive_header(file).ok();
+    let made_by = header.as_ref().and_then(|h| h.dumped_from.as_deref()).and_then(archive::major_version);
+    if let Some(made_by) = made_by.filter(|made_by| *made_by > server && server > 0) {
+        return Err(BackupError::NewerPostgres {
+            file: file.to_path_buf(),
+            made_by,
+            server,
+            location: handle.location.clone(),
+        });
+    }
+    // pg_restore must be at least as new as the pg_dump that wrote the archive.
+    let dumped_by = header.as_ref().and_then(|h| h.dumped_by.as_deref()).and_then(archive::major_version);
+    let tools = find_tools(server.max(dumped_by.unwrap_or(0)), bin_dir.as_deref(), &["pg_restore", "psql"])?;
     let recorded = check_archive(&tools, file).await?;
     let prelude = clearing_prelude(handle, file, force).await?;
     replay(&tools, &target, file, &prelude).await.map_err(|detail| BackupError::Restore {
@@ -186,6 +223,32 @@ async fn restore_with(
         handle.location,
         count_companies(companies)
     ))
+}
+
+/// The header of the archive `file` (its first [`archive::HEADER_READ_LIMIT`] bytes at most).
+fn read_archive_header(file: &Path) -> std::io::Result<ArchiveHeader> {
+    let mut start = Vec::new();
+    File::open(file)?.take(archive::HEADER_READ_LIMIT as u64).read_to_end(&mut start)?;
+    archive::read_header(&start).map_err(std::io::Error::other)
+}
+
+/// Resolves with the name of the first SIGINT (Ctrl-C), SIGTERM (kill, systemd) or SIGHUP (the
+/// SSH session went away) received from now on.
+fn interruption() -> Result<impl Future<Output = &'static str>, BackupError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &'static str| {
+        signal(kind).map_err(|cause| BackupError::Io { what: "cannot listen for", path: PathBuf::from(name), cause })
+    };
+    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut hup = listen(SignalKind::hangup(), "SIGHUP")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        }
+    })
 }
 
 /// Checks that `file` is an archive and refuses a backup from a newer hunterd before anything is
@@ -256,7 +319,7 @@ async fn clearing_prelude(handle: &DbHandle, file: &Path, force: bool) -> Result
                     location: handle.location.clone(),
                     detail: format!(": migration {version} has no down script to clear it with"),
                 })?;
-            prelude.push_str(&down.sql);
+            prelude.push_str(down.sql.as_str());
             prelude.push_str("\n;\n");
         }
     }
@@ -630,6 +693,10 @@ fn parent_dir(file: &Path) -> &Path {
 /// Writes `file` through a private (0600) temporary file in the same directory, renamed over
 /// `file` only when `produce` succeeds: a failed backup never leaves a truncated `file`, and a
 /// backup is never readable by others even for a moment. Returns the size written.
+///
+/// The temporary file is locked (flock) while it is written, by us and by pg_dump, which shares
+/// the open file: temporaries of `file` that nobody holds were left by a backup that was killed
+/// (SIGKILL, a crash), and are removed first. Dropping the future removes the temporary file.
 async fn write_atomically<F, Fut>(file: &Path, produce: F) -> Result<u64, BackupError>
 where
     F: FnOnce(File) -> Fut,
@@ -639,13 +706,12 @@ where
         .file_name()
         .ok_or_else(|| BackupError::BadTarget { file: file.to_path_buf(), reason: "that is not a file name".into() })?;
     let dir = parent_dir(file);
-    let temp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), uuid::Uuid::new_v4().simple()));
     let io = |what: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |cause| BackupError::Io { what, path, cause }
     };
-    let out =
-        OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp).map_err(io("cannot create", &temp))?;
+    remove_abandoned_temporaries(dir, name);
+    let (temp, out) = create_locked_temporary(dir, name)?;
     let guard = RemoveOnDrop(Some(temp.clone()));
     // The umask can only narrow 0600, but make it exact.
     out.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io("cannot set permissions on", &temp))?;
@@ -653,14 +719,80 @@ where
     produce(for_producer).await?;
     out.sync_all().map_err(io("cannot write", &temp))?;
     let size = out.metadata().map_err(io("cannot read", &temp))?.len();
-    drop(out);
     std::fs::rename(&temp, file).map_err(io("cannot replace", file))?;
     guard.disarm();
+    drop(out);
     // Make the rename itself durable; a failure here does not make the backup wrong.
     if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }
     Ok(size)
+}
+
+/// The temporary file a backup to `name` writes: `.NAME.<32 hex digits>.tmp`.
+fn temporary_name(name: &OsStr) -> String {
+    format!(".{}.{}.tmp", name.to_string_lossy(), uuid::Uuid::new_v4().simple())
+}
+
+fn is_temporary_of(candidate: &OsStr, name: &OsStr) -> bool {
+    let (Some(candidate), Some(name)) = (candidate.to_str(), name.to_str()) else {
+        return false;
+    };
+    candidate
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes the temporary files of backups to `name` in `dir` that no running backup holds.
+fn remove_abandoned_temporaries(dir: &Path, name: &OsStr) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if !is_temporary_of(&entry.file_name(), name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(temp) = File::open(&path) else { continue };
+        // Locked: a backup (or its pg_dump) is writing it now.
+        if let Ok(_held) = Flock::lock(temp, FlockArg::LockExclusiveNonblock) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!("removed {}, left by an interrupted backup", path.display()),
+                Err(e) => tracing::warn!("cannot remove {}, left by an interrupted backup: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Creates and locks a new temporary file. Another backup's clean-up may take a file for abandoned
+/// in the moment between its creation and its lock; then a new name is tried.
+fn create_locked_temporary(dir: &Path, name: &OsStr) -> Result<(PathBuf, Flock<File>), BackupError> {
+    let mut last_temp = dir.to_path_buf();
+    for _ in 0..3 {
+        let temp = dir.join(temporary_name(name));
+        let created = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp);
+        let created = created.map_err(|cause| BackupError::Io { what: "cannot create", path: temp.clone(), cause })?;
+        match Flock::lock(created, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => {
+                let ours = locked.metadata().map(|m| (m.dev(), m.ino())).ok();
+                if ours.is_some() && std::fs::metadata(&temp).map(|m| (m.dev(), m.ino())).ok() == ours {
+                    return Ok((temp, locked));
+                }
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {}
+            Err((_, errno)) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(BackupError::Io { what: "cannot lock", path: temp, cause: errno.into() });
+            }
+        }
+        last_temp = temp;
+    }
+    Err(BackupError::Io {
+        what: "cannot keep",
+        path: last_temp,
+        cause: std::io::Error::other("another backup to the same file kept removing it"),
+    })
 }
 
 /// Removes a temporary file unless disarmed.

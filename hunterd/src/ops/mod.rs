@@ -4,6 +4,7 @@
 //! daemon cannot start half-way) and stop it afterwards. A daemon started during that window fails
 //! with "another hunterd is using state directory" and systemd's `Restart=` starts it again.
 
+pub mod archive;
 pub mod backup;
 pub mod check;
 

@@ -135,7 +135,7 @@ async fn contents(pool: &sqlx::PgPool, table: &str) -> String {
     let sql = format!(
         "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text)::text, '[]') FROM public.\"{table}\" t"
     );
-    sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.unwrap()
 }
 
 /// Every sequence's position, so ids handed out after a restore do not collide with restored ones.
@@ -332,7 +332,7 @@ async fn a_backup_from_a_newer_hunterd_is_refused_before_anything_changes() {
 /// Runs SQL on a test database.
 async fn execute(db: &TestDb, sql: &str) {
     let pool = db.pool().await;
-    sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
     pool.close().await;
 }
 
@@ -410,4 +410,216 @@ async fn restore_refuses_while_a_daemon_is_connected_to_the_external_database() 
     assert!(err.contains("hunterd is connected") && err.contains("pid "), "{err}");
     assert_eq!(domains(&target).await, ["northwind.com"]);
     drop(daemon);
+}
+
+/// A `hunterd backup` into `dir/backups/hunter.dump` whose pg_dump waits: a transaction of the test
+/// holds an exclusive lock on a table pg_dump must read. Returns once pg_dump is waiting for it
+/// and the backup's temporary file exists.
+struct StalledBackup {
+    child: std::process::Child,
+    blocker: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    backups: std::path::PathBuf,
+    pool: sqlx::PgPool,
+}
+
+impl StalledBackup {
+    async fn start(db: &TestDb, dir: &Path) -> StalledBackup {
+        let pool = db.pool().await;
+        let mut blocker = pool.begin().await.unwrap();
+        // Not `companies`: the backup counts those before pg_dump starts.
+        sqlx::query("LOCK TABLE scans IN ACCESS EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+        let backups = dir.join("backups");
+        std::fs::create_dir(&backups).unwrap();
+        let file = backups.join("hunter.dump");
+        let mut cmd = std::process::Command::new(hunter_tests::binary("hunterd"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("HUNTER_")) {
+            cmd.env_remove(k);
+        }
+        let state = dir.join("state");
+        cmd.args(["--config", "/dev/null", "--state-dir", state.to_str().unwrap(), "backup", file.to_str().unwrap()])
+            .env("HUNTER_DATABASE__URL", &db.url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let stalled = StalledBackup { child, blocker: Some(blocker), backups, pool };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while stalled.temporaries().is_empty() || !stalled.pg_dump_waits().await {
+            assert!(std::time::Instant::now() < deadline, "pg_dump never started waiting for the lock");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        stalled
+    }
+
+    /// Ends the test's transaction and with it the lock pg_dump waits for.
+    async fn release(&mut self) {
+        if let Some(blocker) = self.blocker.take() {
+            blocker.rollback().await.unwrap();
+        }
+    }
+
+    async fn pg_dump_waits(&self) -> bool {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                              AND application_name = 'pg_dump' AND wait_event_type = 'Lock')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Whether a pg_dump process for this test's database still runs (its session can outlive it
+    /// while the server waits for the lock).
+    async fn pg_dump_runs(&self) -> bool {
+        let dbname: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&self.pool).await.unwrap();
+        let wanted = format!("--dbname={dbname}");
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.first().is_some_and(|arg0| arg0.ends_with(b"pg_dump")) && args.contains(&wanted.as_bytes())
+        })
+    }
+
+    fn temporaries(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&self.backups)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".hunter.dump."))
+            .collect()
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.backups)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Sends `signal` and waits for hunterd to exit.
+    fn interrupt(&mut self, signal: nix::sys::signal::Signal) -> Output {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "hunterd backup did not exit after {signal}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let child = std::mem::replace(&mut self.child, std::process::Command::new("true").spawn().unwrap());
+        child.wait_with_output().unwrap()
+    }
+}
+
+async fn interrupted_backup_leaves_nothing(signal: nix::sys::signal::Signal) {
+    let db = seeded(&["contoso.com"]).await;
+    let dir = scratch_dir();
+    let mut backup = StalledBackup::start(&db, dir.path()).await;
+
+    let out = backup.interrupt(signal);
+
+    assert!(!out.status.success());
+    let stderr = stderr(&out);
+    assert!(stderr.contains(&format!("interrupted by {signal}: no backup was written to")), "{stderr}");
+    assert_eq!(backup.files(), Vec::<String>::new(), "{stderr}");
+    // pg_dump went with it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while backup.pg_dump_runs().await {
+        assert!(std::time::Instant::now() < deadline, "pg_dump still runs after the backup was interrupted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    backup.release().await;
+}
+
+#[tokio::test]
+async fn ctrl_c_during_a_backup_removes_its_temporary_file() {
+    interrupted_backup_leaves_nothing(nix::sys::signal::Signal::SIGINT).await;
+}
+
+#[tokio::test]
+async fn sigterm_during_a_backup_removes_its_temporary_file() {
+    interrupted_backup_leaves_nothing(nix::sys::signal::Signal::SIGTERM).await;
+}
+
+#[tokio::test]
+async fn the_next_backup_removes_the_temporary_file_a_killed_backup_left() {
+    let db = seeded(&["contoso.com"]).await;
+    let dir = scratch_dir();
+    let mut backup = StalledBackup::start(&db, dir.path()).await;
+    // A temporary of another backup file, which is none of this backup's business.
+    let other = backup.backups.join(format!(".notes.dump.{}.tmp", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&other, "").unwrap();
+
+    backup.interrupt(nix::sys::signal::Signal::SIGKILL);
+    let left = backup.temporaries();
+    assert_eq!(left.len(), 1, "{:?}", backup.files());
+    // The orphaned pg_dump still holds the file; once it is gone, nobody does.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'pg_dump'",
+    )
+    .execute(&backup.pool)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while nix::fcntl::Flock::lock(std::fs::File::open(&left[0]).unwrap(), nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "pg_dump kept the temporary file locked");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    backup.release().await;
+
+    let file = backup.backups.join("hunter.dump");
+    let out = hunterd(&db.url, dir.path(), &["backup", file.to_str().unwrap()]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let notes = other.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(backup.files(), [notes, "hunter.dump".to_string()]);
+}
+
+#[tokio::test]
+async fn a_temporary_file_a_running_backup_holds_is_left_alone() {
+    let db = seeded(&["contoso.com"]).await;
+    let dir = scratch_dir();
+    let file = dir.path().join("hunter.dump");
+    let in_progress = dir.path().join(format!(".hunter.dump.{}.tmp", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&in_progress, "").unwrap();
+    let _held =
+        nix::fcntl::Flock::lock(std::fs::File::open(&in_progress).unwrap(), nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .unwrap();
+
+    let out = hunterd(&db.url, dir.path(), &["backup", file.to_str().unwrap()]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(in_progress.exists());
+}
+
+#[tokio::test]
+async fn restoring_an_archive_made_by_a_newer_postgresql_names_both_versions_and_changes_nothing() {
+    let dir = scratch_dir();
+    let file = backup_of(&["contoso.com"], dir.path()).await;
+    let target = TestDb::create().await;
+    let pool = target.pool().await;
+    let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await.unwrap();
+    let major = version.split(|c: char| !c.is_ascii_digit()).next().unwrap().to_string();
+    // The header's "dumped from" version is the first copy of the server version in the archive:
+    // make it say PostgreSQL 99 (the same length keeps the rest of the archive intact).
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.windows(version.len()).position(|w| w == version.as_bytes()).expect("server version in header");
+    let newer = format!("{:9<width$}", "", width = major.len());
+    bytes[at..at + major.len()].copy_from_slice(newer.as_bytes());
+    let newer_file = dir.path().join("from-newer.dump");
+    std::fs::write(&newer_file, bytes).unwrap();
+
+    let out = hunterd(&target.url, dir.path(), &["restore", newer_file.to_str().unwrap()]);
+
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let stderr = stderr(&out);
+    assert!(stderr.contains(&format!("was made by PostgreSQL {newer}, this server is {major}")), "{stderr}");
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 0);
 }

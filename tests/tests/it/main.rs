@@ -1,6 +1,7 @@
 //! Workspace-level integration tests: real hunterd processes, real PostgreSQL, real sockets.
 
 mod backup;
+mod beside_daemon;
 mod check;
 mod cli;
 mod config;
