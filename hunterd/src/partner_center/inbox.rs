@@ -1,5 +1,7 @@
 //! The referral inbox: every synced referral, linked or not (filtered, sorted, paged and counted in
-//! PostgreSQL), and the manual links a person sets or removes.
+//! PostgreSQL), and the manual links a person sets or removes. The queries are assembled from
+//! constant fragments and a whitelisted sort column only (every value is a bind parameter), which is
+//! why their text is asserted safe for sqlx.
 //!
 //! A manual link or unlink is an override stored beside what the sync computes
 //! (`pc_referrals.link_override`); the sync reads it and its upsert guards it, so later syncs never
@@ -155,7 +157,7 @@ pub async fn list(pool: &PgPool, query: &ReferralQuery, window: Duration) -> Res
         sort_expr(query.sort)
     );
     let limit = query.limit.clamp(1, protocol::MAX_PAGE);
-    let rows: Vec<Row> = bind_filter(sqlx::query_as(&sql), &query.filter, window)
+    let rows: Vec<Row> = bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &query.filter, window)
         .bind(i64::try_from(query.offset).unwrap_or(i64::MAX))
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -166,7 +168,7 @@ pub async fn list(pool: &PgPool, query: &ReferralQuery, window: Duration) -> Res
         expiring(6)
     );
     let (total, expiring): (i64, i64) =
-        bind_filter(sqlx::query_as(&counts), &query.filter, window).fetch_one(pool).await?;
+        bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(counts)), &query.filter, window).fetch_one(pool).await?;
     Ok(ReferralPage {
         rows: rows.into_iter().map(ReferralRow::from).collect(),
         offset: query.offset,
@@ -203,7 +205,8 @@ pub async fn facet_values(
         "SELECT {column} AS value, count(*) AS n FROM pc_referrals p WHERE {} GROUP BY 1 ORDER BY 2 DESC, 1",
         where_clause()
     );
-    let rows: Vec<(String, i64)> = bind_filter(sqlx::query_as(&sql), &others, window).fetch_all(pool).await?;
+    let rows: Vec<(String, i64)> =
+        bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &others, window).fetch_all(pool).await?;
     Ok(rows.into_iter().map(|(value, n)| FacetCount { value, count: n.max(0) as u64 }).collect())
 }
 
@@ -332,8 +335,11 @@ pub async fn unlink(pool: &PgPool, rules: &DomainRules, referral_id: &str, by: &
 pub async fn row(pool: &PgPool, referral_id: &str, window: Duration) -> Result<ReferralRow, InboxError> {
     let sql =
         format!("SELECT {COLUMNS}, {} AS expiring_soon FROM pc_referrals p WHERE p.referral_id = $1", expiring(2));
-    let row: Option<Row> =
-        sqlx::query_as(&sql).bind(referral_id).bind(window.as_secs_f64()).fetch_optional(pool).await?;
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(referral_id)
+        .bind(window.as_secs_f64())
+        .fetch_optional(pool)
+        .await?;
     row.map(ReferralRow::from).ok_or_else(|| InboxError::NotFound(referral_id.to_string()))
 }
 
