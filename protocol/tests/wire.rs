@@ -221,6 +221,7 @@ fn detail() -> LeadDetail {
             expiration: None,
             contacts: vec![s("ann@contoso.com")],
         }],
+        activity: vec![Activity { at: at(), who: Some(s("alice")), what: s("tagged hot") }],
     }
 }
 
@@ -323,6 +324,7 @@ fn responses() -> Vec<Response> {
         features: Features { ip_enrichment: true, partner_center_sync: false, dynamics_push: true },
         jobs: vec![job()],
         clients_connected: 3,
+        sign_ins: vec![SignIn { service: s("Partner Center"), ok: false, state: s("sign-in needed") }],
     };
     vec![
         Response::Pong,
@@ -368,6 +370,7 @@ fn responses() -> Vec<Response> {
             duplicate: 2,
             failures: vec![PushFailure { domain: s("contoso.com"), error: s("Dataverse 400") }],
             last_error: Some(s("throttled")),
+            blocked: Some(s("Dynamics 365 refused the sign-in")),
         }),
         Response::PushPreview(vec![PushPlan { domain: s("contoso.com"), create: true, fields: vec![s("subject")] }]),
         Response::Referrals(ReferralPage {
