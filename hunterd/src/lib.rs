@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod db;
 pub mod dynamics;
 pub mod enrich;
+pub mod http;
 pub mod intake;
 pub mod ipc;
 pub mod jobs;

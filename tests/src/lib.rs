@@ -91,7 +91,10 @@ impl TestDb {
         let name = format!("hunter_test_{}", uuid::Uuid::new_v4().simple());
         let admin = admin_url();
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("connect to test server");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         let url = with_database(&admin, &name);
         TestDb { name, url }
     }
@@ -109,7 +112,10 @@ impl Drop for TestDb {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
             })
         })
         .join();

@@ -325,7 +325,10 @@ impl EmbeddedCluster {
             .await
             .map_err(fail)?;
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DB_NAME}")).execute(&mut conn).await.map_err(fail)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DB_NAME}")))
+                .execute(&mut conn)
+                .await
+                .map_err(fail)?;
         }
         conn.close().await.map_err(fail)
     }

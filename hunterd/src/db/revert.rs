@@ -114,11 +114,12 @@ async fn applied_rows(pool: &PgPool) -> Result<Vec<AppliedRow>, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::SqlSafeStr;
     use sqlx::migrate::MigrationType;
     use std::borrow::Cow;
 
     fn migration(version: i64, kind: MigrationType, sql: &'static str) -> Migration {
-        Migration::new(version, Cow::Borrowed("m"), kind, Cow::Borrowed(sql), false)
+        Migration::new(version, Cow::Borrowed("m"), kind, sql.into_sql_str(), false)
     }
 
     fn migrator(reversible: &[i64], simple: &[i64]) -> Migrator {

@@ -87,8 +87,11 @@ impl TokenSource {
         let client = BasicClient::new(ClientId::new(c.client_id.clone()))
             .set_client_secret(ClientSecret::new(secret))
             .set_token_uri(token_url);
-        let answer =
-            client.exchange_client_credentials().add_scope(Scope::new(c.scope())).request_async(&self.http).await;
+        let answer = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(c.scope()))
+            .request_async(&crate::http::OAuthHttp(&self.http))
+            .await;
         match answer {
             Ok(token) => {
                 let lifetime = token.expires_in().unwrap_or(Duration::from_secs(3600));

@@ -61,7 +61,7 @@ impl Dynamics {
 
 /// One HTTP client for tokens and Dataverse: no redirects (the oauth2 crate asks for that, A.11).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .build()

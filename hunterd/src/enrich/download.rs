@@ -286,7 +286,7 @@ pub async fn run(config: &EnrichmentConfig, service: Option<&EnrichmentService>)
         anyhow::bail!("MaxMind downloads need enrichment.maxmind_account_id and enrichment.maxmind_license_key_file");
     };
     let credentials = Credentials::load(account, key_file)?;
-    let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build()?;
+    let client = crate::http::client_builder().timeout(HTTP_TIMEOUT).build()?;
     let (mut done, mut failed) = (Vec::new(), Vec::new());
     for edition in &config.maxmind_editions {
         let installed = match target_for(edition, config) {

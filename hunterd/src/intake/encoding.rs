@@ -7,7 +7,7 @@
 
 use std::io::{self, Read};
 
-use chardetng::EncodingDetector;
+use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{CoderResult, Decoder, Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 const CHUNK: usize = 64 * 1024;
@@ -43,7 +43,8 @@ pub fn sniff(mut r: impl Read, complete: bool) -> io::Result<Sniffed> {
         return Ok(Sniffed::Binary);
     }
 
-    let mut detector = EncodingDetector::new();
+    // A CSV file runs no scripts, so ISO-2022-JP is a fair guess (as chardetng 0.1 always allowed).
+    let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
     let mut fed = 0usize;
     let mut utf8 = Utf8Check::default();
     let mut len = first_len;
@@ -65,7 +66,7 @@ pub fn sniff(mut r: impl Read, complete: bool) -> io::Result<Sniffed> {
         return Ok(Sniffed::Text(UTF_8));
     }
     detector.feed(&[], true);
-    Ok(Sniffed::Text(detector.guess(None, false)))
+    Ok(Sniffed::Text(detector.guess(None, Utf8Detection::Deny)))
 }
 
 /// Incremental UTF-8 validation across chunk boundaries.

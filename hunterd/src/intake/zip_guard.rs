@@ -42,7 +42,11 @@ pub fn check<RS: Read + Seek>(rs: RS) -> Result<(), BombError> {
     let mut total = 0u64;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| BombError::NotZip(e.to_string()))?;
-        let name = entry.name().to_string();
+        // zip decodes a non-UTF-8 name as CP437 and fails only when that fails too.
+        let name = match entry.name() {
+            Ok(name) => name.into_owned(),
+            Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
+        };
         let limit = Limit::for_entry(entry.compressed_size(), MAX_TOTAL - total);
         let is_xml = name.ends_with(".xml") || name.ends_with(".rels");
         let unpacked = count(&mut entry, &name, is_xml, limit)?;

@@ -49,7 +49,7 @@ mod oracle {
         format!("%{escaped}%")
     }
 
-    fn push_where(qb: &mut QueryBuilder<'_, Postgres>, filter: &LeadFilter) {
+    fn push_where(qb: &mut QueryBuilder<Postgres>, filter: &LeadFilter) {
         qb.push("WHERE TRUE ");
         if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let pattern = like_pattern(text);

@@ -141,7 +141,7 @@ pub(crate) async fn lead_row(pool: &PgPool, company_id: i64) -> Result<LeadRow, 
         "SELECT {LEAD_COLUMNS} FROM lead_list l LEFT JOIN lead_state ls ON ls.company_id = l.company_id \
          LEFT JOIN d365_push p ON p.company_id = l.company_id WHERE l.company_id = $1"
     );
-    let row: StoredRow = sqlx::query_as(&sql).bind(company_id).fetch_one(pool).await?;
+    let row: StoredRow = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company_id).fetch_one(pool).await?;
     Ok(row.into())
 }
 
@@ -208,7 +208,7 @@ fn like_pattern(text: &str) -> String {
 }
 
 /// Appends `WHERE …` for a filter, over `lead_list l`.
-pub(crate) fn push_where(qb: &mut QueryBuilder<'_, Postgres>, filter: &LeadFilter) {
+pub(crate) fn push_where(qb: &mut QueryBuilder<Postgres>, filter: &LeadFilter) {
     qb.push("WHERE TRUE ");
     if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);
@@ -280,7 +280,7 @@ struct Read<'k> {
     limit: i64,
 }
 
-fn bind_value(qb: &mut QueryBuilder<'_, Postgres>, value: &SortValue) {
+fn bind_value(qb: &mut QueryBuilder<Postgres>, value: &SortValue) {
     match value.clone() {
         SortValue::Text(v) => qb.push_bind(v).push("::text"),
         SortValue::Int(v) => qb.push_bind(v).push("::bigint"),
@@ -340,12 +340,12 @@ mod density {
 }
 
 /// The SQL of one read with the given strategy (`Walk` or `MatchesFirst`).
-fn read_sql<'a>(
-    query: &'a LeadQuery,
+fn read_sql(
+    query: &LeadQuery,
     column: SortColumn,
     read: &Read<'_>,
     strategy: Strategy,
-) -> Result<QueryBuilder<'a, Postgres>, LeadError> {
+) -> Result<QueryBuilder<Postgres>, LeadError> {
     let ascending = query.descending != read.forward;
     let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
     let col = column.expr;
@@ -420,7 +420,7 @@ async fn try_read(
         return Ok(Some(qb.build_query_as().fetch_all(pool).await?));
     };
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("SET LOCAL statement_timeout = {budget_ms}")).execute(&mut *tx).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL statement_timeout = {budget_ms}"))).execute(&mut *tx).await?;
     match qb.build_query_as().fetch_all(&mut *tx).await {
         Ok(rows) => {
             tx.commit().await?;
@@ -590,7 +590,9 @@ pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount
     let estimated = estimate(pool, filter).await?;
     let mut tx = pool.begin().await?;
     if estimated >= ALWAYS_EXACT_BELOW {
-        sqlx::query(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")).execute(&mut *tx).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")))
+            .execute(&mut *tx)
+            .await?;
     }
     let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM lead_list l ");
     push_where(&mut qb, filter);

@@ -319,7 +319,7 @@ async fn clearing_prelude(handle: &DbHandle, file: &Path, force: bool) -> Result
                     location: handle.location.clone(),
                     detail: format!(": migration {version} has no down script to clear it with"),
                 })?;
-            prelude.push_str(&down.sql);
+            prelude.push_str(down.sql.as_str());
             prelude.push_str("\n;\n");
         }
     }

@@ -7,6 +7,7 @@
 
 use super::token::{SavedSignIn, TokenFile, TokenFileError};
 use crate::config::{PartnerCenterConfig, Secret};
+use crate::http::OAuthHttp;
 use chrono::Utc;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType};
 use oauth2::{
@@ -95,10 +96,10 @@ impl AuthSettings {
             .set_device_authorization_url(DeviceAuthorizationUrl::new(self.endpoint("devicecode")).map_err(bad)?))
     }
 
-    fn http(&self) -> Result<oauth2::reqwest::Client, AuthError> {
-        oauth2::reqwest::Client::builder()
+    fn http(&self) -> Result<reqwest::Client, AuthError> {
+        crate::http::client_builder()
             // Following redirects would let a token endpoint send our form elsewhere.
-            .redirect(oauth2::reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
             .build()
             .map_err(|e| AuthError::Unavailable(format!("cannot build an HTTP client: {e}")))
@@ -140,7 +141,7 @@ where
     let details: oauth2::DeviceAuthorizationResponse<MicrosoftDeviceFields> = client
         .exchange_device_code()
         .add_scopes(settings.scopes())
-        .request_async(&http)
+        .request_async(&OAuthHttp(&http))
         .await
         .map_err(|e| token_error("asking for a device code", e, false))?;
     show(&DeviceCodePrompt {
@@ -149,8 +150,11 @@ where
         verification_uri: details.verification_uri().to_string(),
         expires_in: details.expires_in(),
     });
-    let token =
-        client.exchange_device_access_token(&details).request_async(&http, sleep, None).await.map_err(device_error)?;
+    let token = client
+        .exchange_device_access_token(&details)
+        .request_async(&OAuthHttp(&http), sleep, None)
+        .await
+        .map_err(device_error)?;
     let refresh = token.refresh_token().ok_or_else(|| {
         AuthError::Configuration("Microsoft issued no refresh token: the `offline_access` scope was not granted".into())
     })?;
@@ -298,7 +302,7 @@ impl TokenSource {
         let answer = client
             .exchange_refresh_token(&RefreshToken::new(refresh.expose().to_string()))
             .add_scopes(self.settings.scopes())
-            .request_async(&http)
+            .request_async(&OAuthHttp(&http))
             .await
             .map_err(|e: RequestTokenError<_, BasicErrorResponse>| token_error("refreshing the sign-in", e, true));
         let token = match answer {

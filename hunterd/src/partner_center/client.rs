@@ -85,7 +85,7 @@ enum Attempt {
 
 impl ReferralsApi {
     pub fn new(settings: ApiSettings) -> Result<ReferralsApi, ApiError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .build()

@@ -143,7 +143,7 @@ pub struct WhoisClient {
 
 impl WhoisClient {
     pub fn new(config: WhoisConfig) -> Result<Self, WhoisError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(config.rdap_timeout)
             .connect_timeout(config.rdap_timeout)
             .redirect(reqwest::redirect::Policy::limited(rdap::MAX_REDIRECTS))

@@ -135,7 +135,7 @@ async fn contents(pool: &sqlx::PgPool, table: &str) -> String {
     let sql = format!(
         "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text)::text, '[]') FROM public.\"{table}\" t"
     );
-    sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.unwrap()
 }
 
 /// Every sequence's position, so ids handed out after a restore do not collide with restored ones.
@@ -332,7 +332,7 @@ async fn a_backup_from_a_newer_hunterd_is_refused_before_anything_changes() {
 /// Runs SQL on a test database.
 async fn execute(db: &TestDb, sql: &str) {
     let pool = db.pool().await;
-    sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
     pool.close().await;
 }
 

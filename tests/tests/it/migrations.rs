@@ -92,7 +92,7 @@ async fn a_role_that_may_not_create_pg_trgm_still_migrates_without_the_trigram_i
     let admin = db.pool().await;
     let role = format!("hunter_noext_{}", uuid::Uuid::new_v4().simple());
     for sql in [format!("CREATE ROLE {role} LOGIN"), format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}")] {
-        sqlx::query(&sql).execute(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.unwrap();
     }
     // The same server and database, as that role (the test server trusts local connections).
     let (scheme, rest) = db.url.split_once("://").unwrap();
@@ -106,11 +106,11 @@ async fn a_role_that_may_not_create_pg_trgm_still_migrates_without_the_trigram_i
     .fetch_one(&admin)
     .await
     .unwrap();
-    sqlx::query(&format!("DROP OWNED BY {role}")).execute(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP OWNED BY {role}"))).execute(&admin).await.unwrap();
     admin.close().await;
     drop(db);
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&hunter_tests::admin_url()).await.unwrap();
-    sqlx::query(&format!("DROP ROLE {role}")).execute(&mut conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE {role}"))).execute(&mut conn).await.unwrap();
 
     assert!(migrated, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(found, (true, false, false));
