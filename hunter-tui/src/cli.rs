@@ -110,7 +110,8 @@ pub enum Command {
         /// Also push every lead matching this filter, e.g. "segment=Migration score>=60"
         #[arg(long, value_name = "EXPR")]
         filter: Option<String>,
-        /// Block until every push is acknowledged by D365 (or failed)
+        /// Block until every push is acknowledged by D365 (or failed); exit 1 at once if a sign-in,
+        /// permission or configuration problem stops them (they stay queued)
         #[arg(long)]
         wait: bool,
         #[arg(long, value_enum, default_value_t)]
@@ -249,10 +250,10 @@ async fn engine_command(socket: &Path, command: Command, reconnect_for: Duration
                 commands::rescan(&client, domains, all, waiting(wait), format == Format::Json).await
             }
             Command::Push { domains, filter, wait, format } => {
-                commands::push(&client, domains, filter.as_deref(), wait, format == Format::Json).await
+                commands::push(&client, domains, filter.as_deref(), waiting(wait), format == Format::Json).await
             }
             Command::Sync { target: SyncTarget::PartnerCenter { wait } } => {
-                commands::sync_job(&client, commands::PARTNER_CENTER_JOB, wait).await
+                commands::sync_job(&client, commands::PARTNER_CENTER_JOB, waiting(wait)).await
             }
             Command::Status { .. } | Command::Jobs { .. } => Ok(ExitCode::SUCCESS),
         }

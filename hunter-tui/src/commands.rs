@@ -232,7 +232,7 @@ pub async fn push(
     client: &Client,
     mut domains: Vec<String>,
     filter: Option<&str>,
-    wait: bool,
+    wait: Option<Duration>,
     json: bool,
 ) -> Result<ExitCode, CommandError> {
     if domains.is_empty() && filter.is_none() {
@@ -249,11 +249,11 @@ pub async fn push(
             eprintln!("unknown domain {domain} (add it with `hunter-tui add {domain}`)");
         }
     }
-    let mut ok = unknown.is_empty();
+    let mut code = if unknown.is_empty() { 0 } else { PARTIAL };
     let mut finished = None;
-    if wait && let Some(batch) = &batch_id {
-        let progress = wait_for_push(client, batch).await?;
-        ok &= progress.failed == 0 && progress.duplicate == 0;
+    if let (Some(reconnect_for), Some(batch)) = (wait, &batch_id) {
+        let progress = wait_for_push(client, batch, reconnect_for).await?;
+        code = code.max(push_exit_code(&progress));
         if !json {
             println!(
                 "{} synced, {} failed, {} duplicate in D365",
@@ -262,6 +262,12 @@ pub async fn push(
             for f in &progress.failures {
                 eprintln!("{}: {}", f.domain, f.error);
             }
+            if let Some(why) = &progress.blocked {
+                eprintln!(
+                    "push blocked: {why}\n{} lead(s) stay queued and go out once this is fixed",
+                    progress.pending + progress.in_flight
+                );
+            }
         }
         finished = Some(progress);
     }
@@ -269,6 +275,7 @@ pub async fn push(
         let progress = finished.map(|p| {
             serde_json::json!({
                 "synced": p.synced, "failed": p.failed, "duplicate": p.duplicate,
+                "waiting": p.pending + p.in_flight, "blocked": p.blocked,
                 "failures": p.failures.iter().map(|f| serde_json::json!({"domain": f.domain, "error": f.error})).collect::<Vec<_>>(),
             })
         });
@@ -277,7 +284,19 @@ pub async fn push(
             serde_json::json!({ "batch_id": batch_id, "queued": queued, "unknown": unknown, "result": progress })
         );
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(PARTIAL) })
+    Ok(ExitCode::from(code))
+}
+
+/// `push --wait`'s exit code: 0 all synced, 2 some failed or were duplicates in D365, 1 blocked
+/// (nothing more will go out until someone fixes the sign-in, the permission or the configuration).
+pub fn push_exit_code(progress: &protocol::PushProgress) -> u8 {
+    if progress.blocked.is_some() && !progress.finished() {
+        1
+    } else if progress.failed > 0 || progress.duplicate > 0 {
+        PARTIAL
+    } else {
+        0
+    }
 }
 
 /// Every lead matching a filter, page by page.
@@ -296,13 +315,27 @@ async fn matching_domains(client: &Client, filter: LeadFilter) -> Result<Vec<Str
     }
 }
 
-/// Blocks until no push of the batch is pending or in flight; progress and the latest problem on a
-/// terminal only.
-pub async fn wait_for_push(client: &Client, batch_id: &str) -> Result<protocol::PushProgress, CommandError> {
+/// Blocks until no push of the batch is pending or in flight, or until the daemon says the rest is
+/// blocked (it will not go out without a fix); progress and the latest problem on a terminal only.
+/// The queue lives in the database, so a daemon restart does not end the wait (see [`wait_for_batch`]).
+pub async fn wait_for_push(
+    client: &Client,
+    batch_id: &str,
+    reconnect_for: Duration,
+) -> Result<protocol::PushProgress, CommandError> {
     let terminal = std::io::stderr().is_terminal();
     let mut shown_error: Option<String> = None;
+    let mut reconnected: Option<Client> = None;
     loop {
-        let p = client.push_progress(batch_id).await?;
+        let current = reconnected.as_ref().unwrap_or(client);
+        let p = match current.push_progress(batch_id).await {
+            Ok(p) => p,
+            Err(ClientError::Disconnected) => {
+                reconnected = Some(reconnect_after_loss(client, reconnect_for, terminal, "the same pushes").await?);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if terminal {
             let done = p.synced + p.failed + p.duplicate;
             eprint!("\r[{done}/{}] pushed to Dynamics 365", p.total);
@@ -313,7 +346,7 @@ pub async fn wait_for_push(client: &Client, batch_id: &str) -> Result<protocol::
                 shown_error = p.last_error.clone();
             }
         }
-        if p.finished() {
+        if p.finished() || p.blocked.is_some() {
             if terminal {
                 eprintln!();
             }
@@ -321,6 +354,23 @@ pub async fn wait_for_push(client: &Client, batch_id: &str) -> Result<protocol::
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The connection dropped mid-wait (hunterd restarting): say so, connect again for up to
+/// `reconnect_for`, and say what the wait goes on with.
+async fn reconnect_after_loss(
+    client: &Client,
+    reconnect_for: Duration,
+    terminal: bool,
+    still_waiting_for: &str,
+) -> Result<Client, CommandError> {
+    if terminal {
+        eprintln!();
+    }
+    eprintln!("connection to hunterd lost (restarting?); reconnecting for up to {}", human(reconnect_for));
+    let fresh = reconnect(client.socket_path(), reconnect_for).await?;
+    eprintln!("reconnected to hunterd; still waiting for {still_waiting_for}");
+    Ok(fresh)
 }
 
 /// Blocks until every member of the batch is scanned and scored; a progress bar on a terminal only.
@@ -338,12 +388,7 @@ pub async fn wait_for_batch(
         let progress = match current.batch_progress(batch_id).await {
             Ok(progress) => progress,
             Err(ClientError::Disconnected) => {
-                if terminal {
-                    eprintln!();
-                }
-                eprintln!("connection to hunterd lost (restarting?); reconnecting for up to {}", human(reconnect_for));
-                reconnected = Some(reconnect(client.socket_path(), reconnect_for).await?);
-                eprintln!("reconnected to hunterd; still waiting for the same scans");
+                reconnected = Some(reconnect_after_loss(client, reconnect_for, terminal, "the same scans").await?);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -415,20 +460,33 @@ pub const PARTNER_CENTER_JOB: &str = "partner_center_sync";
 
 /// `hunter-tui sync partner-center [--wait]`: starts the sync now; with `--wait`, prints its result
 /// and exits 0 (ok), 2 (some referrals failed) or 1 (the run failed, e.g. sign-in needed).
-pub async fn sync_job(client: &Client, job: &str, wait: bool) -> Result<ExitCode, CommandError> {
+/// A daemon restart during the wait is ridden out like `push --wait`'s; a run the restart cut short
+/// is reported as the job's next result (the restarted daemon runs it again when due).
+pub async fn sync_job(client: &Client, job: &str, wait: Option<Duration>) -> Result<ExitCode, CommandError> {
     let before = client.jobs().await?.into_iter().find(|j| j.name == job).and_then(|j| j.last_finished_at);
     client.run_job(job).await?;
-    if !wait {
+    let Some(reconnect_for) = wait else {
         println!("{job}: started (`hunter-tui jobs` shows its result)");
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let terminal = std::io::stderr().is_terminal();
     if terminal {
         eprint!("{job}: running…");
     }
+    let mut reconnected: Option<Client> = None;
     let finished = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let info = client.jobs().await?.into_iter().find(|j| j.name == job);
+        let current = reconnected.as_ref().unwrap_or(client);
+        let jobs = match current.jobs().await {
+            Ok(jobs) => jobs,
+            Err(ClientError::Disconnected) => {
+                let what = format!("the {job} run");
+                reconnected = Some(reconnect_after_loss(client, reconnect_for, terminal, &what).await?);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let info = jobs.into_iter().find(|j| j.name == job);
         if let Some(info) = info
             && info.state != protocol::JobState::Running
             && info.last_finished_at.is_some()
@@ -467,6 +525,25 @@ pub fn progress_bar(p: BatchProgress, width: usize) -> String {
 mod tests {
     use super::*;
     use protocol::RejectedRow;
+
+    #[test]
+    fn push_wait_exits_1_when_blocked_2_when_some_failed_and_0_when_all_synced() {
+        let all_synced = protocol::PushProgress { total: 2, synced: 2, ..Default::default() };
+        assert_eq!(push_exit_code(&all_synced), 0);
+        let one_failed = protocol::PushProgress { total: 2, synced: 1, failed: 1, ..Default::default() };
+        assert_eq!(push_exit_code(&one_failed), PARTIAL);
+        let blocked = protocol::PushProgress {
+            total: 2,
+            synced: 1,
+            pending: 1,
+            blocked: Some("sign-in refused".into()),
+            ..Default::default()
+        };
+        assert_eq!(push_exit_code(&blocked), 1);
+        // A block met after the last lead went out does not fail the batch.
+        let done_anyway = protocol::PushProgress { blocked: Some("sign-in refused".into()), ..all_synced };
+        assert_eq!(push_exit_code(&done_anyway), 0);
+    }
 
     #[test]
     fn durations_are_read_and_written_as_on_the_command_line() {

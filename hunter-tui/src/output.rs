@@ -24,7 +24,16 @@ pub struct StatusJson<'a> {
     pub database: DatabaseJson<'a>,
     pub features: FeaturesJson,
     pub clients_connected: u32,
+    pub sign_ins: Vec<SignInJson<'a>>,
     pub jobs: Vec<JobJson<'a>>,
+}
+
+/// One outside service's sign-in (only those switched on).
+#[derive(Debug, Serialize)]
+pub struct SignInJson<'a> {
+    pub service: &'a str,
+    pub ok: bool,
+    pub state: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +96,11 @@ impl<'a> StatusJson<'a> {
             database: DatabaseJson::from(&status.database),
             features: FeaturesJson::from(status.features),
             clients_connected: status.clients_connected,
+            sign_ins: status
+                .sign_ins
+                .iter()
+                .map(|s| SignInJson { service: &s.service, ok: s.ok, state: &s.state })
+                .collect(),
             jobs: status.jobs.iter().map(JobJson::from).collect(),
         }
     }
@@ -178,6 +192,11 @@ pub fn status_text(status: &DaemonStatus, socket: &Path, now: DateTime<Utc>) -> 
     );
     if let Some(problem) = &db.problem {
         out.push_str(&format!("db state:  DOWN: {problem}\n"));
+    }
+    for (i, sign_in) in status.sign_ins.iter().enumerate() {
+        let label = if i == 0 { "sign-in:" } else { "" };
+        let mark = if sign_in.ok { "" } else { "NEEDS ACTION: " };
+        out.push_str(&format!("{label:<11}{}: {mark}{}\n", sign_in.service, sign_in.state));
     }
     if status.jobs.is_empty() {
         out.push_str("jobs:      none scheduled\n");
@@ -333,6 +352,7 @@ pub(crate) mod fixtures {
             features: Features { ip_enrichment: false, partner_center_sync: true, dynamics_push: false },
             jobs,
             clients_connected: 2,
+            sign_ins: Vec::new(),
         }
     }
 }
@@ -364,6 +384,29 @@ the refresh token has expired due to inactivity). Run `hunterd auth partner-cent
   dynamics_push        disabled  never     -         never run
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn status_text_shows_each_sign_in_and_says_which_needs_action() {
+        let mut status = status(vec![]);
+        status.sign_ins = vec![
+            protocol::SignIn {
+                service: "Partner Center".into(),
+                ok: false,
+                state: "sign-in needed: run `hunterd auth partner-center` (AADSTS700082)".into(),
+            },
+            protocol::SignIn { service: "Dynamics 365".into(), ok: true, state: "signed in".into() },
+        ];
+        let text = status_text(&status, Path::new(SOCKET), now());
+        assert!(
+            text.contains(
+                "sign-in:   Partner Center: NEEDS ACTION: sign-in needed: run `hunterd auth partner-center` (AADSTS700082)\n           Dynamics 365: signed in\n"
+            ),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&status_json(&status, Path::new(SOCKET))).unwrap();
+        assert_eq!(value["sign_ins"][0]["ok"], false);
+        assert_eq!(value["sign_ins"][1]["service"], "Dynamics 365");
     }
 
     #[test]

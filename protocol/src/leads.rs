@@ -262,6 +262,19 @@ pub struct LeadDetail {
     pub d365: Option<D365Sync>,
     /// Partner Center referrals of the company, newest first.
     pub referrals: Vec<ReferralInfo>,
+    /// Who did what to the lead (tags, favourite, scans and pushes asked for), newest first.
+    pub activity: Vec<Activity>,
+}
+
+/// One thing a person did to a lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub at: DateTime<Utc>,
+    /// The login that did it (from the socket's peer credentials); `None` for what older releases
+    /// recorded without it.
+    pub who: Option<String>,
+    /// `tagged hot`, `marked as favourite`, `imported`, `asked for a rescan`, `asked for a push to Dynamics 365`.
+    pub what: String,
 }
 
 /// A lead's Dynamics 365 push: where it stands and the Dataverse calls made for it.

@@ -23,7 +23,7 @@ pub use leads::*;
 pub use messages::*;
 
 /// Bumped whenever a message type after the handshake changes shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The version of this build (both binaries are built from one workspace version).
 pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");

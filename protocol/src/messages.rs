@@ -150,6 +150,10 @@ pub struct PushProgress {
     pub failures: Vec<PushFailure>,
     /// The push worker's latest problem (sign-in, throttling, outage), for a status line.
     pub last_error: Option<String>,
+    /// Why the rest of the batch cannot go out until someone fixes something (the push is off, or
+    /// D365 refused the sign-in or the permission since the batch was requested); the leads stay
+    /// queued and go out once it is fixed.
+    pub blocked: Option<String>,
 }
 
 impl PushProgress {
@@ -206,6 +210,19 @@ pub struct DaemonStatus {
     pub features: Features,
     pub jobs: Vec<JobInfo>,
     pub clients_connected: u32,
+    /// The sign-in of each outside service that is switched on (Partner Center, Dynamics 365).
+    pub sign_ins: Vec<SignIn>,
+}
+
+/// Whether hunterd can still sign in to an outside service, in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    /// `Partner Center` or `Dynamics 365`.
+    pub service: String,
+    /// False when a person has to act (sign in again, fix the secret or the permission).
+    pub ok: bool,
+    /// What is known, and what to do when `ok` is false.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

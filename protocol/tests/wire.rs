@@ -187,6 +187,7 @@ fn detail() -> LeadDetail {
             expiration: None,
             contacts: vec![s("ann@contoso.com")],
         }],
+        activity: vec![Activity { at: at(), who: Some(s("alice")), what: s("tagged hot") }],
     }
 }
 
@@ -275,6 +276,7 @@ fn responses() -> Vec<Response> {
         features: Features { ip_enrichment: true, partner_center_sync: false, dynamics_push: true },
         jobs: vec![job()],
         clients_connected: 3,
+        sign_ins: vec![SignIn { service: s("Partner Center"), ok: false, state: s("sign-in needed") }],
     };
     vec![
         Response::Pong,
@@ -320,6 +322,7 @@ fn responses() -> Vec<Response> {
             duplicate: 2,
             failures: vec![PushFailure { domain: s("contoso.com"), error: s("Dataverse 400") }],
             last_error: Some(s("throttled")),
+            blocked: Some(s("Dynamics 365 refused the sign-in")),
         }),
         Response::PushPreview(vec![PushPlan { domain: s("contoso.com"), create: true, fields: vec![s("subject")] }]),
     ]

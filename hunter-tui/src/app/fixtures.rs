@@ -143,6 +143,15 @@ pub fn detail() -> LeadDetail {
             expiration: Some(now() + Duration::days(11)),
             contacts: vec!["ann@lead0.example".into()],
         }],
+        activity: vec![
+            protocol::Activity {
+                at: now() - Duration::hours(3),
+                who: Some("bob".into()),
+                what: "asked for a push to Dynamics 365".into(),
+            },
+            protocol::Activity { at: now() - Duration::days(2), who: Some("alice".into()), what: "tagged hot".into() },
+            protocol::Activity { at: now() - Duration::days(9), who: None, what: "imported".into() },
+        ],
     }
 }
 

@@ -78,7 +78,23 @@ pub fn detail_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'s
     lines.extend(history_lines(detail, theme));
     lines.extend(change_lines(detail, theme));
     lines.extend(note_lines(app, detail, theme));
+    lines.extend(activity_lines(app, detail, theme));
     lines.extend(d365_lines(app, detail, theme));
+    lines
+}
+
+/// Who did what to the lead: several salespeople share one daemon.
+fn activity_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = heading("Activity", theme).to_vec();
+    if detail.activity.is_empty() {
+        lines.push(Line::styled("  nothing yet", theme.dim()));
+    }
+    for item in &detail.activity {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {} · ", when(app, item.at)), theme.dim()),
+            Span::raw(format!("{} {}", item.who.as_deref().unwrap_or("someone"), item.what)),
+        ]));
+    }
     lines
 }
 

@@ -58,10 +58,17 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         dataverse: d.dataverse.clone(),
         settings: d.settings.clone(),
     });
+    let state_id = crate::jobs::owner::state_id(&paths.state_dir)
+        .with_context(|| format!("cannot read or write the daemon id in {}", paths.state_dir.display()))?;
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    let owner = crate::jobs::owner::owner(&state_id, &host, std::process::id());
+    let every_run = crate::jobs::owner::every_run(&state_id);
     let specs = jobs::specs(&config, paths, &engine, dynamics_handle.as_ref());
-    let scheduler = Scheduler::new(db.handle.pool.clone(), specs, events.clone()).await?;
+    // We hold the state-directory lock: leases of earlier runs on it are ours to hand back now.
+    let scheduler = Scheduler::new(db.handle.pool.clone(), specs, events.clone(), owner.clone(), &every_run).await?;
     let listener = ipc::socket::bind(&paths.socket, Access::for_mode(paths.mode))?;
     let state = Arc::new(AppState {
+        state_dir: paths.state_dir.clone(),
         domain_rules: crate::intake::DomainRules::new(&config.intake),
         config,
         db: db.handle.clone(),
@@ -75,20 +82,14 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         dynamics: dynamics_handle,
     });
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
-    let state_id = crate::jobs::owner::state_id(&paths.state_dir)
-        .with_context(|| format!("cannot read or write the daemon id in {}", paths.state_dir.display()))?;
-    // We hold the state-directory lock: leases of earlier runs on it are ours to hand back now.
     let reclaimed = crate::jobs::owner::reclaim_previous_runs(&db.handle.pool, &state_id).await?;
     if reclaimed > 0 {
         tracing::info!("handed back {reclaimed} item(s) an earlier run of this daemon was working on");
     }
-    let every_run = crate::jobs::owner::every_run(&state_id);
     let pushes = crate::dynamics::queue::release_orphans(&db.handle.pool, &every_run).await?;
     if pushes > 0 {
         tracing::info!("handed back {pushes} Dynamics push(es) an earlier run of this daemon was making");
     }
-    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
-    let owner = crate::jobs::owner::owner(&state_id, &host, std::process::id());
     let whois = &state.config.whois;
     let worker = ScanWorker {
         pool: db.handle.pool.clone(),

@@ -14,6 +14,8 @@ use tokio::sync::broadcast;
 
 pub struct AppState {
     pub config: Config,
+    /// Where the daemon keeps its files (the Partner Center sign-in among them).
+    pub state_dir: std::path::PathBuf,
     pub db: DbHandle,
     pub scheduler: Scheduler,
     pub events: broadcast::Sender<Event>,

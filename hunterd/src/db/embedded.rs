@@ -5,19 +5,29 @@
 //! the next start adopts the still-running cluster (or cleans a stale pid file) instead of failing.
 //!
 //! PostgreSQL refuses to run as root. When hunterd is root, the cluster's processes run as the
-//! `hunter` system user if it exists, else `nobody`, and that account owns the data directory.
+//! `hunter` system account (created when missing), which owns the data directory.
+//!
+//! Nobody is trusted on the socket. The bootstrap superuser signs in by `peer` authentication, and
+//! only from the daemon's own account or the cluster's; it is used at start to create the database
+//! and the daemon's role. hunterd then works as that role, which owns the database and Hunter's
+//! schema but is no superuser (so a hole in hunterd cannot run programs or read files through
+//! PostgreSQL), and signs in with a password (SCRAM) kept in a file only the daemon's account reads.
 
 use super::pg_bin;
 use nix::unistd::{Gid, Uid, User, chown};
 use sqlx::postgres::PgConnectOptions;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tokio::process::Command;
 
-/// The cluster's superuser and database (trust auth over the private socket only).
-const DB_USER: &str = "hunter";
+/// The cluster's bootstrap superuser (`peer` authentication only).
+const SUPERUSER: &str = "hunter";
+/// The role hunterd works as: owner of the database and its schema, not a superuser.
+const DAEMON_ROLE: &str = "hunter_app";
 const DB_NAME: &str = "hunter";
+/// The daemon role's password, readable by the daemon's account only, in the cluster's root.
+const PASSWORD_FILE: &str = "daemon.password";
 /// The system account the cluster runs as when hunterd is root.
 const ACCOUNT: &str = "hunter";
 const PORT: u16 = 5432;
@@ -61,6 +71,11 @@ pub enum EmbeddedError {
          {} s after it died; a new one must not start beside them", LEFTOVER_PATIENCE.as_secs()
     )]
     Leftovers { data_dir: PathBuf, pids: String },
+    #[error(
+        "the embedded database lets its superuser in by peer authentication, which needs the name of \
+         hunterd's account (uid {uid}), and /etc/passwd has none: run hunterd as a named account"
+    )]
+    NamelessAccount { uid: u32 },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{what} failed ({status}){log}")]
@@ -116,9 +131,30 @@ impl EmbeddedCluster {
         self.root.join("postgres.log")
     }
 
-    /// How to reach the cluster: its private socket, no password.
+    /// How hunterd reaches the cluster: its private socket, as the daemon role, with the password
+    /// [`Self::start`] keeps in the password file (none if that file cannot be read: the sign-in
+    /// then fails with PostgreSQL's own message).
     pub fn connect_options(&self) -> PgConnectOptions {
-        PgConnectOptions::new().socket(self.socket_dir()).port(PORT).username(DB_USER).database(DB_NAME)
+        let options = self.superuser_options().username(DAEMON_ROLE);
+        match self.daemon_password() {
+            Some(password) => options.password(&password),
+            None => options,
+        }
+    }
+
+    /// The daemon role's password, from the password file.
+    pub fn daemon_password(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.password_file()).ok()?;
+        Some(text.trim().to_string()).filter(|p| !p.is_empty())
+    }
+
+    fn password_file(&self) -> PathBuf {
+        self.root.join(PASSWORD_FILE)
+    }
+
+    /// The bootstrap superuser: `peer` authentication, so only from the daemon's account.
+    fn superuser_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new().socket(self.socket_dir()).port(PORT).username(SUPERUSER).database(DB_NAME)
     }
 
     /// Creates the cluster if needed and makes sure it is running, adopting one left by a crash.
@@ -226,7 +262,7 @@ impl EmbeddedCluster {
             .pg_command("initdb")
             .arg("-D")
             .arg(&data)
-            .args(["-U", DB_USER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
+            .args(["-U", SUPERUSER, "--auth-local=peer", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
             .arg("--no-instructions")
             .output()
             .await;
@@ -248,12 +284,44 @@ impl EmbeddedCluster {
              unix_socket_directories = '{socket_dir}'\n\
              unix_socket_permissions = 0700\n\
              max_connections = 100\n\
+             password_encryption = 'scram-sha-256'\n\
              jit = off\n\
              logging_collector = off\n"
         );
-        std::fs::write(&path, text).map_err(io_err("cannot write", &path))?;
+        self.write_owned_by_cluster(&path, &text)?;
+        let (hba, ident) = self.authentication()?;
+        self.write_owned_by_cluster(&self.data_dir().join("pg_hba.conf"), &hba)?;
+        self.write_owned_by_cluster(&self.data_dir().join("pg_ident.conf"), &ident)
+    }
+
+    /// `pg_hba.conf` and `pg_ident.conf`: no trust, no TCP; the superuser by `peer` from the daemon's
+    /// account (and the cluster's), the daemon role by SCRAM password.
+    fn authentication(&self) -> Result<(String, String), EmbeddedError> {
+        let uid = Uid::effective();
+        let daemon_account =
+            User::from_uid(uid).ok().flatten().ok_or(EmbeddedError::NamelessAccount { uid: uid.as_raw() })?;
+        let hba = format!(
+            "# Written by hunterd at every start; edits are lost.\n\
+             # TYPE  DATABASE  USER           METHOD\n\
+             local   all       {SUPERUSER:<14} peer map=hunterd\n\
+             local   all       {DAEMON_ROLE:<14} scram-sha-256\n"
+        );
+        let mut ident = format!(
+            "# Written by hunterd at every start; edits are lost.\n\
+             # MAPNAME  SYSTEM-USERNAME  PG-USERNAME\n\
+             hunterd    {:<16} {SUPERUSER}\n",
+            daemon_account.name
+        );
+        if let Some(account) = self.run_as.as_ref().filter(|a| a.name != daemon_account.name) {
+            ident.push_str(&format!("hunterd    {:<16} {SUPERUSER}\n", account.name));
+        }
+        Ok((hba, ident))
+    }
+
+    fn write_owned_by_cluster(&self, path: &Path, text: &str) -> Result<(), EmbeddedError> {
+        std::fs::write(path, text).map_err(io_err("cannot write", path))?;
         if let Some(account) = &self.run_as {
-            let _ = chown(&path, Some(account.uid), Some(account.gid));
+            let _ = chown(path, Some(account.uid), Some(account.gid));
         }
         Ok(())
     }
@@ -310,27 +378,74 @@ impl EmbeddedCluster {
         }
     }
 
+    /// As the superuser: the configuration just written applies (a cluster adopted or made by an
+    /// older hunterd that trusted every local connection stops doing so now), the daemon role
+    /// exists with the password in the password file, and it owns the database and every object of
+    /// Hunter's schema (an older hunterd made them as the superuser). Idempotent, every start.
     async fn ensure_database(&self) -> Result<(), EmbeddedError> {
         use sqlx::{ConnectOptions, Connection};
-        let admin = self.connect_options().database("postgres");
         let fail = |e: sqlx::Error| EmbeddedError::Command {
-            what: "creating the hunter database".into(),
+            what: "preparing the hunter database and its role".into(),
             status: e.to_string(),
             log: String::new(),
         };
-        let mut conn = admin.connect().await.map_err(fail)?;
+        let password = self.ensure_password_file()?;
+        let mut conn = self.superuser_options().database("postgres").connect().await.map_err(fail)?;
+        sqlx::query("SELECT pg_reload_conf()").execute(&mut conn).await.map_err(fail)?;
+        let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(DAEMON_ROLE)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(fail)?;
+        // The password is hex (see ensure_password_file): nothing in it needs quoting.
+        let verb = if role_exists { "ALTER" } else { "CREATE" };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{verb} ROLE {DAEMON_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{password}'"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(fail)?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(DB_NAME)
             .fetch_one(&mut conn)
             .await
             .map_err(fail)?;
         if !exists {
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DB_NAME}")))
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DB_NAME} OWNER {DAEMON_ROLE}")))
                 .execute(&mut conn)
                 .await
                 .map_err(fail)?;
         }
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {DB_NAME} OWNER TO {DAEMON_ROLE}")))
+            .execute(&mut conn)
+            .await
+            .map_err(fail)?;
+        conn.close().await.map_err(fail)?;
+
+        let mut conn = self.superuser_options().connect().await.map_err(fail)?;
+        sqlx::query(HAND_SCHEMA_TO_DAEMON_ROLE).execute(&mut conn).await.map_err(fail)?;
         conn.close().await.map_err(fail)
+    }
+
+    /// The daemon role's password: read from the password file, or made (random, hex) and written
+    /// there, private to the daemon's account. Never on a command line or in a log.
+    fn ensure_password_file(&self) -> Result<String, EmbeddedError> {
+        if let Some(password) = self.daemon_password() {
+            return Ok(password);
+        }
+        let path = self.password_file();
+        let password = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let temp = path.with_extension("new");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io_err("cannot create", &temp))?;
+        std::io::Write::write_all(&mut file, password.as_bytes()).map_err(io_err("cannot write", &temp))?;
+        std::fs::rename(&temp, &path).map_err(io_err("cannot write", &path))?;
+        Ok(password)
     }
 
     /// A PostgreSQL tool, run as the cluster's account, from a directory that account can enter.
@@ -366,6 +481,42 @@ impl EmbeddedCluster {
         })
     }
 }
+
+/// Gives the daemon role the public schema and every table, view and function in it that another
+/// role owns (sequences and indexes follow their tables). Run as the superuser.
+const HAND_SCHEMA_TO_DAEMON_ROLE: &str = "
+DO $$
+DECLARE r record;
+BEGIN
+  EXECUTE 'ALTER SCHEMA public OWNER TO hunter_app';
+  FOR r IN SELECT c.oid::regclass AS name,
+                  CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END AS kind
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+              AND c.relowner <> 'hunter_app'::regrole
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                 AND d.objid = c.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO hunter_app', r.kind, r.name);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS name
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind = 'S' AND c.relowner <> 'hunter_app'::regrole
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                 AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
+  LOOP
+    EXECUTE format('ALTER SEQUENCE %s OWNER TO hunter_app', r.name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS name
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND p.proowner <> 'hunter_app'::regrole
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                                 AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO hunter_app', r.name);
+  END LOOP;
+END
+$$";
 
 /// The live (not zombie) PostgreSQL process whose pid is the first line of a lock file.
 fn live_postgres_named_in(lock_file: &Path) -> Option<u32> {

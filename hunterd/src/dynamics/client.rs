@@ -167,7 +167,7 @@ impl Dataverse {
     }
 
     /// Every caller waits until `retry_after` has passed: the limit is per user, not per request.
-    fn pause_for(&self, retry_after: Duration, code: &str) {
+    pub fn pause_for(&self, retry_after: Duration, code: &str) {
         if let Ok(mut t) = self.throttle.lock() {
             let until = Instant::now() + retry_after;
             t.paused_until = Some(t.paused_until.map_or(until, |u| u.max(until)));

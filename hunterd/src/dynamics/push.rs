@@ -159,11 +159,19 @@ pub fn upsert_outcome(part: &PartAnswer, sent: Map<String, Value>) -> Result<Out
     }
     let (code, message) = part.error();
     Err(match part.status {
-        429 => CallError::Throttled { retry_after: std::time::Duration::from_secs(5), code },
+        429 => CallError::Throttled { retry_after: part_retry_after(part), code },
         502..=504 => CallError::Unreachable(format!("HTTP {}: {message}", part.status)),
         401 | 403 => CallError::Auth(super::client::explain_refusal(part.status, &code, &message)),
         status => CallError::Api { status, code, message },
     })
+}
+
+/// A throttled part's own `Retry-After` (seconds, C.14); 5 s when it carries none.
+fn part_retry_after(part: &PartAnswer) -> std::time::Duration {
+    part.header("Retry-After")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(std::time::Duration::from_secs(5), std::time::Duration::from_secs_f64)
 }
 
 fn id_in_entity_url(url: &str) -> Option<Uuid> {
@@ -303,5 +311,36 @@ fn missing_id(answer: &Answer) -> CallError {
         status: answer.status.as_u16(),
         code: String::new(),
         message: "the answer named no lead id (neither a leadid in the body nor an OData-EntityId header)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn throttled_part(headers: Vec<(String, String)>) -> PartAnswer {
+        let body =
+            serde_json::json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit"}});
+        PartAnswer { status: 429, headers, body }
+    }
+
+    #[test]
+    fn a_throttled_batch_part_waits_its_own_retry_after() {
+        let part = throttled_part(vec![("retry-after".into(), "42".into())]);
+        let outcome = upsert_outcome(&part, Map::new());
+        assert_eq!(
+            outcome,
+            Err(CallError::Throttled { retry_after: Duration::from_secs(42), code: "0x80072322".into() })
+        );
+    }
+
+    #[test]
+    fn a_throttled_batch_part_without_retry_after_waits_five_seconds() {
+        let part = throttled_part(Vec::new());
+        match upsert_outcome(&part, Map::new()) {
+            Err(CallError::Throttled { retry_after, .. }) => assert_eq!(retry_after, Duration::from_secs(5)),
+            other => panic!("expected throttling, got {other:?}"),
+        }
     }
 }

@@ -32,17 +32,24 @@ struct ClaimRow {
 
 /// Queues (or re-queues) pushes of these companies under one batch; returns how many were queued.
 /// A lead already in flight stays so: its running push finishes first, then the new request runs.
-pub async fn enqueue(pool: &PgPool, company_ids: &[i64], batch_id: Uuid) -> Result<u64, sqlx::Error> {
+/// `requested_by` is the login of who asked (shown in the lead's activity).
+pub async fn enqueue(
+    pool: &PgPool,
+    company_ids: &[i64],
+    batch_id: Uuid,
+    requested_by: &str,
+) -> Result<u64, sqlx::Error> {
     let result = sqlx::query(
-        "INSERT INTO d365_push (company_id, batch_id)
-         SELECT unnest($1::bigint[]), $2
+        "INSERT INTO d365_push (company_id, batch_id, requested_by)
+         SELECT unnest($1::bigint[]), $2, $3
          ON CONFLICT (company_id) DO UPDATE
             SET state = CASE WHEN d365_push.state = 'in_flight' THEN 'in_flight' ELSE 'pending' END,
                 attempts = 0, next_attempt_at = now(), last_error = NULL, batch_id = $2,
-                requested_at = now(), updated_at = now()",
+                requested_at = now(), requested_by = $3, updated_at = now()",
     )
     .bind(company_ids)
     .bind(batch_id)
+    .bind(requested_by)
     .execute(pool)
     .await?;
     Ok(result.rows_affected())
@@ -258,6 +265,17 @@ pub async fn batch_counts(pool: &PgPool, batch_id: Uuid) -> Result<protocol::Pus
         }
     }
     Ok(c)
+}
+
+/// When the batch was requested (its earliest lead), if it exists.
+pub async fn batch_requested_at(
+    pool: &PgPool,
+    batch_id: Uuid,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(requested_at) FROM d365_push WHERE batch_id = $1")
+        .bind(batch_id)
+        .fetch_one(pool)
+        .await
 }
 
 /// Failures of a batch: domain and error, for `push --wait` to print.

@@ -30,6 +30,26 @@ pub struct Health {
     pub last_error: Option<String>,
     pub last_error_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_success_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A sign-in or permission problem that only an administrator can fix, and when it last stopped a
+    /// push: until a push succeeds again, every lead waits, so `push --wait` stops waiting and says why.
+    pub blocked: Option<(String, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// For `status`: whether pushes can sign in, in one line. Nothing is known before the first push.
+pub fn sign_in_state(health: &Health) -> (bool, String) {
+    let stamp = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    match (&health.blocked, health.last_success_at) {
+        (Some((why, at)), _) => (false, format!("pushes wait for a fix since {}: {why}", stamp(*at))),
+        (None, Some(at)) => (true, format!("signed in; last push went through {}", stamp(at))),
+        (None, None) => (true, "no push tried since hunterd started".into()),
+    }
+}
+
+impl Health {
+    /// Why pushes requested at `requested_at` cannot go out, if an attempt since then met the block.
+    pub fn blocking(&self, requested_at: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        self.blocked.as_ref().filter(|(_, at)| *at >= requested_at).map(|(why, _)| why.clone())
+    }
 }
 
 pub struct PushWorker {
@@ -129,6 +149,10 @@ impl PushWorker {
                         // D365 stopped before this one: nothing was done for it.
                         None => Err(CallError::Unreachable("the $batch ended before this lead".into())),
                     };
+                    // A throttled part means the user's limit is reached: every caller waits, not only this lead.
+                    if let Err(CallError::Throttled { retry_after, code }) = &outcome {
+                        self.dataverse.pause_for(*retry_after, code);
+                    }
                     self.record(item, outcome).await?;
                 }
             }
@@ -190,7 +214,7 @@ impl PushWorker {
     async fn after_error(&self, item: &Claimed, e: CallError) -> Result<(), sqlx::Error> {
         let (pool, owner, id) = (&self.pool, self.owner.as_str(), item.company_id);
         let message = e.to_string();
-        self.failed_with(&message);
+        self.failed_with(&message, matches!(e, CallError::Auth(_)));
         match &e {
             CallError::Throttled { retry_after, .. } => {
                 queue::retry_later(pool, owner, id, *retry_after + jitter(*retry_after / 10), &message, false).await
@@ -215,13 +239,18 @@ impl PushWorker {
     fn succeeded(&self) {
         if let Ok(mut h) = self.health.lock() {
             h.last_success_at = Some(chrono::Utc::now());
+            h.blocked = None;
         }
     }
 
-    fn failed_with(&self, message: &str) {
+    fn failed_with(&self, message: &str, needs_a_fix: bool) {
         if let Ok(mut h) = self.health.lock() {
+            let now = chrono::Utc::now();
             h.last_error = Some(message.to_string());
-            h.last_error_at = Some(chrono::Utc::now());
+            h.last_error_at = Some(now);
+            if needs_a_fix {
+                h.blocked = Some((message.to_string(), now));
+            }
         }
     }
 }
@@ -245,6 +274,15 @@ fn jitter(max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sign_in_problem_blocks_only_pushes_requested_before_it_was_met() {
+        let met = chrono::Utc::now();
+        let health = Health { blocked: Some(("secret expired".into(), met)), ..Health::default() };
+        assert_eq!(health.blocking(met - chrono::TimeDelta::seconds(5)), Some("secret expired".into()));
+        assert_eq!(health.blocking(met + chrono::TimeDelta::seconds(5)), None);
+        assert_eq!(Health::default().blocking(met), None);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

@@ -81,7 +81,7 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
         Request::CountLeads(filter) => {
             lead_result(leads::count_leads(&state.db.pool, &filter).await.map(Response::LeadCount))
         }
-        Request::PushLeads { domains } => push_leads(state, &domains).await,
+        Request::PushLeads { domains } => push_leads(state, peer, &domains).await,
         Request::PushProgress { batch_id } => push_progress(state, &batch_id).await,
         Request::PushPreview { domains } => push_preview(state, &domains).await,
     }
@@ -106,7 +106,7 @@ async fn push_preview(state: &AppState, domains: &[String]) -> Response {
     }
 }
 
-async fn push_leads(state: &AppState, domains: &[String]) -> Response {
+async fn push_leads(state: &AppState, peer: &Peer, domains: &[String]) -> Response {
     let Some(dynamics) = &state.dynamics else {
         return Response::Error(RemoteError {
             kind: ErrorKind::InvalidInput,
@@ -121,7 +121,7 @@ async fn push_leads(state: &AppState, domains: &[String]) -> Response {
         return Response::Queued { batch_id: None, queued: 0, unknown };
     }
     let batch = uuid::Uuid::new_v4();
-    match crate::dynamics::queue::enqueue(&state.db.pool, &ids, batch).await {
+    match crate::dynamics::queue::enqueue(&state.db.pool, &ids, batch, &peer.login).await {
         Ok(queued) => {
             dynamics.wake.notify_one();
             Response::Queued { batch_id: Some(batch.to_string()), queued, unknown }
@@ -152,8 +152,20 @@ async fn push_progress(state: &AppState, batch_id: &str) -> Response {
         Ok(f) => f.into_iter().map(|(domain, error)| protocol::PushFailure { domain, error }).collect(),
         Err(e) => return unavailable(format!("database unavailable: {e}")),
     };
-    let last_error = state.dynamics.as_ref().and_then(|d| d.health.lock().ok().and_then(|h| h.last_error.clone()));
-    Response::PushProgress(protocol::PushProgress { failures, last_error, ..counts })
+    let requested_at = match crate::dynamics::queue::batch_requested_at(pool, batch).await {
+        Ok(at) => at,
+        Err(e) => return unavailable(format!("database unavailable: {e}")),
+    };
+    let (last_error, blocked) = match &state.dynamics {
+        // Queued before the push was switched off: nothing will send it until it is on again.
+        None => (None, (!counts.finished()).then(|| crate::dynamics::PUSH_OFF.to_string())),
+        Some(d) => {
+            let health = d.health.lock().map(|h| h.clone()).unwrap_or_default();
+            let blocked = requested_at.filter(|_| !counts.finished()).and_then(|at| health.blocking(at));
+            (health.last_error, blocked)
+        }
+    };
+    Response::PushProgress(protocol::PushProgress { failures, last_error, blocked, ..counts })
 }
 
 /// How long `status` waits for the database before answering without it.
@@ -181,7 +193,24 @@ async fn status(state: &AppState) -> Result<DaemonStatus, Response> {
         },
         jobs,
         clients_connected: state.clients.load(Ordering::Relaxed),
+        sign_ins: sign_ins(state),
     })
+}
+
+/// The sign-in of each outside service that is on: read from the saved Partner Center sign-in and
+/// from what the Dynamics push last met. No network: status must answer at once.
+fn sign_ins(state: &AppState) -> Vec<protocol::SignIn> {
+    let mut out = Vec::new();
+    if state.config.features.partner_center_sync {
+        let (ok, line) = crate::partner_center::command::sign_in_state(&state.config, &state.state_dir);
+        out.push(protocol::SignIn { service: "Partner Center".into(), ok, state: line });
+    }
+    if let Some(dynamics) = &state.dynamics {
+        let health = dynamics.health.lock().map(|h| h.clone()).unwrap_or_default();
+        let (ok, line) = crate::dynamics::worker::sign_in_state(&health);
+        out.push(protocol::SignIn { service: "Dynamics 365".into(), ok, state: line });
+    }
+    out
 }
 
 pub fn upload_error(e: UploadError) -> Response {

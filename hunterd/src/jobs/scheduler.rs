@@ -10,6 +10,8 @@ use tokio::sync::{Notify, broadcast, watch};
 /// A lease longer than any heartbeat gap: a daemon that dies mid-run frees its job after this.
 const LEASE: Duration = Duration::from_secs(120);
 const HEARTBEAT: Duration = Duration::from_secs(30);
+/// How often a run asked for while another daemon holds the job tries again.
+const FORCED_RETRY: Duration = Duration::from_secs(5);
 
 /// What a job gets to work with.
 #[derive(Clone)]
@@ -78,11 +80,24 @@ struct ScheduleRow {
 
 impl Scheduler {
     /// Registers the jobs (creating their rows; an interval change applies from the next run).
+    /// `owner` names this run in leases (see [`super::owner`]); `every_run` matches the owner names of
+    /// every run of this daemon, whose leases are handed back here: an earlier run killed mid-job
+    /// would otherwise hold the job for the rest of its lease.
     pub async fn new(
         pool: PgPool,
         specs: Vec<JobSpec>,
         events: broadcast::Sender<Event>,
+        owner: String,
+        every_run: &str,
     ) -> Result<Self, SchedulerError> {
+        sqlx::query(
+            "UPDATE job_schedule SET running_by = NULL, lease_expires_at = NULL
+              WHERE running_by LIKE $1 AND running_by <> $2",
+        )
+        .bind(every_run)
+        .bind(&owner)
+        .execute(&pool)
+        .await?;
         for spec in &specs {
             sqlx::query(
                 "INSERT INTO job_schedule (name, interval_secs, next_run_at)
@@ -95,7 +110,6 @@ impl Scheduler {
             .execute(&pool)
             .await?;
         }
-        let owner = format!("{}:{}", hostname(), std::process::id());
         Ok(Scheduler {
             inner: Arc::new(Inner {
                 pool,
@@ -146,7 +160,10 @@ impl Scheduler {
             if let Err(e) = self.start_due_jobs(&shutdown).await {
                 tracing::warn!("scheduler could not check for due jobs: {e}");
             }
-            let pause = self.time_to_next_run().await.unwrap_or(Duration::from_secs(5));
+            let mut pause = self.time_to_next_run().await.unwrap_or(FORCED_RETRY);
+            if self.inner.forced.lock().map(|f| !f.is_empty()).unwrap_or(false) {
+                pause = pause.min(FORCED_RETRY);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.inner.wake.notified() => {}
@@ -179,6 +196,7 @@ impl Scheduler {
                 continue;
             }
             let forced = self.inner.forced.lock().map(|mut f| f.remove(spec.name)).unwrap_or(false);
+
             let claimed = sqlx::query(
                 "UPDATE job_schedule
                     SET running_by = $2, lease_expires_at = now() + make_interval(secs => $3), last_started_at = now()
@@ -204,6 +222,9 @@ impl Scheduler {
                 };
                 let (name, run) = (spec.name, spec.run.clone());
                 tokio::spawn(async move { this.execute(name, run, ctx).await });
+            } else if forced {
+                // Another daemon holds the job: the run asked for stays asked for until it is free.
+                self.inner.forced.lock().map(|mut f| f.insert(spec.name)).ok();
             }
         }
         Ok(())
@@ -319,8 +340,4 @@ impl Scheduler {
             next_run_at: spec.enabled.then_some(row.next_run_at),
         }
     }
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
 }

@@ -189,7 +189,30 @@ pub async fn lead_detail(pool: &PgPool, domain: &str) -> Result<LeadDetail, Lead
     .collect();
     detail.referrals = referrals(pool, id).await?;
     detail.d365 = d365_sync(pool, id).await?;
+    detail.activity = activity(pool, id).await?;
     Ok(detail)
+}
+
+/// Who did what to the lead, newest first (at most 30).
+async fn activity(pool: &PgPool, id: i64) -> Result<Vec<protocol::Activity>, LeadError> {
+    let rows: Vec<(chrono::DateTime<chrono::Utc>, Option<String>, String)> = sqlx::query_as(
+        "SELECT at, who, what FROM (
+             SELECT created_at AS at, added_by AS who, 'tagged ' || tag AS what FROM tags WHERE company_id = $1
+             UNION ALL
+             SELECT created_at, added_by, 'marked as favourite' FROM favorites WHERE company_id = $1
+             UNION ALL
+             SELECT b.created_at, b.requested_by,
+                    CASE b.kind WHEN 'import' THEN 'imported' WHEN 'add' THEN 'added'
+                                WHEN 'rescan' THEN 'asked for a rescan' ELSE b.kind END
+               FROM batch_members m JOIN batches b ON b.id = m.batch_id WHERE m.company_id = $1
+             UNION ALL
+             SELECT requested_at, requested_by, 'asked for a push to Dynamics 365' FROM d365_push WHERE company_id = $1
+         ) a ORDER BY at DESC LIMIT 30",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(at, who, what)| protocol::Activity { at, who, what }).collect())
 }
 
 /// The lead's push state and its latest Dataverse calls (from the audit log).

@@ -484,7 +484,7 @@ impl PgTarget {
         Ok(target)
     }
 
-    /// The embedded cluster: its private socket, its superuser, no password.
+    /// The embedded cluster: its private socket, as the daemon role (never the superuser).
     pub fn embedded(cluster: &EmbeddedCluster) -> PgTarget {
         let options = cluster.connect_options();
         PgTarget {
@@ -492,7 +492,7 @@ impl PgTarget {
             port: Some(options.get_port()),
             user: Some(options.get_username().to_string()),
             dbname: options.get_database().map(str::to_string),
-            password: None,
+            password: cluster.daemon_password().map(Secret::new),
             settings: Vec::new(),
         }
     }

@@ -53,6 +53,15 @@ pub fn status(config: &Config, paths: &Paths) -> String {
     out
 }
 
+/// For `status`: whether the saved sign-in is usable, and the line `hunterd auth status` prints.
+pub fn sign_in_state(config: &Config, state_dir: &std::path::Path) -> (bool, String) {
+    match TokenFile::in_state_dir(state_dir).load() {
+        Err(e) => (false, format!("sign-in unreadable: {e}")),
+        Ok(None) => (false, "not signed in: run `hunterd auth partner-center`".into()),
+        Ok(Some(saved)) => (saved.refresh_token.is_some(), describe(&saved, config, Utc::now())),
+    }
+}
+
 fn describe(saved: &SavedSignIn, config: &Config, now: DateTime<Utc>) -> String {
     if saved.refresh_token.is_none() {
         let why = saved.sign_in_needed.as_deref().unwrap_or("no refresh token saved");

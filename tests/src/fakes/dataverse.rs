@@ -165,6 +165,12 @@ impl FakeDataverse {
             s.faults.push_back(fault.clone());
         }
     }
+    /// Drops the faults still queued and the every-`n`th one: D365 is well again.
+    pub fn clear_faults(&self) {
+        let mut s = self.lock();
+        s.faults.clear();
+        s.fault_every = None;
+    }
     /// Answers every `n`th Dataverse call with `fault`.
     pub fn inject_every(&self, n: u64, fault: Fault) {
         self.lock().fault_every = Some((n.max(1), fault));

@@ -296,6 +296,119 @@ async fn a_wrong_secret_keeps_pushes_pending_with_one_line_naming_the_secret_fil
 }
 
 #[tokio::test]
+async fn push_wait_stops_at_a_sign_in_problem_and_the_queued_leads_go_out_once_it_is_fixed() {
+    let s = Setup::new().await;
+    let domains = s.leads(2).await;
+    write_secret(&s.dir.path().join("d365-secret"), "not-the-secret");
+    let daemon = s.daemon(&[]).await;
+    let out = s.push(&[&domains[0], &domains[1], "--wait"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "blocked is a failure, not a hang: {said}");
+    assert!(said.contains("push blocked:") && said.contains("dynamics.client_secret_file"), "{said}");
+    assert!(said.contains("2 lead(s) stay queued and go out once this is fixed"), "{said}");
+    assert!(!said.contains("not-the-secret"), "the secret never shows");
+    assert_eq!(s.push_state("lead1.example").await.0, "pending");
+
+    let status = daemon.client().await.status().await.unwrap();
+    let d365 = status.sign_ins.iter().find(|s| s.service == "Dynamics 365").expect("listed while the push is on");
+    assert!(!d365.ok && d365.state.contains("dynamics.client_secret_file"), "status says a fix is needed: {d365:?}");
+
+    write_secret(&s.dir.path().join("d365-secret"), SECRET);
+    until("the queued leads to reach D365 after the fix", Duration::from_secs(60), || s.fake.leads().len() == 2).await;
+    // A push that went through clears it.
+    let client = daemon.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client.status().await.unwrap();
+        let d365 = status.sign_ins.iter().find(|s| s.service == "Dynamics 365").unwrap().clone();
+        if d365.ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "status still says a fix is needed: {d365:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_lead_detail_says_who_asked_for_its_push() {
+    let s = Setup::new().await;
+    let domains = s.leads(1).await;
+    let daemon = s.daemon(&[]).await;
+    let out = s.push(&[&domains[0], "--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    let activity = daemon.client().await.lead_detail(&domains[0]).await.unwrap().activity;
+    assert!(
+        activity.iter().any(|a| a.who.as_deref() == Some(me.as_str()) && a.what == "asked for a push to Dynamics 365"),
+        "{activity:?}"
+    );
+}
+
+#[tokio::test]
+async fn push_wait_json_says_why_it_is_blocked() {
+    let s = Setup::new().await;
+    let domains = s.leads(1).await;
+    write_secret(&s.dir.path().join("d365-secret"), "not-the-secret");
+    let _daemon = s.daemon(&[]).await;
+    let out = s.push(&[&domains[0], "--wait", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = &answer["result"];
+    assert_eq!(result["waiting"], 1, "{answer}");
+    assert!(result["blocked"].as_str().is_some_and(|b| b.contains("dynamics.client_secret_file")), "{answer}");
+}
+
+#[tokio::test]
+async fn push_wait_rides_out_a_daemon_restart_and_reports_the_same_batch() {
+    let s = Setup::new().await;
+    let domains = s.leads(2).await;
+    // D365 is down at first: the pushes wait in the queue, and `--wait` with them.
+    let outage = Fault {
+        status: 503,
+        headers: Vec::new(),
+        body: serde_json::json!({"error": {"code": "", "message": "Service Unavailable"}}),
+    };
+    s.fake.inject(outage, 10_000);
+    let options = s.options(&[]);
+    let mut daemon = Daemon::start(&options).await;
+    let mut waiting = std::process::Command::new(hunter_tests::binary("hunter-tui"))
+        .args(["--socket", &s.socket(), "--reconnect-for", "60s", "push", "--wait"])
+        .args(&domains)
+        .env_remove("HUNTER_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM d365_push WHERE last_error IS NOT NULL")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the push never met the outage");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert!(daemon.stop().success());
+    s.fake.clear_faults();
+    let _restarted = Daemon::start(&options).await;
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while waiting.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "`push --wait` never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = waiting.wait_with_output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("connection to hunterd lost (restarting?); reconnecting for up to 1m"), "{said}");
+    assert!(said.contains("2 synced, 0 failed, 0 duplicate in D365"), "{said}");
+    assert_eq!(s.fake.leads().len(), 2);
+}
+
+#[tokio::test]
 async fn a_column_missing_in_d365_fails_the_push_naming_the_column() {
     let s = Setup::new().await;
     let domains = s.leads(1).await;
@@ -522,7 +635,7 @@ async fn two_daemons_claiming_the_push_queue_never_take_the_same_lead() {
     let s = Setup::new().await;
     s.leads(40).await;
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM companies").fetch_all(&s.pool).await.unwrap();
-    queue::enqueue(&s.pool, &ids, uuid::Uuid::new_v4()).await.unwrap();
+    queue::enqueue(&s.pool, &ids, uuid::Uuid::new_v4(), "tester").await.unwrap();
     let claim = |owner: &'static str| {
         let pool = s.pool.clone();
         async move {

@@ -102,3 +102,66 @@ async fn subscribers_are_told_when_the_daemon_shuts_down() {
     .await;
     assert_eq!(notice, Ok(true));
 }
+
+/// The lease a job run leaves behind when its daemon is killed mid-run: written as an earlier run of
+/// the daemon on `state_dir` (same daemon id, another pid), due in two minutes.
+async fn leave_a_killed_runs_lease(pool: &sqlx::PgPool, state_dir: &std::path::Path, job: &str) {
+    let id = std::fs::read_to_string(state_dir.join("daemon-id")).unwrap();
+    sqlx::query(
+        "UPDATE job_schedule SET running_by = $2, lease_expires_at = now() + interval '120 seconds' WHERE name = $1",
+    )
+    .bind(job)
+    .bind(format!("{}:somehost:1", id.trim()))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn run_job_and_wait(client: &hunter_tui::client::Client, job: &str, patience: Duration) {
+    let before = client.jobs().await.unwrap().into_iter().find(|j| j.name == job).unwrap().last_finished_at;
+    client.run_job(job).await.unwrap();
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let info = client.jobs().await.unwrap().into_iter().find(|j| j.name == job).unwrap();
+        if info.last_finished_at.is_some() && info.last_finished_at != before {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "`{job}` did not run within {patience:?}: {info:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_takes_back_the_jobs_its_killed_run_held_without_waiting_out_the_lease() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let options = DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
+    let mut first = Daemon::start(&options).await;
+    first.kill_hard();
+    leave_a_killed_runs_lease(&db.pool().await, &options.state_dir, "rescans").await;
+
+    let restarted = Daemon::start(&options).await;
+    let client = restarted.client().await;
+    // The lease left behind has two minutes to go: a run within 30 s means it was taken back.
+    run_job_and_wait(&client, "rescans", Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn a_run_asked_for_while_another_daemon_holds_the_job_happens_once_the_job_is_free() {
+    let db = TestDb::create().await;
+    let dir = scratch_dir();
+    let options = DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
+    let daemon = Daemon::start(&options).await;
+    let pool = db.pool().await;
+    // Another daemon (another state directory) is running the job.
+    sqlx::query(
+        "UPDATE job_schedule SET running_by = 'elsewhere:otherhost:9', lease_expires_at = now() + interval '3 seconds'
+          WHERE name = 'rescans'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let client = daemon.client().await;
+    // Asked for while held: it runs once the other daemon's lease ends, not never.
+    run_job_and_wait(&client, "rescans", Duration::from_secs(30)).await;
+}

@@ -71,6 +71,27 @@ async fn tags_favourites_and_rescans_record_the_callers_login() {
 }
 
 #[tokio::test]
+async fn the_lead_detail_says_who_tagged_favoured_and_asked_for_a_rescan_newest_first() {
+    let (daemon, _db, _dir) = daemon_with_lead().await;
+    let client = daemon.client().await;
+    client.set_tag("contoso.com", "vip", true).await.unwrap();
+    client.set_favorite("contoso.com", true).await.unwrap();
+    client.rescan(vec!["contoso.com".into()]).await.unwrap();
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current()).unwrap().expect("a passwd entry").name;
+    let activity = client.lead_detail("contoso.com").await.unwrap().activity;
+    let said: Vec<(Option<&str>, &str)> = activity.iter().map(|a| (a.who.as_deref(), a.what.as_str())).collect();
+    assert_eq!(
+        said,
+        vec![
+            (Some(me.as_str()), "asked for a rescan"),
+            (Some(me.as_str()), "marked as favourite"),
+            (Some(me.as_str()), "tagged vip")
+        ]
+    );
+    assert!(activity.windows(2).all(|w| w[0].at >= w[1].at), "newest first");
+}
+
+#[tokio::test]
 async fn an_empty_note_or_one_for_an_unknown_lead_is_refused_with_the_reason() {
     let (daemon, _db, _dir) = daemon_with_lead().await;
     let client = daemon.client().await;

@@ -221,9 +221,11 @@ impl OwnServer {
 
     fn url(&self) -> String {
         let options = self.cluster.connect_options();
+        // The password is hex: nothing in it needs escaping in a URL.
         format!(
-            "postgres://{}@localhost/{}?host={}&port={}",
+            "postgres://{}:{}@localhost/{}?host={}&port={}",
             options.get_username(),
+            self.cluster.daemon_password().expect("the daemon role's password"),
             options.get_database().unwrap_or("postgres"),
             self.cluster.socket_dir().display(),
             options.get_port()
