@@ -18,6 +18,7 @@ use crate::app;
 use crate::client::{Client, ClientError};
 use crate::commands::{self, CommandError};
 use crate::output;
+use crate::referrals;
 
 /// Name the daemon logs for our connections.
 const CLIENT_NAME: &str = "hunter-tui";
@@ -137,6 +138,56 @@ pub enum Command {
         #[command(subcommand)]
         target: SyncTarget,
     },
+    /// Partner Center referrals, linked to a company or not, to stdout (CSV or JSON); `link` and
+    /// `unlink` fix a referral's company
+    #[command(args_conflicts_with_subcommands = true)]
+    Referrals {
+        #[command(subcommand)]
+        action: Option<ReferralAction>,
+        /// Only these link statuses: linked, no_domain, free_mail_only, invalid, unlinked (comma-separated)
+        #[arg(long, value_name = "S", value_delimiter = ',')]
+        link_status: Vec<String>,
+        /// Only these kinds: co-sell, marketplace, solution-provider, marketing-qualified, own-deal, unknown
+        #[arg(long, value_name = "KIND", value_delimiter = ',')]
+        kind: Vec<String>,
+        /// Only these Partner Center statuses: New, Active, Closed
+        #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only referrals whose id, name, customer, domain or a contact contains this text
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Only incoming referrals expiring soon (hunterd's partner_center.expiring_soon)
+        #[arg(long)]
+        expiring: bool,
+        /// Sort column (updated, expiration, customer, …); prefix with - to reverse [default: -updated]
+        #[arg(long, value_name = "COL", allow_hyphen_values = true)]
+        sort: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ReferralAction {
+    /// Tie a referral to its company's domain (created and scanned if new); syncs never undo it; exit 0 ok, 1 failure
+    Link {
+        #[arg(value_name = "REFERRAL_ID")]
+        referral_id: String,
+        /// The company's domain (a website or e-mail address is fine)
+        #[arg(value_name = "DOMAIN")]
+        domain: String,
+        /// Block until the company is scanned and scored with the referral
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Remove a referral's link and its effect on the company's score; syncs keep it removed; exit 0 ok, 1 failure
+    Unlink {
+        #[arg(value_name = "REFERRAL_ID")]
+        referral_id: String,
+        /// Block until the company is rescored without the referral
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -254,6 +305,24 @@ async fn engine_command(socket: &Path, command: Command, reconnect_for: Duration
             }
             Command::Sync { target: SyncTarget::PartnerCenter { wait } } => {
                 commands::sync_job(&client, commands::PARTNER_CENTER_JOB, waiting(wait)).await
+            }
+            Command::Referrals { action: Some(ReferralAction::Link { referral_id, domain, wait }), .. } => {
+                referrals::relink(&client, &referral_id, Some(&domain), waiting(wait)).await
+            }
+            Command::Referrals { action: Some(ReferralAction::Unlink { referral_id, wait }), .. } => {
+                referrals::relink(&client, &referral_id, None, waiting(wait)).await
+            }
+            Command::Referrals { action: None, link_status, kind, status, search, expiring, sort, format } => {
+                let options = referrals::ListOptions {
+                    link_statuses: link_status,
+                    kinds: kind,
+                    statuses: status,
+                    search,
+                    expiring,
+                    sort,
+                    json: format == ExportFormat::Json,
+                };
+                referrals::list(&client, &options).await
             }
             Command::Status { .. } | Command::Jobs { .. } => Ok(ExitCode::SUCCESS),
         }
@@ -406,6 +475,26 @@ mod tests {
     fn an_unknown_format_is_a_usage_error() {
         let err = Cli::try_parse_from(["hunter-tui", "status", "--format", "yaml"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn referrals_lists_with_filters_or_links_and_unlinks() {
+        assert!(matches!(
+            parse(&["referrals", "--link-status", "no_domain,free_mail_only", "--format", "json"]).command,
+            Some(Command::Referrals { action: None, ref link_status, format: ExportFormat::Json, .. })
+                if link_status == &["no_domain", "free_mail_only"]
+        ));
+        assert!(matches!(
+            parse(&["referrals", "link", "r1", "contoso.com"]).command,
+            Some(Command::Referrals { action: Some(ReferralAction::Link { ref referral_id, ref domain, wait: false }), .. })
+                if referral_id == "r1" && domain == "contoso.com"
+        ));
+        assert!(matches!(
+            parse(&["referrals", "unlink", "r1", "--wait"]).command,
+            Some(Command::Referrals { action: Some(ReferralAction::Unlink { wait: true, .. }), .. })
+        ));
+        let err = Cli::try_parse_from(["hunter-tui", "referrals", "link", "r1"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "a link needs the domain");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use interprocess::local_socket::{GenericFilePath, ToFsName};
 use protocol::frame::{self, FrameError};
 use protocol::{
     AddReport, BatchProgress, Change, ClientMessage, DaemonStatus, Event, Facet, FacetCount, Hello, ImportReport,
-    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, PushPlan, PushProgress, RemoteError, Request,
-    Response, ServerMessage, Welcome,
+    JobInfo, LeadCount, LeadDetail, LeadFilter, LeadPage, LeadQuery, LinkOutcome, PushPlan, PushProgress,
+    ReferralFacet, ReferralFilter, ReferralPage, ReferralQuery, RemoteError, Request, Response, ServerMessage, Welcome,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -70,27 +70,74 @@ pub enum Answer {
     Pong(Result<(), String>),
     Status(Result<Box<DaemonStatus>, String>),
     Jobs(Result<Vec<JobInfo>, String>),
-    RunJob { name: String, result: Result<(), String> },
+    RunJob {
+        name: String,
+        result: Result<(), String>,
+    },
     Subscribed(Result<(), String>),
     Unsubscribed(Result<(), String>),
     Added(Result<AddReport, String>),
     ImportStarted(Result<u64, String>),
     ChunkStored(Result<(), String>),
     Imported(Result<Box<ImportReport>, String>),
-    BatchProgress { batch_id: String, result: Result<BatchProgress, String> },
+    BatchProgress {
+        batch_id: String,
+        result: Result<BatchProgress, String>,
+    },
     Rescan(Result<Queued, String>),
     RescanAll(Result<Queued, String>),
-    Leads { query: Box<LeadQuery>, result: Result<LeadPage, String> },
-    Lead { domain: String, result: Result<Box<LeadDetail>, String> },
+    Leads {
+        query: Box<LeadQuery>,
+        result: Result<LeadPage, String>,
+    },
+    Lead {
+        domain: String,
+        result: Result<Box<LeadDetail>, String>,
+    },
     Changes(Result<Vec<Change>, String>),
-    NoteAdded { domain: String, result: Result<(), String> },
-    TagSet { domain: String, tag: String, present: bool, result: Result<(), String> },
-    FavoriteSet { domain: String, favorite: bool, result: Result<(), String> },
-    Facets { facet: Facet, result: Result<Vec<FacetCount>, String> },
-    LeadCount { filter: Box<LeadFilter>, result: Result<LeadCount, String> },
+    NoteAdded {
+        domain: String,
+        result: Result<(), String>,
+    },
+    TagSet {
+        domain: String,
+        tag: String,
+        present: bool,
+        result: Result<(), String>,
+    },
+    FavoriteSet {
+        domain: String,
+        favorite: bool,
+        result: Result<(), String>,
+    },
+    Facets {
+        facet: Facet,
+        result: Result<Vec<FacetCount>, String>,
+    },
+    LeadCount {
+        filter: Box<LeadFilter>,
+        result: Result<LeadCount, String>,
+    },
     Pushed(Result<Queued, String>),
-    PushProgress { batch_id: String, result: Result<PushProgress, String> },
+    PushProgress {
+        batch_id: String,
+        result: Result<PushProgress, String>,
+    },
     PushPreview(Result<Vec<PushPlan>, String>),
+    Referrals {
+        query: Box<ReferralQuery>,
+        result: Result<ReferralPage, String>,
+    },
+    ReferralFacets {
+        facet: ReferralFacet,
+        result: Result<Vec<FacetCount>, String>,
+    },
+    /// A link (`domain` is what was typed) or an unlink (`domain` is `None`).
+    Relinked {
+        referral_id: String,
+        domain: Option<String>,
+        result: Result<Box<LinkOutcome>, String>,
+    },
 }
 
 impl Answer {
@@ -121,6 +168,14 @@ impl Answer {
             Request::PushLeads { .. } => Answer::Pushed(Err(error)),
             Request::PushProgress { batch_id } => Answer::PushProgress { batch_id, result: Err(error) },
             Request::PushPreview { .. } => Answer::PushPreview(Err(error)),
+            Request::ListReferrals(query) => Answer::Referrals { query, result: Err(error) },
+            Request::ReferralFacets { facet, .. } => Answer::ReferralFacets { facet, result: Err(error) },
+            Request::LinkReferral { referral_id, domain } => {
+                Answer::Relinked { referral_id, domain: Some(domain), result: Err(error) }
+            }
+            Request::UnlinkReferral { referral_id } => {
+                Answer::Relinked { referral_id, domain: None, result: Err(error) }
+            }
         }
     }
 }
@@ -303,6 +358,22 @@ impl Client {
                 Answer::PushProgress { batch_id, result }
             }
             Request::PushPreview { domains } => Answer::PushPreview(within(t, self.push_preview(domains)).await),
+            Request::ListReferrals(query) => {
+                let result = within(t, self.list_referrals((*query).clone())).await;
+                Answer::Referrals { query, result }
+            }
+            Request::ReferralFacets { facet, filter } => {
+                let result = within(t, self.referral_facets(facet, (*filter).clone())).await;
+                Answer::ReferralFacets { facet, result }
+            }
+            Request::LinkReferral { referral_id, domain } => {
+                let result = within(t, self.link_referral(&referral_id, &domain)).await;
+                Answer::Relinked { referral_id, domain: Some(domain), result }
+            }
+            Request::UnlinkReferral { referral_id } => {
+                let result = within(t, self.unlink_referral(&referral_id)).await;
+                Answer::Relinked { referral_id, domain: None, result }
+            }
         }
     }
 
@@ -417,6 +488,30 @@ impl Client {
 
     pub async fn count_leads(&self, filter: LeadFilter) -> Result<LeadCount, ClientError> {
         expect!(self.request(Request::CountLeads(Box::new(filter))).await?, Response::LeadCount(count) => count)
+    }
+
+    pub async fn list_referrals(&self, query: ReferralQuery) -> Result<ReferralPage, ClientError> {
+        expect!(self.request(Request::ListReferrals(Box::new(query))).await?, Response::Referrals(page) => page)
+    }
+
+    pub async fn referral_facets(
+        &self,
+        facet: ReferralFacet,
+        filter: ReferralFilter,
+    ) -> Result<Vec<FacetCount>, ClientError> {
+        let request = Request::ReferralFacets { facet, filter: Box::new(filter) };
+        expect!(self.request(request).await?, Response::Facets(values) => values)
+    }
+
+    /// A manual link of a referral to the company at `domain` (the daemon validates it as intake does).
+    pub async fn link_referral(&self, referral_id: &str, domain: &str) -> Result<Box<LinkOutcome>, ClientError> {
+        let request = Request::LinkReferral { referral_id: referral_id.into(), domain: domain.into() };
+        expect!(self.request(request).await?, Response::ReferralLinked(outcome) => outcome)
+    }
+
+    pub async fn unlink_referral(&self, referral_id: &str) -> Result<Box<LinkOutcome>, ClientError> {
+        let request = Request::UnlinkReferral { referral_id: referral_id.into() };
+        expect!(self.request(request).await?, Response::ReferralLinked(outcome) => outcome)
     }
 
     fn forget(&self, id: u64) {

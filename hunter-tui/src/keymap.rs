@@ -41,11 +41,17 @@ pub enum Action {
     Tag,
     Favorite,
     RunJob,
+    /// Show or hide the referral inbox.
+    ToggleReferrals,
+    /// Link the selected referral to a company domain.
+    LinkReferral,
+    /// Remove the selected referral's link (after a confirmation).
+    UnlinkReferral,
 }
 
 impl Action {
     /// Every action, for parsing names.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 32] = [
         Action::Quit,
         Action::Back,
         Action::ToggleHelp,
@@ -75,6 +81,9 @@ impl Action {
         Action::Tag,
         Action::Favorite,
         Action::RunJob,
+        Action::ToggleReferrals,
+        Action::LinkReferral,
+        Action::UnlinkReferral,
     ];
 
     /// The name used in the `[keys]` section of the user config.
@@ -109,6 +118,9 @@ impl Action {
             Action::Tag => "tag",
             Action::Favorite => "favorite",
             Action::RunJob => "run_job",
+            Action::ToggleReferrals => "referrals",
+            Action::LinkReferral => "link_referral",
+            Action::UnlinkReferral => "unlink_referral",
         }
     }
 
@@ -128,10 +140,12 @@ pub enum Scope {
     Detail,
     /// The sync status view.
     Sync,
+    /// The referral inbox.
+    Referrals,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Global, Scope::Leads, Scope::Detail, Scope::Sync];
+    pub const ALL: [Scope; 5] = [Scope::Global, Scope::Leads, Scope::Detail, Scope::Sync, Scope::Referrals];
 
     /// Heading used by the help overlay.
     pub fn title(self) -> &'static str {
@@ -140,6 +154,7 @@ impl Scope {
             Scope::Leads => "Leads",
             Scope::Detail => "Lead detail",
             Scope::Sync => "Sync status",
+            Scope::Referrals => "Referral inbox",
         }
     }
 }
@@ -276,6 +291,9 @@ const GLOBAL: &[Scope] = &[Scope::Global];
 const LEADS: &[Scope] = &[Scope::Leads];
 const LEAD_ACTIONS: &[Scope] = &[Scope::Leads, Scope::Detail];
 const SYNC: &[Scope] = &[Scope::Sync];
+const REFERRALS: &[Scope] = &[Scope::Referrals];
+/// Keys that mean the same on the leads table and the referral inbox.
+const LISTS: &[Scope] = &[Scope::Leads, Scope::Referrals];
 
 /// Every key the TUI understands by default. Order is the order of the help and the hints bar.
 /// Nothing here uses Ctrl-B or Ctrl-A: they are tmux's and screen's prefixes.
@@ -307,6 +325,13 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         scopes: GLOBAL,
         description: "show or hide sync status: scheduled jobs, last runs, errors",
         hint: Some("sync"),
+    },
+    DefaultBinding {
+        keys: &[Key::ch('R')],
+        action: Action::ToggleReferrals,
+        scopes: GLOBAL,
+        description: "show or hide the Partner Center referral inbox, linked or not",
+        hint: Some("referrals"),
     },
     DefaultBinding {
         keys: &[Key::ch('k'), Key::plain(KeyCode::Up)],
@@ -353,42 +378,42 @@ pub const DEFAULTS: &[DefaultBinding] = &[
     DefaultBinding {
         keys: &[Key::plain(KeyCode::Enter)],
         action: Action::Open,
-        scopes: LEADS,
-        description: "open the selected lead (or pick the menu item)",
+        scopes: LISTS,
+        description: "open the selected lead, or a referral's lead (or pick the menu item)",
         hint: Some("detail"),
     },
     DefaultBinding {
         keys: &[Key::ch('/')],
         action: Action::Filter,
-        scopes: LEADS,
-        description: "filter, live as you type: words, key=value, score>=60, favorite",
+        scopes: LISTS,
+        description: "filter as you type: words, key=value, score>=60; referrals: text",
         hint: Some("filter"),
     },
     DefaultBinding {
         keys: &[Key::ch('c')],
         action: Action::ClearFilter,
-        scopes: LEADS,
+        scopes: LISTS,
         description: "clear the filter",
         hint: None,
     },
     DefaultBinding {
         keys: &[Key::ch('F')],
         action: Action::Facets,
-        scopes: LEADS,
-        description: "facet filters: segment, provider, gateway, priority, heat, tag, …",
+        scopes: LISTS,
+        description: "facet filters: segment, provider, tag, …; referrals: kind, status, link",
         hint: Some("facets"),
     },
     DefaultBinding {
         keys: &[Key::ch('o')],
         action: Action::SortMenu,
-        scopes: LEADS,
+        scopes: LISTS,
         description: "sort by a column (pick the current one again to reverse)",
         hint: Some("sort"),
     },
     DefaultBinding {
         keys: &[Key::ch('O')],
         action: Action::ReverseSort,
-        scopes: LEADS,
+        scopes: LISTS,
         description: "reverse the sort order",
         hint: None,
     },
@@ -482,6 +507,20 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         scopes: SYNC,
         description: "run the selected job now",
         hint: Some("run job"),
+    },
+    DefaultBinding {
+        keys: &[Key::ch('l')],
+        action: Action::LinkReferral,
+        scopes: REFERRALS,
+        description: "link the referral to a company domain; syncs keep the link",
+        hint: Some("link"),
+    },
+    DefaultBinding {
+        keys: &[Key::ch('u')],
+        action: Action::UnlinkReferral,
+        scopes: REFERRALS,
+        description: "unlink the referral, dropping its effect on the score (confirm first)",
+        hint: Some("unlink"),
     },
 ];
 

@@ -13,6 +13,7 @@ pub mod export;
 pub mod humanize;
 pub mod keymap;
 pub mod output;
+pub mod referrals;
 pub mod settings;
 
 #[cfg(test)]

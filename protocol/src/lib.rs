@@ -16,14 +16,16 @@ pub mod handshake;
 pub mod leads;
 pub mod messages;
 pub mod paths;
+pub mod referrals;
 pub mod sync;
 
 pub use handshake::{Hello, VersionVerdict, Welcome};
 pub use leads::*;
 pub use messages::*;
+pub use referrals::*;
 
 /// Bumped whenever a message type after the handshake changes shape.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The version of this build (both binaries are built from one workspace version).
 pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -100,6 +100,23 @@ pub enum Request {
     PushPreview {
         domains: Vec<String>,
     },
+    /// A page of the referral inbox (answered with [`Response::Referrals`]).
+    ListReferrals(Box<crate::ReferralQuery>),
+    /// Values of one inbox facet among the referrals matching `filter`, with counts, most common first.
+    ReferralFacets {
+        facet: crate::ReferralFacet,
+        filter: Box<crate::ReferralFilter>,
+    },
+    /// Ties a referral to the company at `domain` (normalised and validated as intake does; created
+    /// and scanned if new): a manual link later syncs keep. Answered with [`Response::ReferralLinked`].
+    LinkReferral {
+        referral_id: String,
+        domain: String,
+    },
+    /// Removes a referral's link (and so its effect on the company's score); syncs keep it removed.
+    UnlinkReferral {
+        referral_id: String,
+    },
 }
 
 /// Largest import chunk a client should send (well under the frame limit).
@@ -124,6 +141,8 @@ pub enum Response {
     LeadCount(crate::LeadCount),
     PushProgress(PushProgress),
     PushPreview(Vec<PushPlan>),
+    Referrals(crate::ReferralPage),
+    ReferralLinked(Box<crate::LinkOutcome>),
 }
 
 /// What a push of one lead would send.

@@ -55,6 +55,40 @@ fn filter() -> LeadFilter {
     }
 }
 
+fn referral_filter() -> ReferralFilter {
+    ReferralFilter {
+        text: Some(s("t")),
+        kinds: vec![s("co-sell")],
+        statuses: vec![s("New")],
+        link_statuses: vec![LinkStatus::FreeMailOnly, LinkStatus::Unlinked],
+        expiring_only: true,
+    }
+}
+
+fn referral_row() -> ReferralRow {
+    ReferralRow {
+        id: s("r1"),
+        name: Some(s("n")),
+        customer: Some(s("Contoso")),
+        kind: Some(s("co-sell")),
+        direction: Some(s("Incoming")),
+        status: Some(s("New")),
+        substatus: Some(s("Pending")),
+        deal_value: Some(s("25000.00")),
+        currency: Some(s("USD")),
+        created: Some(at()),
+        updated: Some(at()),
+        expiration: Some(at()),
+        contacts: vec![s("ann@gmail.com")],
+        link_status: Some(LinkStatus::Linked),
+        link_reason: Some(s("r")),
+        domain: Some(s("contoso.com")),
+        manual_by: Some(s("alice")),
+        manual_at: Some(at()),
+        expiring_soon: true,
+    }
+}
+
 fn row() -> LeadRow {
     LeadRow {
         domain: s("contoso.com"),
@@ -227,6 +261,16 @@ fn requests() -> Vec<Request> {
         Request::PushLeads { domains: vec![s("contoso.com")] },
         Request::PushProgress { batch_id: s("b") },
         Request::PushPreview { domains: vec![s("contoso.com")] },
+        Request::ListReferrals(Box::new(ReferralQuery {
+            filter: referral_filter(),
+            sort: ReferralSort::Expiration,
+            descending: false,
+            offset: 200,
+            limit: 100,
+        })),
+        Request::ReferralFacets { facet: ReferralFacet::LinkStatus, filter: Box::new(referral_filter()) },
+        Request::LinkReferral { referral_id: s("r1"), domain: s("contoso.com") },
+        Request::UnlinkReferral { referral_id: s("r1") },
     ]
 }
 
@@ -256,6 +300,10 @@ fn request_variant(request: &Request) -> &'static str {
         Request::PushLeads { .. } => "PushLeads",
         Request::PushProgress { .. } => "PushProgress",
         Request::PushPreview { .. } => "PushPreview",
+        Request::ListReferrals(_) => "ListReferrals",
+        Request::ReferralFacets { .. } => "ReferralFacets",
+        Request::LinkReferral { .. } => "LinkReferral",
+        Request::UnlinkReferral { .. } => "UnlinkReferral",
     }
 }
 
@@ -325,6 +373,18 @@ fn responses() -> Vec<Response> {
             blocked: Some(s("Dynamics 365 refused the sign-in")),
         }),
         Response::PushPreview(vec![PushPlan { domain: s("contoso.com"), create: true, fields: vec![s("subject")] }]),
+        Response::Referrals(ReferralPage {
+            rows: vec![referral_row()],
+            offset: 200,
+            total: 1234,
+            expiring_soon: 3,
+            expiring_window_secs: 259_200,
+        }),
+        Response::ReferralLinked(Box::new(LinkOutcome {
+            referral: referral_row(),
+            company_created: true,
+            batch_id: Some(s("b")),
+        })),
     ]
 }
 
@@ -347,6 +407,8 @@ fn response_variant(response: &Response) -> &'static str {
         Response::LeadCount(_) => "LeadCount",
         Response::PushProgress(_) => "PushProgress",
         Response::PushPreview(_) => "PushPreview",
+        Response::Referrals(_) => "Referrals",
+        Response::ReferralLinked(_) => "ReferralLinked",
     }
 }
 

@@ -289,7 +289,7 @@ impl State {
     /// The response bytes for a request, or `None` to stay silent.
     fn handle(&self, request: &[u8], udp: bool) -> Option<Vec<u8>> {
         let request = Message::from_vec(request).ok()?;
-        let query = request.queries().first()?.clone();
+        let query = request.queries.first()?.clone();
         self.queries.fetch_add(1, Ordering::Relaxed);
         let qname = norm(&query.name().to_ascii());
         let qtype = query.query_type();
@@ -303,12 +303,12 @@ impl State {
             None => self.resolve(&data, &qname, qtype),
         };
         let mut response = response_to(&request, query, rcode);
-        response.add_answers(answers).add_name_servers(authority);
+        response.add_answers(answers).add_authorities(authority);
         let bytes = response.to_vec().ok()?;
-        let limit = if request.extensions().is_some() { usize::from(request.max_payload().max(512)) } else { 512 };
+        let limit = if request.edns.is_some() { usize::from(request.max_payload().max(512)) } else { 512 };
         if udp && bytes.len() > limit {
-            let mut truncated = response_to(&request, request.queries()[0].clone(), rcode);
-            truncated.set_truncated(true);
+            let mut truncated = response_to(&request, request.queries[0].clone(), rcode);
+            truncated.metadata.truncation = true;
             return truncated.to_vec().ok();
         }
         Some(bytes)
@@ -316,16 +316,12 @@ impl State {
 }
 
 fn response_to(request: &Message, query: Query, rcode: ResponseCode) -> Message {
-    let mut response = Message::new();
-    response
-        .set_id(request.id())
-        .set_message_type(MessageType::Response)
-        .set_op_code(OpCode::Query)
-        .set_recursion_desired(request.recursion_desired())
-        .set_recursion_available(true)
-        .set_response_code(rcode)
-        .add_query(query);
-    if request.extensions().is_some() {
+    let mut response = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.metadata.response_code = rcode;
+    response.add_query(query);
+    if request.edns.is_some() {
         let mut edns = Edns::new();
         edns.set_max_payload(EDNS_PAYLOAD).set_version(0);
         response.set_edns(edns);

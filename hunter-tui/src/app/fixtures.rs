@@ -187,3 +187,79 @@ pub fn answer_count(app: &mut super::App, count: u64, exact: bool) -> Vec<super:
     let result = Ok(protocol::LeadCount { count, exact });
     super::update(app, super::Msg::Answer(crate::client::Answer::LeadCount { filter, result }))
 }
+
+/// Referral number `i`, cycling through kinds and link statuses; every fourth from the second
+/// (1, 5, 9, …) is incoming, still New and expiring within the window.
+pub fn referral(i: u64) -> protocol::ReferralRow {
+    use protocol::LinkStatus;
+    const KINDS: [Option<&str>; 6] = [
+        Some("co-sell"),
+        Some("marketplace"),
+        Some("solution-provider"),
+        Some("marketing-qualified"),
+        Some("own-deal"),
+        None,
+    ];
+    let expiring = i % 4 == 1;
+    let (link_status, domain, reason, manual_by) = match i % 5 {
+        0 => (LinkStatus::Linked, Some(format!("lead{i}.example")), None, None),
+        1 => (LinkStatus::NoDomain, None, Some("the referral has no website and no customer contact e-mail"), None),
+        2 => (LinkStatus::FreeMailOnly, None, Some("the referral's contacts only use free-mail addresses"), None),
+        3 => (
+            LinkStatus::Invalid,
+            None,
+            Some("website `http://192.0.2.1/` is not a company domain: `192.0.2.1` is an IP address, not a domain"),
+            None,
+        ),
+        _ => (LinkStatus::Linked, Some(format!("customer{i}.example")), None, Some("alice".to_string())),
+    };
+    protocol::ReferralRow {
+        id: format!("ref-{i:04}"),
+        name: Some(format!("Customer {i} M365 migration")),
+        customer: Some(format!("Customer {i} GmbH")),
+        kind: KINDS[(i % 6) as usize].map(String::from),
+        direction: Some(if i % 6 == 4 { "Outgoing" } else { "Incoming" }.into()),
+        status: Some(if expiring { "New" } else { ["New", "Active", "Closed"][(i % 3) as usize] }.into()),
+        substatus: Some(if expiring { "Pending" } else { ["Received", "Accepted", "Won"][(i % 3) as usize] }.into()),
+        deal_value: (i % 3 != 2).then(|| format!("{}.00", 5_000 + i * 2_500)),
+        currency: (i % 3 != 2).then(|| "EUR".to_string()),
+        created: Some(now() - Duration::days(10 + i as i64)),
+        updated: Some(now() - Duration::hours(3 * i as i64 + 1)),
+        expiration: Some(if expiring { now() + Duration::hours(20 + i as i64) } else { now() + Duration::days(9) }),
+        contacts: match i % 5 {
+            1 => vec![],
+            2 => vec![format!("buyer{i}@gmail.com")],
+            _ => vec![format!("it@customer{i}.example"), format!("cfo@customer{i}.example")],
+        },
+        link_status: Some(link_status),
+        link_reason: reason.map(String::from),
+        domain,
+        manual_by: manual_by.clone(),
+        manual_at: manual_by.map(|_| now() - Duration::hours(2)),
+        expiring_soon: expiring,
+    }
+}
+
+/// Answers the inbox's pending page request as a daemon holding `referral(0..all)` would (its
+/// kind and link-status filters applied), counting `expiring` referrals expiring within three days.
+pub fn answer_referrals(app: &mut super::App, all: u64, expiring: u64) -> Vec<super::Effect> {
+    let query = app.inbox.requested.clone().unwrap_or_else(|| app.inbox.query());
+    let filter = &query.filter;
+    let matching: Vec<protocol::ReferralRow> = (0..all)
+        .map(referral)
+        .filter(|r| filter.link_statuses.is_empty() || r.link_status.is_some_and(|s| filter.link_statuses.contains(&s)))
+        .filter(|r| {
+            filter.kinds.is_empty() || filter.kinds.contains(&r.kind.clone().unwrap_or_else(|| "unknown".into()))
+        })
+        .collect();
+    let rows = matching.iter().skip(query.offset as usize).take(query.limit as usize).cloned().collect();
+    let page = protocol::ReferralPage {
+        rows,
+        offset: query.offset,
+        total: matching.len() as u64,
+        expiring_soon: expiring,
+        expiring_window_secs: 3 * 86_400,
+    };
+    let answer = crate::client::Answer::Referrals { query: Box::new(query), result: Ok(page) };
+    super::update(app, super::Msg::Answer(answer))
+}

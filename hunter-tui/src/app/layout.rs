@@ -20,7 +20,7 @@ pub struct Areas {
 
 impl Areas {
     pub fn of(app: &App, area: Rect, screen: Screen) -> Areas {
-        let bar = u16::from(screen == Screen::Leads);
+        let bar = u16::from(matches!(screen, Screen::Leads | Screen::Referrals));
         let progress = u16::from(app.progress.is_active());
         let [header, bar, main, progress, footer] = Layout::vertical([
             Constraint::Length(1),
@@ -45,6 +45,21 @@ pub fn leads_table_rows(app: &App, area: Rect) -> u16 {
 pub fn visible_rows(app: &App) -> u64 {
     let (width, height) = app.size;
     leads_table_rows(app, Rect::new(0, 0, width, height)) as u64
+}
+
+/// Referral rows the inbox table shows at the current terminal size (its detail pane below takes
+/// [`INBOX_DETAIL_LINES`] lines plus borders).
+pub fn inbox_rows(app: &App) -> u64 {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    inbox_split(Areas::of(app, area, Screen::Referrals).main)[0].height.saturating_sub(3) as u64
+}
+
+/// Lines of the selected referral's pane under the inbox table.
+pub const INBOX_DETAIL_LINES: u16 = 5;
+
+/// The inbox's table and, below it, the selected referral in full.
+pub fn inbox_split(main: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Fill(1), Constraint::Length(INBOX_DETAIL_LINES + 2)]).areas(main)
 }
 
 /// How far the detail view can scroll at the current terminal size.

@@ -8,6 +8,7 @@
 mod filter_edit;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod inbox;
 pub mod layout;
 pub mod model;
 pub mod run;
@@ -15,6 +16,7 @@ mod theme;
 pub mod update;
 pub mod view;
 mod view_detail;
+mod view_inbox;
 mod view_leads;
 
 pub use model::App;

@@ -46,6 +46,8 @@ pub struct App {
     /// Selected row in the sync status view.
     pub selected_job: usize,
     pub leads: LeadList,
+    /// The Partner Center referral inbox.
+    pub inbox: super::inbox::Inbox,
     pub detail: Option<DetailState>,
     pub prompt: Option<Prompt>,
     pub menu: Option<Menu>,
@@ -142,6 +144,8 @@ pub enum Screen {
     Leads,
     Detail,
     Sync,
+    /// The Partner Center referral inbox.
+    Referrals,
 }
 
 impl Screen {
@@ -151,6 +155,7 @@ impl Screen {
             Screen::Leads => Scope::Leads,
             Screen::Detail => Scope::Detail,
             Screen::Sync => Scope::Sync,
+            Screen::Referrals => Scope::Referrals,
         }
     }
 }
@@ -407,11 +412,13 @@ pub struct DetailState {
     pub error: Option<String>,
     /// First line shown.
     pub scroll: u16,
+    /// Where Back returns to: the leads, or the referral inbox it was opened from.
+    pub back_to: Screen,
 }
 
 impl DetailState {
     pub fn new(domain: String) -> Self {
-        DetailState { domain, detail: None, error: None, scroll: 0 }
+        DetailState { domain, detail: None, error: None, scroll: 0, back_to: Screen::Leads }
     }
 }
 
@@ -446,6 +453,19 @@ pub enum PromptKind {
         domains: Vec<String>,
         summary: String,
     },
+    /// Free-text search of the referral inbox, live as typed; `before` is restored on Esc.
+    ReferralSearch {
+        before: String,
+    },
+    /// The company domain of a referral (the daemon validates it as intake does).
+    LinkReferral {
+        referral_id: String,
+    },
+    /// Confirm removing a referral's link.
+    UnlinkReferral {
+        referral_id: String,
+        domain: String,
+    },
 }
 
 impl PromptKind {
@@ -458,6 +478,11 @@ impl PromptKind {
             PromptKind::Note { domain } => format!("Note on {domain}"),
             PromptKind::Tag { domain, .. } => format!("Tag {domain} (existing tag = remove)"),
             PromptKind::Push { summary, .. } => format!("{summary} — push to Dynamics 365? y/N"),
+            PromptKind::ReferralSearch { .. } => "Search referrals".into(),
+            PromptKind::LinkReferral { referral_id } => format!("Company domain for referral {referral_id}"),
+            PromptKind::UnlinkReferral { referral_id, domain } => {
+                format!("Remove the link of referral {referral_id} to {domain} (its score effect goes too)? y/N")
+            }
         }
     }
 
@@ -493,6 +518,12 @@ pub enum MenuKind {
     /// Values of one facet.
     FacetValues {
         facet: protocol::Facet,
+    },
+    /// The referral inbox's sort, facets and a facet's values.
+    ReferralSort,
+    ReferralFacets,
+    ReferralFacetValues {
+        facet: protocol::ReferralFacet,
     },
 }
 
@@ -543,6 +574,7 @@ impl App {
             jobs: Vec::new(),
             selected_job: 0,
             leads: LeadList::default(),
+            inbox: super::inbox::Inbox::default(),
             detail: None,
             prompt: None,
             menu: None,
@@ -574,7 +606,7 @@ impl App {
         match self.screen {
             Screen::Detail => self.detail.as_ref().map(|d| d.domain.clone()),
             Screen::Leads => self.leads.selected_row().map(|r| r.domain.clone()),
-            Screen::Sync => None,
+            Screen::Sync | Screen::Referrals => None,
         }
     }
 
@@ -583,7 +615,7 @@ impl App {
         match self.screen {
             Screen::Detail => self.detail.as_ref().and_then(|d| d.detail.as_ref()).map(|d| &d.row),
             Screen::Leads => self.leads.selected_row(),
-            Screen::Sync => None,
+            Screen::Sync | Screen::Referrals => None,
         }
     }
 }

@@ -100,7 +100,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Tick(now) => on_tick(app, now),
         Msg::Resize(width, height) => {
             app.size = (width, height);
-            fetch_leads(app)
+            let mut effects = fetch_leads(app);
+            if app.screen == Screen::Referrals {
+                effects.extend(fetch_inbox(app));
+            }
+            effects
         }
         Msg::Connected(status) => on_connected(app, &status),
         Msg::ConnectFailed(down) => {
@@ -182,6 +186,8 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     {
         effects.push(Effect::Send(Request::LeadDetail { domain: detail.domain.clone() }));
     }
+    // Links change the inbox; and its count of expiring referrals shows on every screen.
+    effects.extend(refresh_inbox(app));
     effects
 }
 
@@ -263,6 +269,9 @@ pub fn notify(app: &mut App, text: String, error: bool) {
 }
 
 mod answers;
+mod inbox;
+#[cfg(test)]
+mod inbox_tests;
 mod keys;
 mod menu;
 mod prompt;
@@ -272,6 +281,8 @@ mod simulation_tests;
 mod tests;
 
 use answers::*;
+use inbox::*;
+pub use inbox::{expiring_summary, referral_sort_label};
 use keys::*;
 use menu::*;
 pub use prompt::common_prefix;

@@ -14,7 +14,7 @@ use ratatui::widgets::{
 use super::layout::{Areas, centered};
 use super::model::{App, Daemon, Down, Link, RETRY_SECS, Screen};
 use super::theme::Theme;
-use super::{view_detail, view_leads};
+use super::{view_detail, view_inbox, view_leads};
 use crate::humanize;
 use crate::keymap::{Action, Scope};
 use crate::output;
@@ -34,6 +34,10 @@ pub fn view(app: &App, frame: &mut Frame) {
                 }
                 Screen::Detail => view_detail::render_detail(frame, areas.main, app, theme),
                 Screen::Sync => render_sync(frame, areas.main, app, theme),
+                Screen::Referrals => {
+                    view_inbox::render_filter_bar(frame, areas.bar, app, theme);
+                    view_inbox::render_inbox(frame, areas.main, app, theme);
+                }
             }
             view_leads::render_progress(frame, areas.progress, app, theme);
             render_footer(frame, areas.footer, app, theme);
@@ -270,7 +274,10 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             hints.push(key_hint(app, Action::Back, "quit", theme));
         }
     }
-    let [hints_area, summary] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(24)]).areas(area);
+    let summary_line = jobs_summary(app, theme);
+    let summary_width = (summary_line.width() as u16).max(24);
+    let [hints_area, summary] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(summary_width)]).areas(area);
     // Whole hints only: a hint cut in the middle reads as a different key.
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
@@ -284,7 +291,7 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), hints_area);
     if connected {
-        frame.render_widget(Paragraph::new(jobs_summary(app, theme)).right_aligned(), summary);
+        frame.render_widget(Paragraph::new(summary_line).right_aligned(), summary);
     }
 }
 
@@ -305,6 +312,10 @@ fn jobs_summary(app: &App, theme: Theme) -> Line<'static> {
     if failed > 0 {
         spans.push(Span::raw(", "));
         spans.push(Span::styled(format!("{failed} failed"), theme.error()));
+    }
+    if let Some(expiring) = super::update::expiring_summary(&app.inbox) {
+        spans.push(Span::styled(" · ", theme.dim()));
+        spans.push(Span::styled(expiring, theme.error()));
     }
     spans.push(Span::raw(" "));
     Line::from(spans)
@@ -346,6 +357,7 @@ fn render_help(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         (Link::Up(_), Screen::Detail) => vec![Scope::Global, Scope::Detail],
         (Link::Up(_), Screen::Sync) => vec![Scope::Global, Scope::Sync],
         (Link::Up(_), Screen::Leads) => vec![Scope::Global, Scope::Leads],
+        (Link::Up(_), Screen::Referrals) => vec![Scope::Global, Scope::Referrals],
         _ => vec![Scope::Global],
     };
     let bindings: Vec<(Scope, &crate::keymap::Binding)> =
@@ -847,5 +859,88 @@ mod tests {
         let backend = render_app(&app);
         assert!(line(backend.buffer(), 1).starts_with(" Filter provider=Google  (c clears)"));
         assert!(line(backend.buffer(), 1).ends_with("sort Domain ↑"));
+    }
+
+    // --- referral inbox ---
+
+    /// The inbox at `width`×`height` over `total` referrals, `expiring` of them expiring soon.
+    fn inbox(total: u64, expiring: u64, width: u16, height: u16) -> App {
+        let mut app = with_leads(3, width, height);
+        crate::app::fixtures::answer_referrals(&mut app, total, expiring);
+        press(&mut app, Action::ToggleReferrals);
+        app
+    }
+
+    #[test]
+    fn inbox_without_referrals_says_where_they_come_from() {
+        let app = inbox(0, 0, 100, 20);
+        assert_eq!(app.screen, crate::app::model::Screen::Referrals);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn inbox_lists_referrals_linked_or_not_with_the_selected_one_in_full() {
+        let mut app = inbox(2_345, 0, 160, 30);
+        press(&mut app, Action::Down);
+        press(&mut app, Action::Down);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn inbox_filtered_by_link_status_shows_the_filter_and_the_matching_count() {
+        let mut app = inbox(2_345, 0, 120, 20);
+        press(&mut app, Action::Facets);
+        press(&mut app, Action::Down);
+        press(&mut app, Action::Down);
+        press(&mut app, Action::Open);
+        let values = ["free_mail_only", "no_domain", "invalid", "linked"]
+            .iter()
+            .map(|v| protocol::FacetCount { value: v.to_string(), count: 400 })
+            .collect();
+        let facet = protocol::ReferralFacet::LinkStatus;
+        update(&mut app, Msg::Answer(Answer::ReferralFacets { facet, result: Ok(values) }));
+        press(&mut app, Action::Open);
+        assert_eq!(app.inbox.filter.link_statuses, [protocol::LinkStatus::FreeMailOnly]);
+        crate::app::fixtures::answer_referrals(&mut app, 2_345, 0);
+        assert_snapshot!(render_app(&app));
+    }
+
+    #[test]
+    fn referrals_expiring_soon_are_marked_and_counted_in_the_status_bar() {
+        let mut app = inbox(12, 3, 130, 18);
+        press(&mut app, Action::Down);
+        let backend = render_app(&app);
+        let screen = text(backend.buffer());
+        assert!(screen.contains("⚠ 3 referrals expiring within 3d"), "{screen}");
+        assert_snapshot!(backend);
+        // The marked row (ref-0001, the third screen line of the table) is red, not only reversed.
+        let cells = (0..130).map(|x| backend.buffer()[(x, 5)].clone()).collect::<Vec<_>>();
+        let shown: String = cells.iter().map(|c| c.symbol()).collect();
+        assert!(shown.contains("⚠") && shown.contains("Customer 1 Gm"), "{shown}");
+        let symbols: Vec<&str> = cells.iter().map(|c| c.symbol()).collect();
+        let start = (0..symbols.len()).find(|&i| symbols[i..].starts_with(&["C", "u", "s", "t"])).unwrap();
+        let fgs: Vec<Color> = cells[start..start + 10].iter().map(|c| c.fg).collect();
+        assert!(fgs.iter().all(|fg| *fg == Color::Red), "the customer is red: {shown} {fgs:?}");
+        // …and the count is in the status bar on the leads screen too.
+        press(&mut app, Action::Back);
+        assert!(text(render_app(&app).buffer()).contains("⚠ 3 referrals expiring within 3d"));
+    }
+
+    #[test]
+    fn the_link_prompt_shows_why_the_daemon_refused_the_domain() {
+        let mut app = inbox(12, 0, 120, 20);
+        press(&mut app, Action::Down);
+        press(&mut app, Action::LinkReferral);
+        type_text(&mut app, "gmail.com");
+        update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Enter, crossterm::event::KeyModifiers::NONE)));
+        let error = "`gmail.com` is not a company domain: `gmail.com` is a free-mail provider, not a company";
+        let answer = Answer::Relinked {
+            referral_id: "ref-0001".into(),
+            domain: Some("gmail.com".into()),
+            result: Err(error.into()),
+        };
+        update(&mut app, Msg::Answer(answer));
+        assert!(app.prompt.is_some(), "the prompt stays open to correct the domain");
+        assert_snapshot!(render_app(&app));
     }
 }

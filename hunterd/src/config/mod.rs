@@ -168,6 +168,9 @@ pub struct PartnerCenterConfig {
     pub retry_base_delay: HumanDuration,
     /// Per-request timeout, for the API and the identity platform.
     pub request_timeout: HumanDuration,
+    /// Incoming referrals still unanswered that expire within this window are highlighted in the
+    /// referral inbox and counted in its status bar.
+    pub expiring_soon: HumanDuration,
 }
 
 impl Default for PartnerCenterConfig {
@@ -184,6 +187,7 @@ impl Default for PartnerCenterConfig {
             max_retries: 4,
             retry_base_delay: HumanDuration::from_secs(1),
             request_timeout: HumanDuration::from_secs(30),
+            expiring_soon: HumanDuration::from_secs(3 * 86_400),
         }
     }
 }

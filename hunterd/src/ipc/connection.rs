@@ -200,7 +200,11 @@ async fn session(stream: Arc<Stream>, peer: Peer, state: Arc<AppState>, mut shut
             | Request::CountLeads(_)
             | Request::PushLeads { .. }
             | Request::PushProgress { .. }
-            | Request::PushPreview { .. }) => {
+            | Request::PushPreview { .. }
+            | Request::ListReferrals(_)
+            | Request::ReferralFacets { .. }
+            | Request::LinkReferral { .. }
+            | Request::UnlinkReferral { .. }) => {
                 let (state, outbox, answering) = (state.clone(), outbox.clone(), Answering::start(&answering));
                 let peer = peer.clone();
                 tokio::spawn(async move {

@@ -11,6 +11,7 @@ use crate::ipc::Peer;
 use crate::ipc::uploads::{Received, UploadError};
 use crate::jobs::{SchedulerError, queue};
 use crate::leads::{self, LeadError};
+use crate::partner_center::inbox::{self, InboxError};
 use crate::pipeline::submit::Queued;
 use protocol::{DaemonStatus, ErrorKind, RemoteError, Request, Response};
 use std::sync::atomic::Ordering;
@@ -84,7 +85,57 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
         Request::PushLeads { domains } => push_leads(state, peer, &domains).await,
         Request::PushProgress { batch_id } => push_progress(state, &batch_id).await,
         Request::PushPreview { domains } => push_preview(state, &domains).await,
+        Request::ListReferrals(query) => {
+            inbox_result(inbox::list(&state.db.pool, &query, expiring_window(state)).await.map(Response::Referrals))
+        }
+        Request::ReferralFacets { facet, filter } => inbox_result(
+            inbox::facet_values(&state.db.pool, facet, &filter, expiring_window(state)).await.map(Response::Facets),
+        ),
+        Request::LinkReferral { referral_id, domain } => {
+            let done = inbox::link(&state.db.pool, &state.domain_rules, &referral_id, &domain, &peer.login).await;
+            relinked(state, &referral_id, done).await
+        }
+        Request::UnlinkReferral { referral_id } => {
+            let done = inbox::unlink(&state.db.pool, &state.domain_rules, &referral_id, &peer.login).await;
+            relinked(state, &referral_id, done).await
+        }
     }
+}
+
+fn expiring_window(state: &AppState) -> std::time::Duration {
+    state.config.partner_center.expiring_soon.0
+}
+
+/// After a link or unlink: wakes the scan workers for the rescan it queued, tells subscribers the
+/// leads changed, and answers with the referral as it is now.
+async fn relinked(state: &AppState, referral_id: &str, done: Result<inbox::Relinked, InboxError>) -> Response {
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => return inbox_error(e),
+    };
+    state.submit.wake().notify_waiters();
+    let _ = state.events.send(protocol::Event::LeadsChanged { count: 1 });
+    match inbox::row(&state.db.pool, referral_id, expiring_window(state)).await {
+        Ok(referral) => Response::ReferralLinked(Box::new(protocol::LinkOutcome {
+            referral,
+            company_created: done.company_created,
+            batch_id: done.batch_id,
+        })),
+        Err(e) => inbox_error(e),
+    }
+}
+
+fn inbox_result(result: Result<Response, InboxError>) -> Response {
+    result.unwrap_or_else(inbox_error)
+}
+
+fn inbox_error(e: InboxError) -> Response {
+    let kind = match &e {
+        InboxError::NotFound(_) => ErrorKind::NotFound,
+        InboxError::Invalid(_) => ErrorKind::InvalidInput,
+        InboxError::Db(_) => ErrorKind::Unavailable,
+    };
+    Response::Error(RemoteError { kind, message: e.to_string() })
 }
 
 async fn push_preview(state: &AppState, domains: &[String]) -> Response {

@@ -7,11 +7,13 @@
 //! - `client.rs`: the Referrals API: paging, retries, lenient errors.
 //! - `referral.rs`: reading a referral, its kind and its company domain (pure).
 //! - `sync.rs`: one sync run and how referrals are stored.
+//! - `inbox.rs`: the referral inbox (every referral, linked or not) and manual links.
 //! - `command.rs`: `hunterd auth partner-center` and `hunterd auth status`.
 
 pub mod auth;
 pub mod client;
 pub mod command;
+pub mod inbox;
 pub mod referral;
 pub mod sync;
 pub mod token;

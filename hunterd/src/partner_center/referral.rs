@@ -58,6 +58,8 @@ pub enum Link {
     FreeMailOnly,
     /// A website or address was there but is not a usable domain; the reason says what was wrong.
     Invalid(String),
+    /// A person removed the link (`hunter-tui referrals unlink`); syncs leave it removed.
+    Unlinked,
 }
 
 impl Link {
@@ -67,6 +69,7 @@ impl Link {
             Link::NoDomain => "no_domain",
             Link::FreeMailOnly => "free_mail_only",
             Link::Invalid(_) => "invalid",
+            Link::Unlinked => "unlinked",
         }
     }
 
@@ -84,6 +87,7 @@ impl Link {
             Link::NoDomain => Some("the referral has no website and no customer contact e-mail".into()),
             Link::FreeMailOnly => Some("the referral's contacts only use free-mail addresses".into()),
             Link::Invalid(why) => Some(why.clone()),
+            Link::Unlinked => Some("the link was removed by hand; syncs leave it removed".into()),
         }
     }
 }

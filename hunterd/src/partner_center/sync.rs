@@ -174,15 +174,21 @@ impl Syncer {
 
     /// Stores one referral in its own transaction; an unchanged record writes nothing.
     async fn store(&self, pool: &PgPool, referral: &Referral) -> Result<Stored, sqlx::Error> {
-        let unchanged: Option<bool> = sqlx::query_scalar("SELECT raw = $2 FROM pc_referrals WHERE referral_id = $1")
-            .bind(&referral.id)
-            .bind(&referral.raw)
-            .fetch_optional(pool)
-            .await?;
-        if unchanged == Some(true) {
+        let stored: Option<(bool, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT raw = $2, link_override, domain FROM pc_referrals WHERE referral_id = $1")
+                .bind(&referral.id)
+                .bind(&referral.raw)
+                .fetch_optional(pool)
+                .await?;
+        if stored.as_ref().is_some_and(|(unchanged, _, _)| *unchanged) {
             return Ok(Stored::Unchanged);
         }
-        let link = referral.link(&self.rules);
+        // A person's link or unlink wins over what the record says (the upsert guards it too).
+        let link = match stored {
+            Some((_, Some(over), Some(domain))) if over == "link" => Link::Linked(domain),
+            Some((_, Some(over), _)) if over == "unlink" => Link::Unlinked,
+            _ => referral.link(&self.rules),
+        };
         if let Some(why) = link.reason() {
             tracing::info!(referral = referral.id, "Partner Center: referral not linked to a company: {why}");
         }
@@ -263,11 +269,17 @@ async fn upsert_referral(
                 substatus = EXCLUDED.substatus, referral_type = EXCLUDED.referral_type,
                 qualification = EXCLUDED.qualification, direction = EXCLUDED.direction,
                 referral_kind = EXCLUDED.referral_kind, customer_name = EXCLUDED.customer_name,
-                domain = EXCLUDED.domain, contact_emails = EXCLUDED.contact_emails, deal_value = EXCLUDED.deal_value,
+                contact_emails = EXCLUDED.contact_emails, deal_value = EXCLUDED.deal_value,
                 currency = EXCLUDED.currency, created_time = EXCLUDED.created_time,
                 updated_time = EXCLUDED.updated_time, expiration_time = EXCLUDED.expiration_time, raw = EXCLUDED.raw,
-                link_status = EXCLUDED.link_status, link_reason = EXCLUDED.link_reason,
-                company_id = EXCLUDED.company_id, last_seen_at = now()
+                link_status = CASE WHEN pc_referrals.link_override IS NULL THEN EXCLUDED.link_status
+                                   ELSE pc_referrals.link_status END,
+                link_reason = CASE WHEN pc_referrals.link_override IS NULL THEN EXCLUDED.link_reason
+                                   ELSE pc_referrals.link_reason END,
+                domain = CASE WHEN pc_referrals.link_override IS NULL THEN EXCLUDED.domain ELSE pc_referrals.domain END,
+                company_id = CASE WHEN pc_referrals.link_override IS NULL THEN EXCLUDED.company_id
+                                  ELSE pc_referrals.company_id END,
+                last_seen_at = now()
          RETURNING (xmax = 0)",
     )
     .bind(&r.id)

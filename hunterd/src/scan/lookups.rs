@@ -79,8 +79,8 @@ fn dangling_alias(answer: &Answer, from: &str, rtype: RecordType) -> Option<(Str
     let mut chain = vec![from.to_string()];
     loop {
         let current = chain.last()?;
-        let target = answer.records.iter().find_map(|r| match r.data() {
-            RData::CNAME(c) if name_str(r.name()) == *current => Some(name_str(&c.0)),
+        let target = answer.records.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if name_str(&r.name) == *current => Some(name_str(&c.0)),
             _ => None,
         });
         match target {
@@ -90,7 +90,7 @@ fn dangling_alias(answer: &Answer, from: &str, rtype: RecordType) -> Option<(Str
         }
     }
     let end = chain.last()?;
-    let answered = answer.records.iter().any(|r| r.record_type() == rtype && name_str(r.name()) == *end);
+    let answered = answer.records.iter().any(|r| r.record_type() == rtype && name_str(&r.name) == *end);
     let hops = chain.len() - 1;
     (hops > 0 && !answered).then(|| (end.clone(), hops))
 }

@@ -22,8 +22,8 @@ pub fn fqdn(domain: &str) -> Option<Name> {
 pub fn txt_texts(records: &[Record]) -> Vec<String> {
     records
         .iter()
-        .filter_map(|r| match r.data() {
-            RData::TXT(txt) => Some(txt.iter().map(|s| String::from_utf8_lossy(s)).collect::<String>()),
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(txt.txt_data.iter().map(|s| String::from_utf8_lossy(s)).collect::<String>()),
             _ => None,
         })
         .collect()
@@ -34,8 +34,8 @@ pub fn txt_texts(records: &[Record]) -> Vec<String> {
 pub fn cname_chain(records: &[Record], from: &str) -> Vec<String> {
     let mut chain: Vec<String> = Vec::new();
     let mut current = from.to_string();
-    while let Some(target) = records.iter().find_map(|r| match r.data() {
-        RData::CNAME(c) if name_str(r.name()) == current => Some(name_str(&c.0)),
+    while let Some(target) = records.iter().find_map(|r| match &r.data {
+        RData::CNAME(c) if name_str(&r.name) == current => Some(name_str(&c.0)),
         _ => None,
     }) {
         if target == from || chain.contains(&target) {
@@ -53,15 +53,16 @@ pub fn raw_records(records: &[Record]) -> Vec<RawRecord> {
     records
         .iter()
         .map(|r| {
-            let data = match r.data() {
+            let data = match &r.data {
                 RData::TXT(txt) => txt
+                    .txt_data
                     .iter()
                     .map(|s| format!("\"{}\"", String::from_utf8_lossy(s).replace('\\', "\\\\").replace('"', "\\\"")))
                     .collect::<Vec<_>>()
                     .join(" "),
                 other => other.to_string(),
             };
-            RawRecord { name: name_str(r.name()), rtype: r.record_type().to_string(), data }
+            RawRecord { name: name_str(&r.name), rtype: r.record_type().to_string(), data }
         })
         .collect()
 }

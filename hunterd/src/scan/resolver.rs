@@ -12,13 +12,13 @@
 //! benchmark). A socket per nameserver-and-slot keeps the source-port entropy of a handful of random
 //! ports, plus the random 16-bit ID, plus the question check on every answer.
 
-use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverOpts, ServerOrderingStrategy};
-use hickory_resolver::name_server::{GenericNameServerPool, TokioConnectionProvider};
-use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverOpts, ServerOrderingStrategy};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer};
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::{DnsRequestOptions, Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, Record, RecordType};
-use hickory_resolver::proto::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer, Protocol};
-use hickory_resolver::proto::{ProtoError, ProtoErrorKind};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -116,7 +116,7 @@ struct Upstream {
     udp: OnceCell<Vec<MuxSocket>>,
     socket_count: usize,
     next_socket: AtomicUsize,
-    tcp: GenericNameServerPool<TokioRuntimeProvider>,
+    tcp: NameServerPool<TokioRuntimeProvider>,
     limiter: Option<RateLimiter>,
     window: Window,
 }
@@ -138,18 +138,22 @@ impl Dns {
         opts.cache_size = 0;
         opts.edns0 = true;
         opts.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+        // Plain DNS over TCP only: hickory is built without DNS-over-TLS, so there is no TLS to set.
+        let context = Arc::new(PoolContext::new(opts, TlsConfig {}));
         let upstreams = settings
             .nameservers
             .iter()
             .map(|addr| {
-                let mut group = NameServerConfigGroup::new();
-                group.push(NameServerConfig::new(*addr, Protocol::Tcp));
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = addr.port();
+                let mut tcp_only = NameServerConfig::tcp(addr.ip());
+                tcp_only.connections = vec![tcp];
                 Upstream {
                     addr: *addr,
                     udp: OnceCell::new(),
                     socket_count: settings.concurrency.div_ceil(QUERIES_PER_SOCKET).clamp(MIN_SOCKETS, MAX_SOCKETS),
                     next_socket: AtomicUsize::new(0),
-                    tcp: GenericNameServerPool::from_config(group, opts.clone(), TokioConnectionProvider::default()),
+                    tcp: NameServerPool::from_config([tcp_only], context.clone(), TokioRuntimeProvider::default()),
                     limiter: (settings.per_nameserver_qps > 0).then(|| RateLimiter::new(settings.per_nameserver_qps)),
                     window: Window::new(settings.concurrency as f64, settings.timeout),
                 }
@@ -275,7 +279,7 @@ impl Dns {
             Ok(response) => response?,
         };
         upstream.window.answered(sent_at.elapsed());
-        if !response.truncated() {
+        if !response.metadata.truncation {
             return answer_of(response);
         }
         // Too big for UDP: the same question over TCP, within what is left of the timeout.
@@ -315,11 +319,11 @@ impl Upstream {
         let bytes = answer.await.map_err(|_| Failure::Other("answer reader stopped".into()))?;
         let message = Message::from_vec(&bytes).map_err(|e| Failure::Other(format!("malformed answer: {e}")))?;
         let asked = message
-            .queries()
+            .queries
             .first()
             // Name equality is case-insensitive (RFC 4343).
             .is_some_and(|q| q.query_type() == rtype && q.name() == name);
-        if message.message_type() != MessageType::Response || !asked {
+        if message.metadata.message_type != MessageType::Response || !asked {
             return Err(Failure::Other("answer does not match the question".into()));
         }
         Ok(message)
@@ -327,26 +331,22 @@ impl Upstream {
 }
 
 fn query_message(id: u16, name: &Name, rtype: RecordType) -> Message {
-    let mut message = Message::new();
-    message
-        .set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query)
-        .set_recursion_desired(true)
-        .add_query(Query::query(name.clone(), rtype));
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(name.clone(), rtype));
     let mut edns = Edns::new();
     edns.set_max_payload(EDNS_PAYLOAD).set_version(0);
     message.set_edns(edns);
     message
 }
 
-fn answer_of(mut message: Message) -> Result<Answer, Failure> {
-    match message.response_code() {
+fn answer_of(message: Message) -> Result<Answer, Failure> {
+    match message.metadata.response_code {
         ResponseCode::NoError => {
-            Ok(Answer { rcode: Rcode::NoError, negative_proof: has_soa(&message), records: message.take_answers() })
+            Ok(Answer { rcode: Rcode::NoError, negative_proof: has_soa(&message), records: message.answers })
         }
         ResponseCode::NXDomain => {
-            Ok(Answer { rcode: Rcode::NxDomain, negative_proof: has_soa(&message), records: message.take_answers() })
+            Ok(Answer { rcode: Rcode::NxDomain, negative_proof: has_soa(&message), records: message.answers })
         }
         ResponseCode::ServFail => Err(Failure::ServFail),
         ResponseCode::Refused => Err(Failure::Refused),
@@ -355,7 +355,7 @@ fn answer_of(mut message: Message) -> Result<Answer, Failure> {
 }
 
 fn has_soa(message: &Message) -> bool {
-    message.name_servers().iter().any(|r| r.record_type() == RecordType::SOA)
+    message.authorities.iter().any(|r| r.record_type() == RecordType::SOA)
 }
 
 type Waiters = Arc<Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>>;
@@ -458,17 +458,19 @@ fn random_id() -> u16 {
 }
 
 /// hickory reports negative answers and bad response codes as errors: turn them back into answers.
-fn classify_error(error: &ProtoError) -> Result<Answer, Failure> {
-    match error.kind() {
-        ProtoErrorKind::NoRecordsFound { response_code, .. } => match *response_code {
-            ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: Vec::new(), negative_proof: true }),
-            ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: Vec::new(), negative_proof: true }),
-            ResponseCode::ServFail => Err(Failure::ServFail),
-            ResponseCode::Refused => Err(Failure::Refused),
-            other => Err(Failure::Other(format!("response code {other}"))),
-        },
-        ProtoErrorKind::Timeout => Err(Failure::Timeout),
-        _ => Err(Failure::Other(error.to_string())),
+fn classify_error(error: &NetError) -> Result<Answer, Failure> {
+    let response_code = match error {
+        NetError::Dns(DnsError::NoRecordsFound(no_records)) => no_records.response_code,
+        NetError::Dns(DnsError::ResponseCode(code)) => *code,
+        NetError::Timeout => return Err(Failure::Timeout),
+        _ => return Err(Failure::Other(error.to_string())),
+    };
+    match response_code {
+        ResponseCode::NoError => Ok(Answer { rcode: Rcode::NoError, records: Vec::new(), negative_proof: true }),
+        ResponseCode::NXDomain => Ok(Answer { rcode: Rcode::NxDomain, records: Vec::new(), negative_proof: true }),
+        ResponseCode::ServFail => Err(Failure::ServFail),
+        ResponseCode::Refused => Err(Failure::Refused),
+        other => Err(Failure::Other(format!("response code {other}"))),
     }
 }
 
@@ -690,7 +692,7 @@ impl SharedCache {
             let ttl = if answer.records.is_empty() {
                 SHARED_CACHE_NEGATIVE_TTL
             } else {
-                let min_ttl = answer.records.iter().map(Record::ttl).min().unwrap_or(0);
+                let min_ttl = answer.records.iter().map(|r| r.ttl).min().unwrap_or(0);
                 Duration::from_secs(u64::from(min_ttl)).min(SHARED_CACHE_MAX_TTL)
             };
             if !ttl.is_zero() {

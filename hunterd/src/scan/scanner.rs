@@ -131,7 +131,7 @@ impl Scanner {
         let mut found = Vec::new();
         for answer in [a, aaaa] {
             match answer {
-                Ok(answer) => found.extend(answer.records.iter().filter_map(|r| match r.data() {
+                Ok(answer) => found.extend(answer.records.iter().filter_map(|r| match &r.data {
                     RData::A(a) => Some(IpAddr::V4(a.0)),
                     RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
                     _ => None,
@@ -148,8 +148,11 @@ fn system_nameservers() -> Result<Vec<SocketAddr>, ScanError> {
         hickory_resolver::system_conf::read_system_conf().map_err(|e| ScanError::SystemConfig(e.to_string()))?;
     let mut addrs: Vec<SocketAddr> = Vec::new();
     for ns in config.name_servers() {
-        if !addrs.contains(&ns.socket_addr) {
-            addrs.push(ns.socket_addr);
+        for connection in &ns.connections {
+            let addr = SocketAddr::new(ns.ip, connection.port);
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
         }
     }
     if addrs.is_empty() {
@@ -202,8 +205,8 @@ async fn scan_domain(dns: &Lookups<'_>, domain: &str, selectors: &[String]) -> S
         }
     };
     let entries: Vec<(u16, String)> = of_type(&mx_answer.records, RecordType::MX)
-        .filter_map(|r| match r.data() {
-            RData::MX(mx) => Some((mx.preference(), name_str(mx.exchange()))),
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some((mx.preference, name_str(&mx.exchange))),
             _ => None,
         })
         .collect();
@@ -290,7 +293,7 @@ async fn resolve_hosts(dns: &Lookups<'_>, hosts: &[(u16, String)]) -> (Vec<MxHos
                         if entry.cname_target.is_none() {
                             entry.cname_target = cname_chain(&answer.records, host).last().cloned();
                         }
-                        entry.addresses.extend(answer.records.iter().filter_map(|r| match r.data() {
+                        entry.addresses.extend(answer.records.iter().filter_map(|r| match &r.data {
                             RData::A(a) => Some(IpAddr::V4(a.0)),
                             RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
                             _ => None,

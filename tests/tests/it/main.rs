@@ -21,6 +21,7 @@ mod partner_center;
 mod privacy;
 mod providers;
 mod queue;
+mod referral_inbox;
 mod registration;
 mod scan;
 mod supervision;

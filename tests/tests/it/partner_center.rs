@@ -16,22 +16,22 @@ use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
 
-const TENANT: &str = "contoso.onmicrosoft.com";
-const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+pub(crate) const TENANT: &str = "contoso.onmicrosoft.com";
+pub(crate) const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 const SCOPE: &str = "https://api.partner.microsoft.com/user_impersonation offline_access";
 
-struct World {
-    identity: IdentityFake,
-    pc: PartnerCenterFake,
-    dir: tempfile::TempDir,
-    config: PartnerCenterConfig,
-    _db: TestDb,
-    pool: PgPool,
+pub(crate) struct World {
+    pub(crate) identity: IdentityFake,
+    pub(crate) pc: PartnerCenterFake,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PartnerCenterConfig,
+    pub(crate) _db: TestDb,
+    pub(crate) pool: PgPool,
 }
 
 impl World {
     /// Fakes running, a migrated database, and a saved sign-in the identity fake will honour.
-    async fn signed_in() -> World {
+    pub(crate) async fn signed_in() -> World {
         let identity = IdentityFake::start().await;
         let pc = PartnerCenterFake::start(identity.tokens()).await;
         let dir = scratch_dir();
@@ -60,7 +60,7 @@ impl World {
         World { identity, pc, dir, config, _db: db, pool }
     }
 
-    fn syncer(&self) -> Syncer {
+    pub(crate) fn syncer(&self) -> Syncer {
         Syncer::new(&self.config, self.dir.path(), DomainRules::default(), Duration::from_secs(7 * 86400))
     }
 
@@ -73,17 +73,17 @@ impl World {
     }
 }
 
-async fn sync(syncer: &Syncer, pool: &PgPool) -> anyhow::Result<String> {
+pub(crate) async fn sync(syncer: &Syncer, pool: &PgPool) -> anyhow::Result<String> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     syncer.run(pool, &rx).await
 }
 
-fn at(minutes_ago: i64) -> DateTime<Utc> {
+pub(crate) fn at(minutes_ago: i64) -> DateTime<Utc> {
     Utc::now() - Days::minutes(minutes_ago)
 }
 
 /// Five referrals over three pages: three for contoso.com, one free-mail only, one for fabrikam.
-fn five_referrals(pc: &PartnerCenterFake) {
+pub(crate) fn five_referrals(pc: &PartnerCenterFake) {
     pc.put(referral("r1", "co-sell", "Contoso", &["ann@contoso.com"], None, at(50)));
     pc.put(referral("r2", "solution-provider", "Contoso", &["bob@gmail.com", "bob@contoso.com"], None, at(40)));
     pc.put(referral("r3", "marketing-qualified", "Contoso Ltd", &[], Some("https://www.contoso.com/"), at(30)));
@@ -310,7 +310,7 @@ async fn a_declined_device_sign_in_fails_saying_so_and_keeps_nothing() {
     assert!(file.load().unwrap().is_none());
 }
 
-fn daemon_env(w: &World, flag: bool) -> Vec<(String, String)> {
+pub(crate) fn daemon_env(w: &World, flag: bool) -> Vec<(String, String)> {
     vec![
         ("HUNTER_FEATURES__PARTNER_CENTER_SYNC".into(), flag.to_string()),
         ("HUNTER_PARTNER_CENTER__API_BASE_URL".into(), w.pc.base_url()),

@@ -11,6 +11,7 @@ pub(super) fn on_connected(app: &mut App, status: &DaemonStatus) -> Vec<Effect> 
     }
     // Requests made before the drop were answered with errors or not at all: start over.
     app.leads.forget_requests();
+    app.inbox.requested = None;
     let mut effects = refresh(app);
     if !app.progress.batches.is_empty() {
         app.progress.polling = true;
@@ -29,6 +30,7 @@ pub(super) fn go_down(app: &mut App, down: Down) {
     app.selected_job = 0;
     app.leads.forget_requests();
     app.leads.counting = false;
+    app.inbox.requested = None;
     app.progress.scan = None;
     app.progress.polling = false;
 }
@@ -36,10 +38,21 @@ pub(super) fn go_down(app: &mut App, down: Down) {
 pub(super) fn on_event(app: &mut App, event: Event) -> Vec<Effect> {
     match event {
         Event::JobChanged(job) => {
+            // A finished Partner Center sync may have brought or changed referrals.
+            let synced = job.name == crate::commands::PARTNER_CENTER_JOB
+                && job.last_finished_at.is_some()
+                && app
+                    .jobs
+                    .iter()
+                    .find(|j| j.name == job.name)
+                    .is_none_or(|j| j.last_finished_at != job.last_finished_at);
             if let Some(notice) = new_referrals_notice(app, &job) {
                 notify(app, notice, false);
             }
-            upsert_job(app, job)
+            upsert_job(app, job);
+            if synced {
+                return refresh_inbox(app);
+            }
         }
         Event::Progress { job, done, total, message } => {
             if let (true, Some(total)) = (job == "scan", total) {
@@ -89,6 +102,19 @@ pub(super) fn on_batch_progress(app: &mut App, batch_id: &str, done: u64, total:
 
 pub(super) fn on_answer(app: &mut App, answer: Answer) -> Vec<Effect> {
     match answer {
+        Answer::Referrals { query, result } => on_referral_page(app, &query, result),
+        Answer::ReferralFacets { facet, result: Ok(values) } => {
+            if app.notice.as_ref().is_some_and(|n| n.text.starts_with("counting")) {
+                app.notice = None;
+            }
+            open_referral_facet_values(app, facet, values);
+            vec![]
+        }
+        Answer::ReferralFacets { facet, result: Err(e) } => {
+            notify(app, format!("could not list {} values: {e}", facet.key()), true);
+            vec![]
+        }
+        Answer::Relinked { referral_id, domain, result } => on_relinked(app, &referral_id, domain, result),
         Answer::Leads { query, result } => on_lead_page(app, &query, result),
         Answer::LeadCount { filter, result } => on_lead_count(app, &filter, result),
         Answer::Lead { domain, result } => {

@@ -58,6 +58,7 @@ pub(super) fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Screen::Leads => on_leads_action(app, action),
         Screen::Detail => on_detail_action(app, action),
         Screen::Sync => on_sync_action(app, action),
+        Screen::Referrals => on_referrals_action(app, action),
     }
 }
 
@@ -72,6 +73,7 @@ pub(super) fn on_sync_action(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::RunJob => run_selected_job(app),
+        Action::ToggleReferrals => open_inbox(app),
         _ => vec![],
     }
 }
@@ -86,6 +88,7 @@ pub(super) fn on_leads_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.screen = Screen::Sync;
             vec![]
         }
+        Action::ToggleReferrals => open_inbox(app),
         Action::Up | Action::Down | Action::First | Action::Last | Action::PageUp | Action::PageDown => {
             move_lead_selection(app, action);
             fetch_leads(app)
@@ -161,15 +164,16 @@ pub(super) fn on_leads_action(app: &mut App, action: Action) -> Vec<Effect> {
 pub(super) fn on_detail_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Back => {
-            app.screen = Screen::Leads;
-            app.detail = None;
-            fetch_leads(app)
+            let back_to = app.detail.take().map_or(Screen::Leads, |d| d.back_to);
+            app.screen = back_to;
+            if back_to == Screen::Referrals { fetch_inbox(app) } else { fetch_leads(app) }
         }
         Action::ToggleSync => {
             app.screen = Screen::Sync;
             app.detail = None;
             vec![]
         }
+        Action::ToggleReferrals => open_inbox(app),
         Action::Up | Action::Down | Action::First | Action::Last | Action::PageUp | Action::PageDown => {
             scroll_detail(app, action);
             vec![]

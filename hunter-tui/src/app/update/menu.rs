@@ -108,6 +108,9 @@ pub(super) fn choose_menu_item(app: &mut App) -> Vec<Effect> {
                 }
             }
         }
+        kind @ (MenuKind::ReferralSort | MenuKind::ReferralFacets | MenuKind::ReferralFacetValues { .. }) => {
+            choose_referral_menu_item(app, kind, item)
+        }
         MenuKind::FacetValues { facet } => {
             let expr = if filter_edit::expressible(&item.value) {
                 filter_edit::toggle_value(&app.leads.expr, facet, &item.value)

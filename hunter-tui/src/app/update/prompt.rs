@@ -31,7 +31,7 @@ pub(super) fn on_prompt_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
         _ => return vec![],
     }
     prompt.hint = None;
-    if matches!(prompt.kind, PromptKind::Filter { .. }) {
+    if matches!(prompt.kind, PromptKind::Filter { .. } | PromptKind::ReferralSearch { .. }) {
         app.filter_seq += 1;
         return vec![Effect::After(FILTER_DEBOUNCE, Box::new(Msg::FilterDue(app.filter_seq)))];
     }
@@ -41,6 +41,10 @@ pub(super) fn on_prompt_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
 pub(super) fn on_filter_due(app: &mut App, seq: u64) -> Vec<Effect> {
     if seq != app.filter_seq {
         return vec![];
+    }
+    if let Some(Prompt { kind: PromptKind::ReferralSearch { .. }, input, .. }) = &app.prompt {
+        let input = input.clone();
+        return apply_referral_search(app, &input);
     }
     let Some(Prompt { kind: PromptKind::Filter { .. }, input, .. }) = &app.prompt else { return vec![] };
     let input = input.clone();
@@ -64,6 +68,7 @@ pub(super) fn cancel_prompt(app: &mut App) -> Vec<Effect> {
     let Some(prompt) = app.prompt.take() else { return vec![] };
     match prompt.kind {
         PromptKind::Filter { before } => apply_filter(app, &before),
+        PromptKind::ReferralSearch { before } => apply_referral_search(app, &before),
         _ => vec![],
     }
 }
@@ -83,10 +88,16 @@ pub(super) fn submit_prompt(app: &mut App) -> Vec<Effect> {
                 vec![]
             }
         },
+        PromptKind::ReferralSearch { .. } => {
+            app.prompt = None;
+            apply_referral_search(app, &input)
+        }
         _ if input.is_empty() => {
             app.prompt = None;
             vec![]
         }
+        PromptKind::LinkReferral { referral_id } => submit_link(app, referral_id, input),
+        PromptKind::UnlinkReferral { referral_id, .. } => submit_unlink(app, referral_id, &input),
         PromptKind::Add => {
             app.prompt = None;
             let inputs: Vec<String> = input

@@ -264,7 +264,7 @@ fn a_status_answer_refreshes_jobs_and_clamps_the_selection() {
 // --- paging ---
 
 #[test]
-fn connecting_asks_for_the_first_page_and_the_count_of_the_remembered_query() {
+fn connecting_asks_for_the_first_page_and_the_count_of_the_remembered_query_and_the_referral_inbox() {
     let mut app = App::new("/s".into(), true, fixtures::now());
     let (list, _) = crate::app::model::LeadList::from_state(&UiState {
         filter: "segment=Migration".into(),
@@ -273,9 +273,13 @@ fn connecting_asks_for_the_first_page_and_the_count_of_the_remembered_query() {
     });
     app.leads = list;
     let effects = update(&mut app, Msg::Connected(Box::new(fixtures::status(vec![]))));
-    let [Request::ListLeads(query), Request::CountLeads(counted)] = requests(&effects)[..] else {
+    // The inbox's first page too: its count of expiring referrals is in the status bar everywhere.
+    let [Request::ListLeads(query), Request::CountLeads(counted), Request::ListReferrals(inbox)] =
+        requests(&effects)[..]
+    else {
         panic!("{effects:?}")
     };
+    assert_eq!((inbox.offset, inbox.sort), (0, protocol::ReferralSort::Updated));
     assert_eq!(
         (&query.seek, query.limit as u64, query.sort, query.descending),
         (&Seek::Offset(0), PAGE_SIZE, LeadSort::Domain, false)
