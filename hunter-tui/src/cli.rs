@@ -141,6 +141,9 @@ pub enum Command {
     /// Partner Center referrals, linked to a company or not, to stdout (CSV or JSON); `link` and
     /// `unlink` fix a referral's company
     #[command(args_conflicts_with_subcommands = true)]
+    #[command(
+        after_help = "Example:\n  hunter-tui referrals --link-status unlinked,no_domain --expiring --format json"
+    )]
     Referrals {
         #[command(subcommand)]
         action: Option<ReferralAction>,
@@ -170,6 +173,9 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum ReferralAction {
     /// Tie a referral to its company's domain (created and scanned if new); syncs never undo it; exit 0 ok, 1 failure
+    #[command(
+        after_help = "Example:\n  hunter-tui referrals link 8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69 contoso.com --wait"
+    )]
     Link {
         #[arg(value_name = "REFERRAL_ID")]
         referral_id: String,
@@ -181,6 +187,7 @@ pub enum ReferralAction {
         wait: bool,
     },
     /// Remove a referral's link and its effect on the company's score; syncs keep it removed; exit 0 ok, 1 failure
+    #[command(after_help = "Example:\n  hunter-tui referrals unlink 8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69")]
     Unlink {
         #[arg(value_name = "REFERRAL_ID")]
         referral_id: String,
