@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::Utc;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use protocol::{DaemonStatus, JobInfo};
 
 use crate::app;
@@ -29,6 +29,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Hunter's terminal client. Without a subcommand, opens the interactive UI.
 #[derive(Debug, Parser)]
 #[command(name = "hunter-tui", version, about)]
+#[command(after_help = "Example:\n  hunter-tui --socket /run/hunter/hunterd.sock")]
 pub struct Cli {
     /// hunterd's socket [default: your own daemon's if running, else the system one]
     // OsString, not PathBuf: an empty variable means "unset" (as in protocol::paths), not an error.
@@ -54,16 +55,21 @@ pub struct Cli {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Daemon status: versions, database, features, clients and jobs
+    #[command(after_help = "Example:\n  hunter-tui status --format json")]
     Status {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Every scheduled job with its last and next run, result and last error
+    #[command(after_help = "Example:\n  hunter-tui jobs")]
     Jobs {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Add domains (URLs and e-mail addresses are fine); exit 2 if some were rejected
+    #[command(
+        after_help = "Example:\n  hunter-tui add contoso.com https://www.fabrikam.com/contact info@adatum.com --wait"
+    )]
     Add {
         #[arg(required = true, value_name = "DOMAIN")]
         domains: Vec<String>,
@@ -74,6 +80,7 @@ pub enum Command {
         format: Format,
     },
     /// Import a CSV or XLSX file; exit 2 if rows were rejected, 1 if nothing could be imported
+    #[command(after_help = "Example:\n  hunter-tui import leads.xlsx --wait")]
     Import {
         file: PathBuf,
         /// Block until every imported domain is scanned and scored
@@ -83,6 +90,9 @@ pub enum Command {
         format: Format,
     },
     /// Write the leads to stdout
+    #[command(
+        after_help = "Example:\n  hunter-tui export --filter \"segment=Migration score>=70\" --format json > leads.json"
+    )]
     Export {
         /// Only leads matching this filter, e.g. "segment=Migration score>=60"
         #[arg(long, value_name = "EXPR")]
@@ -94,6 +104,7 @@ pub enum Command {
         format: ExportFormat,
     },
     /// Push leads to Dynamics 365; exit 2 if some failed (or are duplicates in D365)
+    #[command(after_help = "Example:\n  hunter-tui push --filter \"priority=P1\" --wait")]
     Push {
         #[arg(required_unless_present = "filter", value_name = "DOMAIN")]
         domains: Vec<String>,
@@ -108,6 +119,7 @@ pub enum Command {
         format: Format,
     },
     /// Queue rescans of some domains or of every lead
+    #[command(after_help = "Example:\n  hunter-tui rescan contoso.com fabrikam.com --wait")]
     Rescan {
         #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "DOMAIN")]
         domains: Vec<String>,
@@ -121,6 +133,7 @@ pub enum Command {
         format: Format,
     },
     /// Run a sync with an outside service now
+    #[command(after_help = "Example:\n  hunter-tui sync partner-center --wait")]
     Sync {
         #[command(subcommand)]
         target: SyncTarget,
@@ -128,6 +141,9 @@ pub enum Command {
     /// Partner Center referrals, linked to a company or not, to stdout (CSV or JSON); `link` and
     /// `unlink` fix a referral's company
     #[command(args_conflicts_with_subcommands = true)]
+    #[command(
+        after_help = "Example:\n  hunter-tui referrals --link-status unlinked,no_domain --expiring --format json"
+    )]
     Referrals {
         #[command(subcommand)]
         action: Option<ReferralAction>,
@@ -157,6 +173,9 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum ReferralAction {
     /// Tie a referral to its company's domain (created and scanned if new); syncs never undo it; exit 0 ok, 1 failure
+    #[command(
+        after_help = "Example:\n  hunter-tui referrals link 8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69 contoso.com --wait"
+    )]
     Link {
         #[arg(value_name = "REFERRAL_ID")]
         referral_id: String,
@@ -168,6 +187,7 @@ pub enum ReferralAction {
         wait: bool,
     },
     /// Remove a referral's link and its effect on the company's score; syncs keep it removed; exit 0 ok, 1 failure
+    #[command(after_help = "Example:\n  hunter-tui referrals unlink 8e4c1f0e-5b2a-4c7e-9a51-1f2d3c4b5a69")]
     Unlink {
         #[arg(value_name = "REFERRAL_ID")]
         referral_id: String,
@@ -180,6 +200,7 @@ pub enum ReferralAction {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum SyncTarget {
     /// Fetch Partner Center referrals now; with --wait: exit 0 ok, 2 partial, 1 failed
+    #[command(after_help = "Example:\n  hunter-tui sync partner-center --wait")]
     PartnerCenter {
         /// Block until the sync has finished and print its result
         #[arg(long)]
@@ -215,6 +236,11 @@ pub enum CliError {
     Terminal(#[source] io::Error),
     #[error("the interactive UI needs a terminal; in scripts use the subcommands (`hunter-tui --help`)")]
     NotATerminal,
+}
+
+/// hunter-tui's command line as clap sees it: for the man pages and shell completions (`cargo xtask dist`).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Entry point for the binary: parses arguments (clap exits with 2 on usage errors) and runs.

@@ -5,13 +5,14 @@ use crate::db::{Database, MIGRATOR};
 use crate::paths::{PathOverrides, Paths};
 use crate::{daemon, logging};
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(name = "hunterd", version, about = "Hunter's daemon: scans, scores and syncs leads; serves hunter-tui")]
+#[command(after_help = "Example:\n  hunterd check --config /etc/hunter/hunterd.toml")]
 struct Cli {
     /// Config file (default: /etc/hunter/hunterd.toml, or ~/.config/hunter/hunterd.toml for a user).
     // OsString: an empty variable means "unset", as hunter-tui and protocol::paths read it.
@@ -30,18 +31,23 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon in the foreground (the default; systemd runs this).
+    #[command(after_help = "Example:\n  hunterd run --state-dir ~/.local/state/hunter --socket /tmp/hunterd.sock")]
     Run,
     /// Apply database migrations and exit.
+    #[command(after_help = "Example:\n  hunterd migrate --config /etc/hunter/hunterd.toml")]
     Migrate {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
     /// Validate the configuration and print it with secrets redacted.
+    #[command(after_help = "Example:\n  HUNTER_SCAN__NAMESERVERS=127.0.0.1:5353 hunterd check-config")]
     CheckConfig,
     /// Validate a scoring rules file and print its summary; non-zero on any problem.
+    #[command(after_help = "Example:\n  hunterd check-rules /etc/hunter/rules.toml")]
     CheckRules { file: PathBuf },
     /// Write a consistent backup of the database to FILE (pg_dump custom format; safe while hunterd runs).
     /// Sign-ins (the Partner Center refresh token) live outside the database and are left out.
+    #[command(after_help = "Example:\n  hunterd backup /var/backups/hunter/hunter-$(date +%F).dump")]
     Backup {
         file: PathBuf,
         /// Also copy the saved Partner Center sign-in to FILE.partner-center-token.json (owner-only).
@@ -49,6 +55,9 @@ enum Command {
         include_credentials: bool,
     },
     /// Restore a backup into an empty database (hunterd must be stopped); non-zero on failure.
+    #[command(
+        after_help = "Example:\n  systemctl stop hunterd && hunterd restore /var/backups/hunter/hunter-2026-12-01.dump && systemctl start hunterd"
+    )]
     Restore {
         file: PathBuf,
         /// Replace the data already in the database.
@@ -57,8 +66,10 @@ enum Command {
     },
     /// Check config, database, schema, socket, resolvers and each enabled integration: one line
     /// each; non-zero if any fails.
+    #[command(after_help = "Example:\n  hunterd check")]
     Check,
     /// Sign in to Microsoft services, or show which sign-ins are present.
+    #[command(after_help = "Example:\n  hunterd auth status")]
     Auth {
         #[command(subcommand)]
         action: AuthAction,
@@ -68,20 +79,29 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum AuthAction {
     /// Device-code sign-in to Partner Center: prints the code and URL, waits, stores the refresh token.
+    #[command(after_help = "Example:\n  sudo -u hunter hunterd auth partner-center")]
     PartnerCenter,
     /// Which credentials are present, their expiry and last successful use.
+    #[command(after_help = "Example:\n  hunterd auth status")]
     Status,
 }
 
 #[derive(Debug, Subcommand)]
 enum MigrateAction {
     /// List applied and pending migrations.
+    #[command(after_help = "Example:\n  hunterd migrate status")]
     Status,
     /// Roll back the newest applied migration, or with --to every one newer than VERSION (0: all).
+    #[command(after_help = "Example:\n  hunterd migrate revert --to 20261207000001")]
     Revert {
         #[arg(long, value_name = "VERSION")]
         to: Option<i64>,
     },
+}
+
+/// hunterd's command line as clap sees it: for the man pages and shell completions (`cargo xtask dist`).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Entry point of the `hunterd` binary.

@@ -3,6 +3,8 @@
 
 mod duration;
 mod load;
+#[cfg(test)]
+mod packaged_tests;
 mod secret;
 
 pub use duration::HumanDuration;
