@@ -371,7 +371,7 @@ fn change_lines(detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
-/// People's notes, newest first, then what appears once more features are on.
+/// People's notes, newest first.
 fn note_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     lines.extend(heading("Notes", theme));
@@ -385,8 +385,6 @@ fn note_lines(app: &App, detail: &LeadDetail, theme: Theme) -> Vec<Line<'static>
         )]));
         lines.extend(note.body.lines().map(|l| Line::raw(format!("    {l}"))));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::styled("Partner Center referrals appear here once that feature is on.", theme.dim()));
     lines
 }
 
