@@ -349,6 +349,19 @@ pub fn tui_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output 
     run_binary("hunter-tui", args, env)
 }
 
+/// Starts `hunter-tui` with `args` in the background (no stdin, no inherited socket), its output
+/// captured: for commands a test acts around while they wait, such as `--wait` across a restart.
+pub fn spawn_tui(args: &[&str]) -> Child {
+    Command::new(binary("hunter-tui"))
+        .args(args)
+        .env_remove("HUNTER_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hunter-tui")
+}
+
 /// Settings that make a test daemon scan against `dns` only, with no WHOIS. The test server answers at
 /// once; the generous timeout and the retry are for a loaded machine, where a late answer must not
 /// turn into a `timeout` status.

@@ -222,7 +222,7 @@ async fn a_temporary_spf_failure_is_published_spf_with_spf_result_temperror_and_
 #[tokio::test]
 async fn add_wait_rides_out_a_daemon_restart_with_a_notice_and_finishes_the_same_batch() {
     use hunter_tests::dns::synthetic;
-    use hunter_tests::{DaemonOptions, binary, scan_env};
+    use hunter_tests::{DaemonOptions, scan_env};
     use std::time::{Duration, Instant};
     let dns = DnsServer::builder().synthetic().delay(Duration::from_millis(150)).start();
     let db = TestDb::create().await;
@@ -233,15 +233,9 @@ async fn add_wait_rides_out_a_daemon_restart_with_a_notice_and_finishes_the_same
     let mut daemon = Daemon::start(&options).await;
     let domains: Vec<String> = (0..16).map(synthetic::domain).collect();
 
-    let mut waiting = std::process::Command::new(binary("hunter-tui"))
-        .args(["--socket", options.socket.to_str().unwrap(), "--reconnect-for", "60s", "add", "--wait"])
-        .args(&domains)
-        .env_remove("HUNTER_SOCKET")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut args = vec!["--socket", options.socket.to_str().unwrap(), "--reconnect-for", "60s", "add", "--wait"];
+    args.extend(domains.iter().map(String::as_str));
+    let mut waiting = hunter_tests::spawn_tui(&args);
     let pool = db.pool().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM batches").fetch_one(&pool).await.unwrap() == 0 {

@@ -371,15 +371,10 @@ async fn push_wait_rides_out_a_daemon_restart_and_reports_the_same_batch() {
     s.fake.inject(outage, 10_000);
     let options = s.options(&[]);
     let mut daemon = Daemon::start(&options).await;
-    let mut waiting = std::process::Command::new(hunter_tests::binary("hunter-tui"))
-        .args(["--socket", &s.socket(), "--reconnect-for", "60s", "push", "--wait"])
-        .args(&domains)
-        .env_remove("HUNTER_SOCKET")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let socket = s.socket();
+    let mut args = vec!["--socket", socket.as_str(), "--reconnect-for", "60s", "push", "--wait"];
+    args.extend(domains.iter().map(String::as_str));
+    let mut waiting = hunter_tests::spawn_tui(&args);
     let deadline = Instant::now() + Duration::from_secs(30);
     while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM d365_push WHERE last_error IS NOT NULL")
         .fetch_one(&s.pool)
