@@ -330,6 +330,8 @@ async fn explain(url: &str, path: &str, leads: i64) {
         .connect(url)
         .await
         .expect("explain pool");
+    // Not following changes: every call reads afresh, so each plan is logged.
+    let cache = hunterd::leads::LeadCache::new();
     let query = |filter: &str, seek: Seek| LeadQuery {
         filter: LeadFilter::parse(filter).expect("filter"),
         sort: LeadSort::Score,
@@ -337,19 +339,19 @@ async fn explain(url: &str, path: &str, leads: i64) {
         seek,
         limit: 200,
     };
-    let first = hunterd::leads::list_leads(&pool, &query("", Seek::Offset(0))).await.expect("first page");
+    let first = hunterd::leads::list_leads(&pool, &cache, &query("", Seek::Offset(0))).await.expect("first page");
     let middle = u64::try_from(leads / 2).unwrap_or(0);
-    let deep = hunterd::leads::list_leads(&pool, &query("", Seek::Offset(middle))).await.expect("offset page");
+    let deep = hunterd::leads::list_leads(&pool, &cache, &query("", Seek::Offset(middle))).await.expect("offset page");
     for seek in [Seek::After(deep.last.clone().expect("rows")), Seek::Before(first.last.expect("rows")), Seek::Last] {
-        hunterd::leads::list_leads(&pool, &query("", seek)).await.expect("keyset page");
+        hunterd::leads::list_leads(&pool, &cache, &query("", seek)).await.expect("keyset page");
     }
     for filter in ["lead12", "segment=Migration score>=60", "provider=Google,Zoho heat=Hot lead9", "no-such-lead"] {
-        hunterd::leads::list_leads(&pool, &query(filter, Seek::Offset(0))).await.expect("filtered page");
-        hunterd::leads::count_leads(&pool, &query(filter, Seek::Offset(0)).filter).await.expect("count");
+        hunterd::leads::list_leads(&pool, &cache, &query(filter, Seek::Offset(0))).await.expect("filtered page");
+        hunterd::leads::count_leads(&pool, &cache, &query(filter, Seek::Offset(0)).filter).await.expect("count");
     }
-    hunterd::leads::count_leads(&pool, &LeadFilter::default()).await.expect("count");
-    hunterd::leads::facet_values(&pool, Facet::Provider, &LeadFilter::default()).await.expect("facets");
-    hunterd::leads::facet_values(&pool, Facet::Tag, &LeadFilter::default()).await.expect("facets");
+    hunterd::leads::count_leads(&pool, &cache, &LeadFilter::default()).await.expect("count");
+    hunterd::leads::facet_values(&pool, &cache, Facet::Provider, &LeadFilter::default()).await.expect("facets");
+    hunterd::leads::facet_values(&pool, &cache, Facet::Tag, &LeadFilter::default()).await.expect("facets");
     pool.close().await;
     println!("  EXPLAIN (ANALYZE, BUFFERS) of the lead queries written to {path}");
 }

@@ -80,7 +80,13 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         submit: Submitter::new(db.handle.pool.clone()),
         uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
         dynamics: dynamics_handle,
+        lead_cache: Arc::new(crate::leads::LeadCache::new()),
     });
+    let lead_changes_task = tokio::spawn(crate::leads::follow_lead_changes(
+        state.lead_cache.clone(),
+        db.handle.pool.clone(),
+        shutdown.clone(),
+    ));
     let scheduler_task = tokio::spawn(scheduler.clone().run(shutdown.clone()));
     let reclaimed = crate::jobs::owner::reclaim_previous_runs(&db.handle.pool, &state_id).await?;
     if reclaimed > 0 {
@@ -173,6 +179,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
     let _ = server_task.await;
     let _ = scheduler_task.await;
     let _ = worker_task.await;
+    let _ = lead_changes_task.await;
     supervisor.abort();
     if let Some(task) = registration_task {
         let _ = task.await;

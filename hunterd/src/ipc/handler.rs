@@ -19,6 +19,32 @@ use std::sync::atomic::Ordering;
 /// `peer` is who sent the request, as the kernel tells it (`SO_PEERCRED`): what is recorded as the
 /// author of a change, whatever the client claims.
 pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response {
+    let reads_only = matches!(
+        request,
+        Request::Ping
+            | Request::Status
+            | Request::Jobs
+            | Request::ListLeads(_)
+            | Request::LeadDetail { .. }
+            | Request::Changes { .. }
+            | Request::BatchProgress { .. }
+            | Request::LeadFacets { .. }
+            | Request::CountLeads(_)
+            | Request::PushProgress { .. }
+            | Request::PushPreview { .. }
+            | Request::ListReferrals(_)
+            | Request::ReferralFacets { .. }
+    );
+    let response = answer(state, peer, request).await;
+    if !reads_only {
+        // The change is also announced by PostgreSQL, but the client that made it asks for the list
+        // again at once: it must not be served what was held from before.
+        state.lead_cache.changed();
+    }
+    response
+}
+
+async fn answer(state: &AppState, peer: &Peer, request: Request) -> Response {
     match request {
         Request::Ping => Response::Pong,
         Request::Status => match status(state).await {
@@ -42,7 +68,9 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
             kind: ErrorKind::Internal,
             message: "this request belongs to the connection, not the request handler".into(),
         }),
-        Request::ListLeads(query) => lead_result(leads::list_leads(&state.db.pool, &query).await.map(Response::Leads)),
+        Request::ListLeads(query) => {
+            lead_result(leads::list_leads(&state.db.pool, &state.lead_cache, &query).await.map(Response::Leads))
+        }
         Request::LeadDetail { domain } => {
             lead_result(leads::lead_detail(&state.db.pool, &domain).await.map(|d| Response::Lead(Box::new(d))))
         }
@@ -76,11 +104,11 @@ pub async fn handle(state: &AppState, peer: &Peer, request: Request) -> Response
             }
             Err(e) => unavailable(format!("database unavailable: {e}")),
         },
-        Request::LeadFacets { facet, filter } => {
-            lead_result(leads::facet_values(&state.db.pool, facet, &filter).await.map(Response::Facets))
-        }
+        Request::LeadFacets { facet, filter } => lead_result(
+            leads::facet_values(&state.db.pool, &state.lead_cache, facet, &filter).await.map(Response::Facets),
+        ),
         Request::CountLeads(filter) => {
-            lead_result(leads::count_leads(&state.db.pool, &filter).await.map(Response::LeadCount))
+            lead_result(leads::count_leads(&state.db.pool, &state.lead_cache, &filter).await.map(Response::LeadCount))
         }
         Request::PushLeads { domains } => push_leads(state, peer, &domains).await,
         Request::PushProgress { batch_id } => push_progress(state, &batch_id).await,

@@ -7,6 +7,7 @@
 //! keep `lead_list` in step are under test too.
 
 use super::LeadError;
+use super::cache::{LeadCache, followed};
 use super::facets::facet_values;
 use super::list::{StoredRow, Strategy, count_leads, list_leads, list_leads_with};
 use protocol::{Facet, FacetCount, LeadFilter, LeadQuery, LeadRow, LeadSort, Seek};
@@ -245,16 +246,23 @@ fn query(filter: &LeadFilter, sort: LeadSort, descending: bool, seek: Seek) -> L
 }
 
 /// Both ways of finding a page's rows must give the same rows.
-const STRATEGIES: [Strategy; 2] = [Strategy::Walk, Strategy::MatchesFirst];
+const STRATEGIES: [Strategy; 3] = [Strategy::Walk, Strategy::MatchesFirst, Strategy::Held];
 
 /// All rows, following `After` from the first page.
-async fn forwards(pool: &PgPool, filter: &LeadFilter, sort: LeadSort, descending: bool, how: Strategy) -> Vec<LeadRow> {
+async fn forwards(
+    pool: &PgPool,
+    cache: &LeadCache,
+    filter: &LeadFilter,
+    sort: LeadSort,
+    descending: bool,
+    how: Strategy,
+) -> Vec<LeadRow> {
     let mut rows = Vec::new();
-    let mut page = list_leads_with(pool, &query(filter, sort, descending, Seek::Offset(0)), how).await.unwrap();
+    let mut page = list_leads_with(pool, cache, &query(filter, sort, descending, Seek::Offset(0)), how).await.unwrap();
     loop {
         rows.extend(page.rows);
         let Some(last) = page.last else { break };
-        page = list_leads_with(pool, &query(filter, sort, descending, Seek::After(last)), how).await.unwrap();
+        page = list_leads_with(pool, cache, &query(filter, sort, descending, Seek::After(last)), how).await.unwrap();
     }
     rows
 }
@@ -262,18 +270,19 @@ async fn forwards(pool: &PgPool, filter: &LeadFilter, sort: LeadSort, descending
 /// All rows, following `Before` from the last page.
 async fn backwards(
     pool: &PgPool,
+    cache: &LeadCache,
     filter: &LeadFilter,
     sort: LeadSort,
     descending: bool,
     how: Strategy,
 ) -> Vec<LeadRow> {
     let mut pages = Vec::new();
-    let mut page = list_leads_with(pool, &query(filter, sort, descending, Seek::Last), how).await.unwrap();
+    let mut page = list_leads_with(pool, cache, &query(filter, sort, descending, Seek::Last), how).await.unwrap();
     loop {
         let first = page.first.clone();
         pages.push(page.rows);
         let Some(first) = first else { break };
-        page = list_leads_with(pool, &query(filter, sort, descending, Seek::Before(first)), how).await.unwrap();
+        page = list_leads_with(pool, cache, &query(filter, sort, descending, Seek::Before(first)), how).await.unwrap();
     }
     pages.into_iter().rev().flatten().collect()
 }
@@ -285,10 +294,11 @@ fn domains(rows: &[LeadRow]) -> Vec<&str> {
 #[sqlx::test(migrations = "../migrations")]
 async fn pages_counts_and_facets_match_the_queries_they_replaced(pool: PgPool) {
     seed(&pool).await;
+    let (cache, _stop) = followed(&pool).await;
     let mut compared = 0;
     for filter in filters() {
         let expected_total = oracle::list(&pool, &filter, LeadSort::Domain, false).await.1;
-        let count = count_leads(&pool, &filter).await.unwrap();
+        let count = count_leads(&pool, &cache, &filter).await.unwrap();
         assert_eq!((count.count, count.exact), (expected_total, true), "count of {filter:?}");
         for sort in LeadSort::ALL {
             for descending in [false, true] {
@@ -296,7 +306,7 @@ async fn pages_counts_and_facets_match_the_queries_they_replaced(pool: PgPool) {
                 assert_eq!(total, expected.len() as u64);
                 let case = format!("{filter:?} sorted by {} {}", sort.name(), if descending { "desc" } else { "asc" });
 
-                // Matches-first is the same SQL around every sort column: one of each key kind
+                // Matches-first and held lists are the same SQL around every sort column: one of each key kind
                 // (and the expression sort, company) is enough, and keeps the test short.
                 let strategies = if matches!(sort, LeadSort::Company | LeadSort::Score | LeadSort::ScannedAt) {
                     &STRATEGIES[..]
@@ -305,15 +315,15 @@ async fn pages_counts_and_facets_match_the_queries_they_replaced(pool: PgPool) {
                 };
                 for &how in strategies {
                     let case = format!("{case} ({how:?})");
-                    let rows = forwards(&pool, &filter, sort, descending, how).await;
+                    let rows = forwards(&pool, &cache, &filter, sort, descending, how).await;
                     assert_eq!(domains(&rows), domains(&expected), "forwards: {case}");
                     assert_eq!(rows, expected, "forwards, whole rows: {case}");
-                    let rows = backwards(&pool, &filter, sort, descending, how).await;
+                    let rows = backwards(&pool, &cache, &filter, sort, descending, how).await;
                     assert_eq!(domains(&rows), domains(&expected), "backwards: {case}");
 
                     for offset in [0, 40, total.saturating_sub(5), total + 3] {
                         let q = query(&filter, sort, descending, Seek::Offset(offset));
-                        let page = list_leads_with(&pool, &q, how).await.unwrap();
+                        let page = list_leads_with(&pool, &cache, &q, how).await.unwrap();
                         let start = (offset as usize).min(expected.len());
                         let end = (start + PAGE as usize).min(expected.len());
                         assert_eq!(domains(&page.rows), domains(&expected[start..end]), "offset {offset}: {case}");
@@ -323,7 +333,7 @@ async fn pages_counts_and_facets_match_the_queries_they_replaced(pool: PgPool) {
             }
         }
         for facet in Facet::ALL.into_iter().filter(|f| f.fixed_values().is_none()) {
-            let values = facet_values(&pool, facet, &filter).await.unwrap();
+            let values = facet_values(&pool, &cache, facet, &filter).await.unwrap();
             assert_eq!(values, oracle::facet(&pool, facet, &filter).await, "{} values under {filter:?}", facet.key());
         }
     }
@@ -345,6 +355,50 @@ async fn the_read_model_is_what_a_rebuild_from_the_source_tables_gives(pool: PgP
 async fn a_page_key_from_another_sort_is_invalid_input(pool: PgPool) {
     seed(&pool).await;
     let key = protocol::LeadKey { value: Some(protocol::SortValue::Text("high".into())), domain: "d001.test".into() };
-    let err = list_leads(&pool, &query(&LeadFilter::default(), LeadSort::Score, true, Seek::After(key))).await;
+    let err =
+        list_leads(&pool, &LeadCache::new(), &query(&LeadFilter::default(), LeadSort::Score, true, Seek::After(key)))
+            .await;
     assert!(matches!(&err, Err(LeadError::Invalid(m)) if m.contains("sorted by score")), "{err:?}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_held_list_is_not_served_once_a_lead_it_holds_changed(pool: PgPool) {
+    seed(&pool).await;
+    let (cache, _stop) = followed(&pool).await;
+    let filter = LeadFilter::parse("acme").unwrap();
+    let first = query(&filter, LeadSort::Domain, false, Seek::Offset(0));
+    list_leads_with(&pool, &cache, &first, Strategy::Held).await.unwrap();
+    let held_at = cache.stamp();
+    sqlx::query("INSERT INTO companies (domain, company_name, source) VALUES ('a000-acme.test', 'Acme New', 'test')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        if cache.stamp() != held_at {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let page = list_leads_with(&pool, &cache, &first, Strategy::Held).await.unwrap();
+    assert_eq!(page.rows.first().map(|r| r.domain.as_str()), Some("a000-acme.test"));
+    assert_eq!(page.rows, oracle::list(&pool, &filter, LeadSort::Domain, false).await.0[..PAGE as usize]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_page_key_whose_lead_is_gone_still_finds_its_place(pool: PgPool) {
+    seed(&pool).await;
+    let cache = LeadCache::new();
+    let filter = LeadFilter::parse("acme").unwrap();
+    let page = list_leads_with(&pool, &cache, &query(&filter, LeadSort::Score, true, Seek::Offset(0)), Strategy::Held)
+        .await
+        .unwrap();
+    let last = page.last.expect("a full page");
+    sqlx::query("DELETE FROM companies WHERE domain = $1").bind(&last.domain).execute(&pool).await.unwrap();
+    let next =
+        list_leads_with(&pool, &cache, &query(&filter, LeadSort::Score, true, Seek::After(last)), Strategy::Held)
+            .await
+            .unwrap();
+    let (expected, _) = oracle::list(&pool, &filter, LeadSort::Score, true).await;
+    let start = PAGE as usize - 1;
+    assert_eq!(domains(&next.rows), domains(&expected[start..(start + PAGE as usize).min(expected.len())]));
 }

@@ -2,6 +2,7 @@
 //! occur among the leads a filter leaves, so the user picks from what exists.
 
 use super::LeadError;
+use super::cache::LeadCache;
 use super::list::{facet_column_or_tag, push_where};
 use protocol::{Facet, FacetCount, LeadFilter};
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -17,7 +18,23 @@ struct ValueCount {
 
 /// One GROUP BY over `lead_list`, under the filter without the facet's own constraint (so the picker
 /// offers alternatives, not only what is already chosen).
-pub async fn facet_values(pool: &PgPool, facet: Facet, filter: &LeadFilter) -> Result<Vec<FacetCount>, LeadError> {
+pub async fn facet_values(
+    pool: &PgPool,
+    cache: &LeadCache,
+    facet: Facet,
+    filter: &LeadFilter,
+) -> Result<Vec<FacetCount>, LeadError> {
+    let key = format!("{facet:?}|{filter:?}");
+    if let Some(values) = cache.facets(&key) {
+        return Ok(values);
+    }
+    let generation = cache.stamp();
+    let values = count_values(pool, facet, filter).await?;
+    cache.keep_facets(key, generation, &values);
+    Ok(values)
+}
+
+async fn count_values(pool: &PgPool, facet: Facet, filter: &LeadFilter) -> Result<Vec<FacetCount>, LeadError> {
     let column = facet_column_or_tag(facet)?;
     let mut rest = filter.clone();
     facet.values_mut(&mut rest).clear();
@@ -75,7 +92,7 @@ mod tests {
         lead(&pool, "b.test", Some("Google"), "Migration", &[]).await;
         lead(&pool, "c.test", Some("Google"), "Migration", &[]).await;
         lead(&pool, "d.test", None, "Skip", &[]).await;
-        let values = facet_values(&pool, Facet::Provider, &LeadFilter::default()).await.unwrap();
+        let values = facet_values(&pool, &LeadCache::new(), Facet::Provider, &LeadFilter::default()).await.unwrap();
         assert_eq!(counts(&values), vec![("Google", 2), ("M365", 1)]);
     }
 
@@ -85,7 +102,7 @@ mod tests {
         lead(&pool, "b.test", Some("Google"), "Migration", &[]).await;
         lead(&pool, "c.test", Some("Zoho"), "Migration", &[]).await;
         let filter = LeadFilter::parse("segment=Migration provider=Google").unwrap();
-        let values = facet_values(&pool, Facet::Provider, &filter).await.unwrap();
+        let values = facet_values(&pool, &LeadCache::new(), Facet::Provider, &filter).await.unwrap();
         assert_eq!(counts(&values), vec![("Google", 1), ("Zoho", 1)]);
     }
 
@@ -93,13 +110,13 @@ mod tests {
     async fn tags_are_counted_per_lead(pool: PgPool) {
         lead(&pool, "a.test", Some("M365"), "Existing", &["hot", "eu"]).await;
         lead(&pool, "b.test", Some("Google"), "Migration", &["hot"]).await;
-        let values = facet_values(&pool, Facet::Tag, &LeadFilter::default()).await.unwrap();
+        let values = facet_values(&pool, &LeadCache::new(), Facet::Tag, &LeadFilter::default()).await.unwrap();
         assert_eq!(counts(&values), vec![("hot", 2), ("eu", 1)]);
     }
 
     #[sqlx::test(migrations = "../migrations")]
     async fn a_facet_the_daemon_does_not_store_is_invalid_input_naming_it(pool: PgPool) {
-        let err = facet_values(&pool, Facet::Referral, &LeadFilter::default()).await.unwrap_err();
+        let err = facet_values(&pool, &LeadCache::new(), Facet::Referral, &LeadFilter::default()).await.unwrap_err();
         assert!(matches!(&err, LeadError::Invalid(m) if m.contains("referral")), "{err}");
     }
 }

@@ -8,11 +8,13 @@
 //! from one to the other is read in two steps.
 
 use super::LeadError;
+use super::cache::{LeadCache, MAX_HELD_MATCHES, Match, MatchList};
 use chrono::{DateTime, Utc};
 use protocol::{
     Facet, LeadCount, LeadFilter, LeadKey, LeadPage, LeadQuery, LeadRow, LeadSort, MAX_PAGE, Seek, SortValue,
 };
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::sync::Arc;
 
 /// The columns of a [`LeadRow`], from `lead_list l` and `lead_state ls`.
 const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, ls.local_provider, ls.mx_hosts, \
@@ -291,7 +293,8 @@ fn bind_value(qb: &mut QueryBuilder<Postgres>, value: &SortValue) {
 /// How a page's rows are found. Results are the same either way; only the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Strategy {
-    /// Try walking, switch to matches-first when the walk is slow (remembered per filter and sort).
+    /// Walk while that is quick; when it is not, hold the filter's matches (or walk on, when they are
+    /// too many to hold). What a filter turned out to need is remembered.
     Auto,
     /// Walk the sort column's index, keeping the rows the filter matches: cheap when matches are
     /// dense, a walk over the whole list when they are rare (`lead12` among a million leads).
@@ -299,13 +302,16 @@ pub(crate) enum Strategy {
     /// Collect every match first (the trigram and facet indexes find them), then sort them: cheap
     /// when matches are few, costly when most leads match.
     MatchesFirst,
+    /// Collect every match once, in list order, and serve pages from that list by id: kept while
+    /// the leads are unchanged, so the pages after the first cost a lookup of their own rows.
+    Held,
 }
 
 /// Past this a walk is taken to be wading through non-matching rows.
-const WALK_BUDGET_MS: u32 = 30;
+const WALK_BUDGET_MS: u32 = 15;
 
-/// Past this collecting the matches is taken to be the wrong plan too, and the walk is finished.
-const MATCHES_BUDGET_MS: u32 = 200;
+/// Past this collecting the matches is taken to be the wrong plan, and the walk is finished.
+const COLLECT_BUDGET_MS: u32 = 300;
 
 /// Which plan a filter and sort turned out to need, remembered so the pages after the first go
 /// straight to it. Shared by all lists: the answer depends on the data, not on who asks.
@@ -397,25 +403,25 @@ fn read_sql(
     // Each page row's columns are looked up by key (a LIMIT keeps the planner from turning the
     // lookups into a join over whole tables).
     qb.push(format_args!(
-        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page \
-         CROSS JOIN LATERAL (SELECT * FROM lead_list l WHERE l.company_id = page.company_id LIMIT 1) l \
-         LEFT JOIN LATERAL (SELECT * FROM lead_state ls WHERE ls.company_id = page.company_id LIMIT 1) ls ON TRUE \
-         LEFT JOIN LATERAL (SELECT * FROM d365_push p WHERE p.company_id = page.company_id LIMIT 1) p ON TRUE \
-         ORDER BY page.sort_key {dir}, page.domain {dir}"
+        ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page {PAGE_JOINS} ORDER BY page.sort_key {dir}, page.domain {dir}"
     ));
     Ok(qb)
 }
 
-/// Runs one read with `strategy` within `budget_ms` (if any); `Ok(None)` when the budget ran out.
-async fn try_read(
+/// A page's display columns, by the ids in `page.company_id`.
+const PAGE_JOINS: &str = "CROSS JOIN LATERAL (SELECT * FROM lead_list l WHERE l.company_id = page.company_id LIMIT 1) l \
+     LEFT JOIN LATERAL (SELECT * FROM lead_state ls WHERE ls.company_id = page.company_id LIMIT 1) ls ON TRUE \
+     LEFT JOIN LATERAL (SELECT * FROM d365_push p WHERE p.company_id = page.company_id LIMIT 1) p ON TRUE";
+
+/// Runs `qb` within `budget_ms` (if any); `Ok(None)` when the budget ran out.
+async fn within<T>(
     pool: &PgPool,
-    query: &LeadQuery,
-    column: SortColumn,
-    read: &Read<'_>,
-    strategy: Strategy,
+    mut qb: QueryBuilder<Postgres>,
     budget_ms: Option<u32>,
-) -> Result<Option<Vec<PageRow>>, LeadError> {
-    let mut qb = read_sql(query, column, read, strategy)?;
+) -> Result<Option<Vec<T>>, LeadError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
     let Some(budget_ms) = budget_ms else {
         return Ok(Some(qb.build_query_as().fetch_all(pool).await?));
     };
@@ -431,27 +437,80 @@ async fn try_read(
     }
 }
 
+/// One read with `strategy` (`Walk` or `MatchesFirst`) within `budget_ms`; `Ok(None)` when the
+/// budget ran out.
 async fn read(
     pool: &PgPool,
     query: &LeadQuery,
     column: SortColumn,
     read: &Read<'_>,
     strategy: Strategy,
-) -> Result<Vec<(LeadRow, LeadKey)>, LeadError> {
-    let rows = match strategy {
-        Strategy::Walk | Strategy::MatchesFirst => try_read(pool, query, column, read, strategy, None).await?,
-        // Without a filter every row matches: the walk is always right.
-        Strategy::Auto if query.filter.is_empty() => try_read(pool, query, column, read, Strategy::Walk, None).await?,
-        Strategy::Auto => {
-            let key = format!("{:?}|{}", query.filter, query.sort.name());
-            match density::recall(&key) {
-                Some(learnt) => try_read(pool, query, column, read, learnt, None).await?,
-                None => learn_and_read(pool, query, column, read, key).await?,
-            }
-        }
+    budget_ms: Option<u32>,
+) -> Result<Option<Vec<(LeadRow, LeadKey)>>, LeadError> {
+    let qb = read_sql(query, column, read, strategy)?;
+    let Some(rows) = within::<PageRow>(pool, qb, budget_ms).await? else { return Ok(None) };
+    Ok(Some(
+        rows.into_iter()
+            .map(|r| {
+                let value = match column.kind {
+                    KeyKind::Text => r.key_text.map(SortValue::Text),
+                    KeyKind::Int => r.key_int.map(SortValue::Int),
+                    KeyKind::Time => r.key_time.map(SortValue::Time),
+                };
+                let key = LeadKey { value, domain: r.lead.domain.clone() };
+                (r.lead.into(), key)
+            })
+            .collect(),
+    ))
+}
+
+/// One lead of a collected match list.
+#[derive(sqlx::FromRow)]
+struct MatchRow {
+    company_id: i64,
+    domain: String,
+    key_text: Option<String>,
+    key_int: Option<i64>,
+    key_time: Option<DateTime<Utc>>,
+}
+
+/// What collecting a filter's matches gave.
+enum Collected {
+    List(Arc<MatchList>),
+    /// More than [`MAX_HELD_MATCHES`]: dense enough to walk.
+    TooMany,
+    /// The budget ran out.
+    TooSlow,
+}
+
+/// Every lead `query`'s filter matches, in list order: the valued rows by the sort, then the rest
+/// by domain (the same expressions, so the same order as the reads).
+async fn collect(
+    pool: &PgPool,
+    cache: &LeadCache,
+    query: &LeadQuery,
+    column: SortColumn,
+    key: String,
+    budget_ms: Option<u32>,
+) -> Result<Collected, LeadError> {
+    // Taken before reading: a change committed meanwhile makes the list stale at once.
+    let generation = cache.stamp();
+    let dir = if query.descending { "DESC" } else { "ASC" };
+    let col = column.expr;
+    let key_columns = match column.kind {
+        KeyKind::Text => format!("{col} AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time"),
+        KeyKind::Int => format!("NULL::text AS key_text, {col}::bigint AS key_int, NULL::timestamptz AS key_time"),
+        KeyKind::Time => format!("NULL::text AS key_text, NULL::bigint AS key_int, {col} AS key_time"),
     };
-    let rows = rows.unwrap_or_default();
-    Ok(rows
+    let mut qb =
+        QueryBuilder::<Postgres>::new(format!("SELECT l.company_id, l.domain, {key_columns} FROM lead_list l "));
+    push_where(&mut qb, &query.filter);
+    qb.push(format_args!("ORDER BY ({col} IS NULL), {col} {dir}, l.domain {dir} LIMIT {}", MAX_HELD_MATCHES + 1));
+    let Some(rows) = within::<MatchRow>(pool, qb, budget_ms).await? else { return Ok(Collected::TooSlow) };
+    if rows.len() > MAX_HELD_MATCHES {
+        return Ok(Collected::TooMany);
+    }
+    let rows = rows
         .into_iter()
         .map(|r| {
             let value = match column.kind {
@@ -459,30 +518,51 @@ async fn read(
                 KeyKind::Int => r.key_int.map(SortValue::Int),
                 KeyKind::Time => r.key_time.map(SortValue::Time),
             };
-            let key = LeadKey { value, domain: r.lead.domain.clone() };
-            (r.lead.into(), key)
+            Match { company_id: r.company_id, key: LeadKey { value, domain: r.domain } }
         })
-        .collect())
+        .collect();
+    let list = Arc::new(MatchList { key, generation, rows });
+    cache.keep_match_list(list.clone());
+    Ok(Collected::List(list))
 }
 
-/// The first read of a filter and sort: a short walk, else the matches first, else the whole walk;
-/// what worked is remembered.
-async fn learn_and_read(
+/// The page `query` asks for, from a match list; `None` when its page key is not in the list (it
+/// came from before a change) or a lead of the page is gone.
+async fn serve(
     pool: &PgPool,
+    list: &MatchList,
     query: &LeadQuery,
-    column: SortColumn,
-    read: &Read<'_>,
-    key: String,
-) -> Result<Option<Vec<PageRow>>, LeadError> {
-    if let Some(rows) = try_read(pool, query, column, read, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
-        return Ok(Some(rows));
+    limit: usize,
+) -> Result<Option<LeadPage>, LeadError> {
+    let rows = &list.rows;
+    let n = rows.len();
+    let position = |key: &LeadKey| rows.iter().position(|m| m.key == *key);
+    let (start, end) = match &query.seek {
+        Seek::Offset(offset) => {
+            let start = usize::try_from(*offset).unwrap_or(usize::MAX).min(n);
+            (start, start.saturating_add(limit).min(n))
+        }
+        Seek::After(key) => match position(key) {
+            Some(i) => (i + 1, (i + 1).saturating_add(limit).min(n)),
+            None => return Ok(None),
+        },
+        Seek::Before(key) => match position(key) {
+            Some(i) => (i.saturating_sub(limit), i),
+            None => return Ok(None),
+        },
+        Seek::Last => (n.saturating_sub(limit), n),
+    };
+    let chosen = &rows[start..end];
+    let ids: Vec<i64> = chosen.iter().map(|m| m.company_id).collect();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS}, NULL::text AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time \
+         FROM unnest($1::bigint[]) WITH ORDINALITY AS page(company_id, ord) {PAGE_JOINS} ORDER BY page.ord"
+    );
+    let found: Vec<PageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids).fetch_all(pool).await?;
+    if found.len() != chosen.len() {
+        return Ok(None);
     }
-    if let Some(rows) = try_read(pool, query, column, read, Strategy::MatchesFirst, Some(MATCHES_BUDGET_MS)).await? {
-        density::learn(key, Strategy::MatchesFirst);
-        return Ok(Some(rows));
-    }
-    density::learn(key, Strategy::Walk);
-    try_read(pool, query, column, read, Strategy::Walk, None).await
+    Ok(Some(page(found.into_iter().zip(chosen).map(|(r, m)| (r.lead.into(), m.key.clone())).collect())))
 }
 
 /// How many rows of the valued region a filter leaves (for an offset that runs past it).
@@ -505,13 +585,14 @@ fn fits(key: &LeadKey, kind: KeyKind) -> bool {
     )
 }
 
-pub async fn list_leads(pool: &PgPool, query: &LeadQuery) -> Result<LeadPage, LeadError> {
-    list_leads_with(pool, query, Strategy::Auto).await
+pub async fn list_leads(pool: &PgPool, cache: &LeadCache, query: &LeadQuery) -> Result<LeadPage, LeadError> {
+    list_leads_with(pool, cache, query, Strategy::Auto).await
 }
 
 /// [`list_leads`] with a fixed strategy (the tests compare them).
 pub(crate) async fn list_leads_with(
     pool: &PgPool,
+    cache: &LeadCache,
     query: &LeadQuery,
     strategy: Strategy,
 ) -> Result<LeadPage, LeadError> {
@@ -525,12 +606,110 @@ pub(crate) async fn list_leads_with(
             query.sort.name()
         )));
     }
+    let held = usize::try_from(limit).unwrap_or(1);
+    match strategy {
+        // Without a filter every row matches: the walk is always right.
+        Strategy::Auto | Strategy::Held if query.filter.is_empty() => {
+            whole(pool, query, column, limit, Strategy::Walk).await
+        }
+        Strategy::Walk | Strategy::MatchesFirst => whole(pool, query, column, limit, strategy).await,
+        Strategy::Held => {
+            let key = held_key(query);
+            let list = match cache.match_list(&key) {
+                Some(list) => list,
+                None => match collect(pool, cache, query, column, key, None).await? {
+                    Collected::List(list) => list,
+                    Collected::TooMany | Collected::TooSlow => {
+                        return whole(pool, query, column, limit, Strategy::Walk).await;
+                    }
+                },
+            };
+            match serve(pool, &list, query, held).await? {
+                Some(page) => Ok(page),
+                None => whole(pool, query, column, limit, Strategy::MatchesFirst).await,
+            }
+        }
+        Strategy::Auto => auto(pool, cache, query, column, limit).await,
+    }
+}
+
+/// What identifies a match list: the filter, the sort and its direction.
+fn held_key(query: &LeadQuery) -> String {
+    format!("{:?}|{}|{}", query.filter, query.sort.name(), if query.descending { "desc" } else { "asc" })
+}
+
+/// A filtered page, the cheapest way known: from the filter's held matches; else by the plan learnt
+/// for it; else a short walk, and when that is not enough, the matches collected and held (or, when
+/// they are too many, the whole walk).
+async fn auto(
+    pool: &PgPool,
+    cache: &LeadCache,
+    query: &LeadQuery,
+    column: SortColumn,
+    limit: i64,
+) -> Result<LeadPage, LeadError> {
+    let held = usize::try_from(limit).unwrap_or(1);
+    let key = held_key(query);
+    if let Some(list) = cache.match_list(&key)
+        && let Some(page) = serve(pool, &list, query, held).await?
+    {
+        return Ok(page);
+    }
+    let plan = format!("{:?}|{}", query.filter, query.sort.name());
+    let learnt = density::recall(&plan);
+    if learnt == Some(Strategy::Walk) {
+        return whole(pool, query, column, limit, Strategy::Walk).await;
+    }
+    if learnt != Some(Strategy::Held)
+        && let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await?
+    {
+        return Ok(page);
+    }
+    match collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await? {
+        Collected::List(list) => {
+            density::learn(plan, Strategy::Held);
+            if let Some(page) = serve(pool, &list, query, held).await? {
+                return Ok(page);
+            }
+            // The page key is from before a change: find its place the way that suits few matches.
+            whole(pool, query, column, limit, Strategy::MatchesFirst).await
+        }
+        Collected::TooMany | Collected::TooSlow => {
+            density::learn(plan, Strategy::Walk);
+            whole(pool, query, column, limit, Strategy::Walk).await
+        }
+    }
+}
+
+/// A page read with `strategy` (`Walk` or `MatchesFirst`), however long it takes.
+async fn whole(
+    pool: &PgPool,
+    query: &LeadQuery,
+    column: SortColumn,
+    limit: i64,
+    strategy: Strategy,
+) -> Result<LeadPage, LeadError> {
+    Ok(walk_or(pool, query, column, limit, strategy, None).await?.unwrap_or_else(|| page(Vec::new())))
+}
+
+/// A page read region by region with `strategy` (`Walk` or `MatchesFirst`), each read within
+/// `budget_ms`; `Ok(None)` when a budget ran out.
+async fn walk_or(
+    pool: &PgPool,
+    query: &LeadQuery,
+    column: SortColumn,
+    limit: i64,
+    strategy: Strategy,
+    budget_ms: Option<u32>,
+) -> Result<Option<LeadPage>, LeadError> {
     let first_read = |region, forward, from, offset| Read { region, forward, from, offset, limit };
     // The regions in walking order, and where the walk starts in the first.
     let (forward, steps): (bool, Vec<Read>) = match &query.seek {
         Seek::Offset(offset) => {
-            let valued = read(pool, query, column, &first_read(Region::Valued, true, None, *offset), strategy).await?;
-            let mut rows = valued;
+            let first = first_read(Region::Valued, true, None, *offset);
+            let Some(mut rows) = read(pool, query, column, &first, strategy, budget_ms).await? else {
+                return Ok(None);
+            };
             let missing = limit - rows.len() as i64;
             if missing > 0 {
                 // Past the valued rows: how far into the null region the offset reaches.
@@ -540,9 +719,12 @@ pub(crate) async fn list_leads_with(
                     0
                 };
                 let nulls = Read { region: Region::Null, forward: true, from: None, offset: skip, limit: missing };
-                rows.extend(read(pool, query, column, &nulls, strategy).await?);
+                let Some(more) = read(pool, query, column, &nulls, strategy, budget_ms).await? else {
+                    return Ok(None);
+                };
+                rows.extend(more);
             }
-            return Ok(page(rows));
+            return Ok(Some(page(rows)));
         }
         Seek::After(key) if key.value.is_none() => (true, vec![first_read(Region::Null, true, Some(key), 0)]),
         Seek::After(key) => {
@@ -562,12 +744,13 @@ pub(crate) async fn list_leads_with(
         if step.limit <= 0 {
             break;
         }
-        rows.extend(read(pool, query, column, &step, strategy).await?);
+        let Some(more) = read(pool, query, column, &step, strategy, budget_ms).await? else { return Ok(None) };
+        rows.extend(more);
     }
     if !forward {
         rows.reverse();
     }
-    Ok(page(rows))
+    Ok(Some(page(rows)))
 }
 
 fn page(rows: Vec<(LeadRow, LeadKey)>) -> LeadPage {
@@ -586,7 +769,18 @@ const ALWAYS_EXACT_BELOW: u64 = 100_000;
 /// The `query_canceled` SQLSTATE a statement timeout raises.
 const QUERY_CANCELED: &str = "57014";
 
-pub async fn count_leads(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount, LeadError> {
+pub async fn count_leads(pool: &PgPool, cache: &LeadCache, filter: &LeadFilter) -> Result<LeadCount, LeadError> {
+    let key = format!("{filter:?}");
+    if let Some(count) = cache.count(&key) {
+        return Ok(count);
+    }
+    let generation = cache.stamp();
+    let count = count_afresh(pool, filter).await?;
+    cache.keep_count(key, generation, &count);
+    Ok(count)
+}
+
+async fn count_afresh(pool: &PgPool, filter: &LeadFilter) -> Result<LeadCount, LeadError> {
     let estimated = estimate(pool, filter).await?;
     let mut tx = pool.begin().await?;
     if estimated >= ALWAYS_EXACT_BELOW {

@@ -100,7 +100,9 @@ async fn a_stored_scan_carries_its_enrichment_into_the_lead_list() {
     let outcome = engine.evaluate(company_id, "contoso.com", None).await;
     hunterd::pipeline::store::store(&pool, &outcome, None).await.unwrap();
 
-    let page = hunterd::leads::list_leads(&pool, &protocol::LeadQuery::default()).await.unwrap();
+    let page = hunterd::leads::list_leads(&pool, &hunterd::leads::LeadCache::new(), &protocol::LeadQuery::default())
+        .await
+        .unwrap();
     let row = &page.rows[0];
     assert_eq!(row.ip_country.as_deref(), Some("DE"));
     assert_eq!(row.ip_asn, Some(24940));
@@ -283,7 +285,10 @@ async fn a_lead_names_the_domain_and_www_addresses_by_their_hosts() {
         named,
         [("5.9.1.1", Some("contoso.com"), vec!["domain"]), ("5.9.3.3", Some("www.contoso.com"), vec!["www"])]
     );
-    let row = &hunterd::leads::list_leads(&pool, &protocol::LeadQuery::default()).await.unwrap().rows[0];
+    let row = &hunterd::leads::list_leads(&pool, &hunterd::leads::LeadCache::new(), &protocol::LeadQuery::default())
+        .await
+        .unwrap()
+        .rows[0];
     assert_eq!(row.ip_country.as_deref(), Some("DE"), "with no mail server enriched, the website stands in");
     pool.close().await;
 }

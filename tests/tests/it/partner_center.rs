@@ -478,7 +478,7 @@ async fn synced_referrals_show_in_the_lead_list_its_referral_filter_and_the_lead
         descending: false,
         ..Default::default()
     };
-    let page = hunterd::leads::list_leads(&w.pool, &query(&[])).await.unwrap();
+    let page = hunterd::leads::list_leads(&w.pool, &hunterd::leads::LeadCache::new(), &query(&[])).await.unwrap();
     let rows: Vec<_> = page
         .rows
         .iter()
@@ -494,7 +494,8 @@ async fn synced_referrals_show_in_the_lead_list_its_referral_filter_and_the_lead
             ("fabrikam.co.uk", Some("marketplace"), Some("New"), Some("r5"))
         ]
     );
-    let cosell = hunterd::leads::list_leads(&w.pool, &query(&["co-sell"])).await.unwrap();
+    let cosell =
+        hunterd::leads::list_leads(&w.pool, &hunterd::leads::LeadCache::new(), &query(&["co-sell"])).await.unwrap();
     let domains: Vec<&str> = cosell.rows.iter().map(|r| r.domain.as_str()).collect();
     assert_eq!(domains, ["contoso.com"], "any of a company's referrals counts for the filter");
 
