@@ -56,6 +56,19 @@ pub fn binary(name: &str) -> PathBuf {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&workspace).args(["build", "--quiet", "-p", "hunterd", "-p", "hunter-tui", "--bins"]);
+        // What cargo told this test about itself is not the build's business: build scripts that
+        // watch such variables (ring's watches CARGO_MANIFEST_DIR) would rerun, and everything
+        // after them rebuild, on every alternation of `cargo test`/`cargo bench` and this build.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let about_this_test = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&name.as_ref());
+            if about_this_test {
+                cmd.env_remove(name.as_ref());
+            }
+        }
         // Benchmarks run optimised: measure optimised binaries too.
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
