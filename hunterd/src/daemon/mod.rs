@@ -80,7 +80,7 @@ async fn serve(paths: &Paths, config: Config, db: &Database) -> anyhow::Result<(
         submit: Submitter::new(db.handle.pool.clone()),
         uploads: crate::ipc::uploads::Uploads::new(&paths.state_dir),
         dynamics: dynamics_handle,
-        lead_cache: Arc::new(crate::leads::LeadCache::new()),
+        lead_cache: crate::leads::LeadCache::new(),
     });
     let lead_changes_task = tokio::spawn(crate::leads::follow_lead_changes(
         state.lead_cache.clone(),

@@ -30,7 +30,7 @@ pub struct AppState {
     /// The Dynamics 365 push, when `features.dynamics_push` is on.
     pub dynamics: Option<DynamicsHandle>,
     /// What the lead list worked out, kept while the leads are unchanged.
-    pub lead_cache: std::sync::Arc<crate::leads::LeadCache>,
+    pub lead_cache: crate::leads::LeadCache,
 }
 
 /// What request handlers reach of the Dynamics push: waking its worker, its latest problem.

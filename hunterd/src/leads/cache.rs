@@ -46,13 +46,26 @@ pub(crate) struct MatchList {
     pub rows: Vec<Match>,
 }
 
+/// Cheap to clone: clones share what is kept.
+#[derive(Clone, Default)]
+pub struct LeadCache(Arc<Kept>);
+
+impl std::ops::Deref for LeadCache {
+    type Target = Kept;
+    fn deref(&self) -> &Kept {
+        &self.0
+    }
+}
+
 #[derive(Default)]
-pub struct LeadCache {
+pub struct Kept {
     generation: AtomicU64,
     following: AtomicBool,
     matches: Mutex<VecDeque<Arc<MatchList>>>,
     counts: Mutex<HashMap<String, (u64, LeadCount)>>,
     facets: Mutex<HashMap<String, (u64, Vec<FacetCount>)>>,
+    /// A match list being collected in the background, if any (one at a time).
+    collecting: Mutex<Option<String>>,
 }
 
 impl LeadCache {
@@ -60,7 +73,9 @@ impl LeadCache {
     pub fn new() -> LeadCache {
         LeadCache::default()
     }
+}
 
+impl Kept {
     /// The leads changed: nothing kept so far is used again.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -111,6 +126,22 @@ impl LeadCache {
         }
     }
 
+    /// Claims the one background collection for `key`; `false` when one is already running.
+    pub(crate) fn start_collecting(&self, key: &str) -> bool {
+        let Ok(mut collecting) = self.collecting.lock() else { return false };
+        if collecting.is_some() || !self.following() {
+            return false;
+        }
+        *collecting = Some(key.to_string());
+        true
+    }
+
+    pub(crate) fn done_collecting(&self) {
+        if let Ok(mut collecting) = self.collecting.lock() {
+            *collecting = None;
+        }
+    }
+
     pub(crate) fn facets(&self, key: &str) -> Option<Vec<FacetCount>> {
         let facets = self.facets.lock().ok()?;
         facets.get(key).filter(|(generation, _)| self.current(*generation)).map(|(_, values)| values.clone())
@@ -145,7 +176,7 @@ fn keep_small<T>(
 
 /// Listens for lead changes until `shutdown`, on a connection of its own (not one of the pool's),
 /// reconnecting after a loss. Never fails: without it the lead list is only slower.
-pub async fn follow(cache: Arc<LeadCache>, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
+pub async fn follow(cache: LeadCache, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
     let mut warned = false;
     loop {
         match listen(&pool).await {
@@ -205,8 +236,8 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 
 /// A cache following `pool`'s lead changes (for tests); dropping the sender stops it.
 #[cfg(test)]
-pub(crate) async fn followed(pool: &PgPool) -> (Arc<LeadCache>, watch::Sender<bool>) {
-    let cache = Arc::new(LeadCache::new());
+pub(crate) async fn followed(pool: &PgPool) -> (LeadCache, watch::Sender<bool>) {
+    let cache = LeadCache::new();
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(follow(cache.clone(), pool.clone(), shutdown));
     for _ in 0..500 {

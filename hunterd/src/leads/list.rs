@@ -15,6 +15,7 @@ use protocol::{
 };
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The columns of a [`LeadRow`], from `lead_list l` and `lead_state ls`.
 const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, ls.local_provider, ls.mx_hosts, \
@@ -293,8 +294,9 @@ fn bind_value(qb: &mut QueryBuilder<Postgres>, value: &SortValue) {
 /// How a page's rows are found. Results are the same either way; only the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Strategy {
-    /// Walk while that is quick; when it is not, hold the filter's matches (or walk on, when they are
-    /// too many to hold). What a filter turned out to need is remembered.
+    /// Hold the matches of a filter expected to match few leads; walk others, holding their matches
+    /// (collected in the background) when the walk is slow, and walking on when they are too many
+    /// to hold. What a filter turned out to need is remembered.
     Auto,
     /// Walk the sort column's index, keeping the rows the filter matches: cheap when matches are
     /// dense, a walk over the whole list when they are rare (`lead12` among a million leads).
@@ -308,7 +310,14 @@ pub(crate) enum Strategy {
 }
 
 /// Past this a walk is taken to be wading through non-matching rows.
-const WALK_BUDGET_MS: u32 = 15;
+const WALK_BUDGET_MS: u32 = 30;
+
+/// A walk slower than this makes the filter's matches worth holding for the pages after it.
+const SLOW_WALK: Duration = Duration::from_millis(10);
+
+/// A filter the planner expects to match at most this many leads has its matches collected at
+/// once: fewer rows than a walk would wade through for one page.
+const FEW_MATCHES: u64 = 10_000;
 
 /// Past this collecting the matches is taken to be the wrong plan, and the walk is finished.
 const COLLECT_BUDGET_MS: u32 = 300;
@@ -660,10 +669,23 @@ async fn auto(
     if learnt == Some(Strategy::Walk) {
         return whole(pool, query, column, limit, Strategy::Walk).await;
     }
-    if learnt != Some(Strategy::Held)
-        && let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await?
-    {
-        return Ok(page);
+    let collect_now = match learnt {
+        Some(learnt) => learnt == Strategy::Held,
+        None => {
+            let few = estimate(pool, &query.filter).await? <= FEW_MATCHES;
+            // Asked once per filter; a walk that turns out slow still collects below.
+            density::learn(plan.clone(), if few { Strategy::Held } else { Strategy::Auto });
+            few
+        }
+    };
+    if !collect_now {
+        let started = Instant::now();
+        if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
+            if started.elapsed() >= SLOW_WALK {
+                collect_in_background(pool, cache, query, column, key);
+            }
+            return Ok(page);
+        }
     }
     match collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await? {
         Collected::List(list) => {
@@ -679,6 +701,21 @@ async fn auto(
             whole(pool, query, column, limit, Strategy::Walk).await
         }
     }
+}
+
+/// Collects a filter's matches while the client reads the page a walk just gave, so that the pages
+/// after it are lookups by id. One collection at a time, and only while changes are followed.
+fn collect_in_background(pool: &PgPool, cache: &LeadCache, query: &LeadQuery, column: SortColumn, key: String) {
+    if !cache.start_collecting(&key) {
+        return;
+    }
+    let (pool, cache, query) = (pool.clone(), cache.clone(), query.clone());
+    tokio::spawn(async move {
+        if let Err(e) = collect(&pool, &cache, &query, column, key, Some(COLLECT_BUDGET_MS)).await {
+            tracing::debug!("collecting a filter's matches failed (its pages are walked): {e}");
+        }
+        cache.done_collecting();
+    });
 }
 
 /// A page read with `strategy` (`Walk` or `MatchesFirst`), however long it takes.

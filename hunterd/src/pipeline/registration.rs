@@ -108,6 +108,7 @@ impl RegistrationWorker {
             }
             let now = Instant::now();
             let mut deferred = Vec::new();
+            let mut started = 0usize;
             for lookup in claimed {
                 let (Some(company_id), Some(domain)) = (lookup.company_id, lookup.domain.clone()) else {
                     // The company was deleted after it was queued: nothing to look up.
@@ -125,6 +126,7 @@ impl RegistrationWorker {
                     pacer.reserve(&server, now)
                 };
                 lock(&shared.running).insert(lookup.id);
+                started += 1;
                 let shared = shared.clone();
                 tasks.spawn(async move {
                     tokio::time::sleep(wait).await;
@@ -134,6 +136,16 @@ impl RegistrationWorker {
             }
             if let Err(e) = hand_back(&shared.pool, &shared.owner, &deferred).await {
                 tracing::warn!("could not defer registration lookups: {e}");
+            }
+            if started == 0 {
+                // Every server we were handed is busy or backed off: claiming again at once would only
+                // hand the next items back too, thousands of round trips a second during a bulk scan.
+                // New items (the store's wakes) wait for the next poll.
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                }
             }
         }
         // Registration is never worth holding a shutdown up: abandon what is in flight and hand it back.
