@@ -64,8 +64,6 @@ pub struct Kept {
     matches: Mutex<VecDeque<Arc<MatchList>>>,
     counts: Mutex<HashMap<String, (u64, LeadCount)>>,
     facets: Mutex<HashMap<String, (u64, Vec<FacetCount>)>>,
-    /// A match list being collected in the background, if any (one at a time).
-    collecting: Mutex<Option<String>>,
 }
 
 impl LeadCache {
@@ -123,22 +121,6 @@ impl Kept {
         let Some(generation) = generation else { return };
         if let Ok(mut counts) = self.counts.lock() {
             keep_small(&mut counts, key, generation, *count, |g| self.current(g));
-        }
-    }
-
-    /// Claims the one background collection for `key`; `false` when one is already running.
-    pub(crate) fn start_collecting(&self, key: &str) -> bool {
-        let Ok(mut collecting) = self.collecting.lock() else { return false };
-        if collecting.is_some() || !self.following() {
-            return false;
-        }
-        *collecting = Some(key.to_string());
-        true
-    }
-
-    pub(crate) fn done_collecting(&self) {
-        if let Ok(mut collecting) = self.collecting.lock() {
-            *collecting = None;
         }
     }
 

@@ -15,7 +15,6 @@ use protocol::{
 };
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The columns of a [`LeadRow`], from `lead_list l` and `lead_state ls`.
 const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, ls.local_provider, ls.mx_hosts, \
@@ -294,9 +293,9 @@ fn bind_value(qb: &mut QueryBuilder<Postgres>, value: &SortValue) {
 /// How a page's rows are found. Results are the same either way; only the cost differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Strategy {
-    /// Hold the matches of a filter expected to match few leads; walk others, holding their matches
-    /// (collected in the background) when the walk is slow, and walking on when they are too many
-    /// to hold. What a filter turned out to need is remembered.
+    /// Walk while that is quick; else collect all the filter's matches and hold them for the pages
+    /// after (or, when they are too many, collect the top ones). What a filter turned out to need
+    /// is remembered.
     Auto,
     /// Walk the sort column's index, keeping the rows the filter matches: cheap when matches are
     /// dense, a walk over the whole list when they are rare (`lead12` among a million leads).
@@ -310,17 +309,13 @@ pub(crate) enum Strategy {
 }
 
 /// Past this a walk is taken to be wading through non-matching rows.
-const WALK_BUDGET_MS: u32 = 30;
+const WALK_BUDGET_MS: u32 = 40;
 
-/// A walk slower than this makes the filter's matches worth holding for the pages after it.
-const SLOW_WALK: Duration = Duration::from_millis(10);
+/// Past this collecting all the matches is taken to be the wrong plan.
+const COLLECT_BUDGET_MS: u32 = 200;
 
-/// A filter the planner expects to match at most this many leads has its matches collected at
-/// once: fewer rows than a walk would wade through for one page.
-const FEW_MATCHES: u64 = 10_000;
-
-/// Past this collecting the matches is taken to be the wrong plan, and the walk is finished.
-const COLLECT_BUDGET_MS: u32 = 300;
+/// Past this collecting the top matches is taken to be the wrong plan too, and the walk is finished.
+const MATCHES_BUDGET_MS: u32 = 200;
 
 /// Which plan a filter and sort turned out to need, remembered so the pages after the first go
 /// straight to it. Shared by all lists: the answer depends on the data, not on who asks.
@@ -666,27 +661,17 @@ async fn auto(
     }
     let plan = format!("{:?}|{}", query.filter, query.sort.name());
     let learnt = density::recall(&plan);
-    if learnt == Some(Strategy::Walk) {
-        return whole(pool, query, column, limit, Strategy::Walk).await;
-    }
-    let collect_now = match learnt {
-        Some(learnt) => learnt == Strategy::Held,
-        None => {
-            let few = estimate(pool, &query.filter).await? <= FEW_MATCHES;
-            // Asked once per filter; a walk that turns out slow still collects below.
-            density::learn(plan.clone(), if few { Strategy::Held } else { Strategy::Auto });
-            few
-        }
-    };
-    if !collect_now {
-        let started = Instant::now();
-        if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
-            if started.elapsed() >= SLOW_WALK {
-                collect_in_background(pool, cache, query, column, key);
+    match learnt {
+        Some(Strategy::Walk) => return whole(pool, query, column, limit, Strategy::Walk).await,
+        Some(Strategy::MatchesFirst) => return whole(pool, query, column, limit, Strategy::MatchesFirst).await,
+        Some(Strategy::Held) => {}
+        _ => {
+            if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
+                return Ok(page);
             }
-            return Ok(page);
         }
     }
+    // The walk wades through non-matching rows: the matches are few, so collect them all, once.
     match collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await? {
         Collected::List(list) => {
             density::learn(plan, Strategy::Held);
@@ -697,25 +682,16 @@ async fn auto(
             whole(pool, query, column, limit, Strategy::MatchesFirst).await
         }
         Collected::TooMany | Collected::TooSlow => {
+            if let Some(page) =
+                walk_or(pool, query, column, limit, Strategy::MatchesFirst, Some(MATCHES_BUDGET_MS)).await?
+            {
+                density::learn(plan, Strategy::MatchesFirst);
+                return Ok(page);
+            }
             density::learn(plan, Strategy::Walk);
             whole(pool, query, column, limit, Strategy::Walk).await
         }
     }
-}
-
-/// Collects a filter's matches while the client reads the page a walk just gave, so that the pages
-/// after it are lookups by id. One collection at a time, and only while changes are followed.
-fn collect_in_background(pool: &PgPool, cache: &LeadCache, query: &LeadQuery, column: SortColumn, key: String) {
-    if !cache.start_collecting(&key) {
-        return;
-    }
-    let (pool, cache, query) = (pool.clone(), cache.clone(), query.clone());
-    tokio::spawn(async move {
-        if let Err(e) = collect(&pool, &cache, &query, column, key, Some(COLLECT_BUDGET_MS)).await {
-            tracing::debug!("collecting a filter's matches failed (its pages are walked): {e}");
-        }
-        cache.done_collecting();
-    });
 }
 
 /// A page read with `strategy` (`Walk` or `MatchesFirst`), however long it takes.
