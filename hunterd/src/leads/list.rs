@@ -15,6 +15,7 @@ use protocol::{
 };
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The columns of a [`LeadRow`], from `lead_list l` and `lead_state ls`.
 const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, ls.local_provider, ls.mx_hosts, \
@@ -310,6 +311,11 @@ pub(crate) enum Strategy {
 
 /// Past this a walk is taken to be wading through non-matching rows.
 const WALK_BUDGET_MS: u32 = 40;
+
+/// A walk that took this long over a filter the planner expects to match at most [`FEW_MATCHES`]
+/// leads has the filter's matches held from the next page on.
+const SLOW_WALK: Duration = Duration::from_millis(15);
+const FEW_MATCHES: u64 = 5_000;
 
 /// Past this collecting all the matches is taken to be the wrong plan.
 const COLLECT_BUDGET_MS: u32 = 200;
@@ -666,7 +672,12 @@ async fn auto(
         Some(Strategy::MatchesFirst) => return whole(pool, query, column, limit, Strategy::MatchesFirst).await,
         Some(Strategy::Held) => {}
         _ => {
+            let started = Instant::now();
             if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
+                // A slow walk over few matches: collecting them costs less than the next walk.
+                if started.elapsed() >= SLOW_WALK && estimate(pool, &query.filter).await? <= FEW_MATCHES {
+                    density::learn(plan, Strategy::Held);
+                }
                 return Ok(page);
             }
         }
