@@ -402,3 +402,32 @@ async fn a_page_key_whose_lead_is_gone_still_finds_its_place(pool: PgPool) {
     let start = PAGE as usize - 1;
     assert_eq!(domains(&next.rows), domains(&expected[start..(start + PAGE as usize).min(expected.len())]));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_lead_state_update_that_changes_nothing_listed_leaves_the_list_row_alone(pool: PgPool) {
+    seed(&pool).await;
+    let id: i64 =
+        sqlx::query_scalar("SELECT company_id FROM lead_state WHERE score IS NOT NULL ORDER BY company_id LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let version = "SELECT xmin::text FROM lead_list WHERE company_id = $1";
+    let before: String = sqlx::query_scalar(version).bind(id).fetch_one(&pool).await.unwrap();
+    sqlx::query("UPDATE lead_state SET ip_org = 'Elsewhere', scan_id = scan_id WHERE company_id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let after: String = sqlx::query_scalar(version).bind(id).fetch_one(&pool).await.unwrap();
+    assert_eq!(after, before, "the list row was rewritten for a change it does not show");
+
+    sqlx::query("UPDATE lead_state SET score = score + 1 WHERE company_id = $1").bind(id).execute(&pool).await.unwrap();
+    let (listed, stored): (Option<i32>, Option<i32>) = sqlx::query_as(
+        "SELECT l.score, s.score FROM lead_list l JOIN lead_state s USING (company_id) WHERE company_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(listed, stored);
+}
