@@ -1,7 +1,6 @@
 -- Favourites are the list a salesperson comes back to, and 1 lead in 100 is no density to walk a
 -- million-row sort index for (about 20,000 rows per page). These partial indexes hold only the
--- favourites, one per sort key, so the `favorite` filter's pages are a short index walk at any size.
-CREATE INDEX lead_list_fav_domain_idx ON lead_list (domain) WHERE favorite;
+-- favourites, one per sort key (by domain: `lead_list_favorite_idx`), so the `favorite` filter's pages are a short index walk at any size.
 CREATE INDEX lead_list_fav_company_idx ON lead_list (lower(company_name), domain) WHERE favorite;
 CREATE INDEX lead_list_fav_provider_idx ON lead_list (provider, domain) WHERE favorite;
 CREATE INDEX lead_list_fav_gateway_idx ON lead_list (gateway, domain) WHERE favorite;

@@ -86,7 +86,10 @@ async fn schema(pool: &sqlx::PgPool) -> Vec<String> {
          WHERE n.nspname = 'public'
          UNION ALL
          SELECT 'function ' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-         WHERE n.nspname = 'public'",
+         WHERE n.nspname = 'public'
+         UNION ALL
+         SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT t.tgisinternal",
     )
     .fetch_all(pool)
     .await
