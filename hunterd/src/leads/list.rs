@@ -405,17 +405,31 @@ fn read_sql(
         let offset = i64::try_from(read.offset).map_err(|_| LeadError::Invalid("offset too large".into()))?;
         qb.push(format_args!(" OFFSET {offset}"));
     }
-    let key_columns = match column.kind {
-        KeyKind::Text => "page.sort_key AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time",
-        KeyKind::Int => "NULL::text AS key_text, page.sort_key::bigint AS key_int, NULL::timestamptz AS key_time",
-        KeyKind::Time => "NULL::text AS key_text, NULL::bigint AS key_int, page.sort_key AS key_time",
-    };
+    let key_columns = key_columns(column.kind, "page.sort_key");
     // Each page row's columns are looked up by key (a LIMIT keeps the planner from turning the
     // lookups into a join over whole tables).
     qb.push(format_args!(
         ") SELECT {LEAD_COLUMNS}, {key_columns} FROM page {PAGE_JOINS} ORDER BY page.sort_key {dir}, page.domain {dir}"
     ));
     Ok(qb)
+}
+
+/// `expr` as the one typed key column its kind fills (`key_text`, `key_int` or `key_time`).
+fn key_columns(kind: KeyKind, expr: &str) -> String {
+    match kind {
+        KeyKind::Text => format!("{expr} AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time"),
+        KeyKind::Int => format!("NULL::text AS key_text, {expr}::bigint AS key_int, NULL::timestamptz AS key_time"),
+        KeyKind::Time => format!("NULL::text AS key_text, NULL::bigint AS key_int, {expr} AS key_time"),
+    }
+}
+
+/// The sort value read back from [`key_columns`].
+fn sort_value(kind: KeyKind, text: Option<String>, int: Option<i64>, time: Option<DateTime<Utc>>) -> Option<SortValue> {
+    match kind {
+        KeyKind::Text => text.map(SortValue::Text),
+        KeyKind::Int => int.map(SortValue::Int),
+        KeyKind::Time => time.map(SortValue::Time),
+    }
 }
 
 /// A page's display columns, by the ids in `page.company_id`.
@@ -462,11 +476,7 @@ async fn read(
     Ok(Some(
         rows.into_iter()
             .map(|r| {
-                let value = match column.kind {
-                    KeyKind::Text => r.key_text.map(SortValue::Text),
-                    KeyKind::Int => r.key_int.map(SortValue::Int),
-                    KeyKind::Time => r.key_time.map(SortValue::Time),
-                };
+                let value = sort_value(column.kind, r.key_text, r.key_int, r.key_time);
                 let key = LeadKey { value, domain: r.lead.domain.clone() };
                 (r.lead.into(), key)
             })
@@ -507,11 +517,7 @@ async fn collect(
     let generation = cache.stamp();
     let dir = if query.descending { "DESC" } else { "ASC" };
     let col = column.expr;
-    let key_columns = match column.kind {
-        KeyKind::Text => format!("{col} AS key_text, NULL::bigint AS key_int, NULL::timestamptz AS key_time"),
-        KeyKind::Int => format!("NULL::text AS key_text, {col}::bigint AS key_int, NULL::timestamptz AS key_time"),
-        KeyKind::Time => format!("NULL::text AS key_text, NULL::bigint AS key_int, {col} AS key_time"),
-    };
+    let key_columns = key_columns(column.kind, col);
     let mut qb =
         QueryBuilder::<Postgres>::new(format!("SELECT l.company_id, l.domain, {key_columns} FROM lead_list l "));
     push_where(&mut qb, &query.filter);
@@ -523,11 +529,7 @@ async fn collect(
     let rows = rows
         .into_iter()
         .map(|r| {
-            let value = match column.kind {
-                KeyKind::Text => r.key_text.map(SortValue::Text),
-                KeyKind::Int => r.key_int.map(SortValue::Int),
-                KeyKind::Time => r.key_time.map(SortValue::Time),
-            };
+            let value = sort_value(column.kind, r.key_text, r.key_int, r.key_time);
             Match { company_id: r.company_id, key: LeadKey { value, domain: r.domain } }
         })
         .collect();
@@ -616,7 +618,6 @@ pub(crate) async fn list_leads_with(
             query.sort.name()
         )));
     }
-    let held = usize::try_from(limit).unwrap_or(1);
     match strategy {
         // Without a filter every row matches: the walk is always right.
         Strategy::Auto | Strategy::Held if query.filter.is_empty() => {
@@ -634,10 +635,7 @@ pub(crate) async fn list_leads_with(
                     }
                 },
             };
-            match serve(pool, &list, query, held).await? {
-                Some(page) => Ok(page),
-                None => whole(pool, query, column, limit, Strategy::MatchesFirst).await,
-            }
+            from_list(pool, &list, query, column, limit).await
         }
         Strategy::Auto => auto(pool, cache, query, column, limit).await,
     }
@@ -671,12 +669,15 @@ async fn auto(
         Some(Strategy::Walk) => return whole(pool, query, column, limit, Strategy::Walk).await,
         Some(Strategy::MatchesFirst) => return whole(pool, query, column, limit, Strategy::MatchesFirst).await,
         Some(Strategy::Held) => {}
-        _ => {
+        // Not learnt yet, or `Auto`: walking, its matches estimated to be too many to hold.
+        None | Some(Strategy::Auto) => {
             let started = Instant::now();
             if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
-                // A slow walk over few matches: collecting them costs less than the next walk.
-                if started.elapsed() >= SLOW_WALK && estimate(pool, &query.filter).await? <= FEW_MATCHES {
-                    density::learn(plan, Strategy::Held);
+                // A slow walk over few matches: collecting them costs less than the next walk. The
+                // estimate is asked once per filter.
+                if started.elapsed() >= SLOW_WALK && learnt.is_none() {
+                    let few = estimate(pool, &query.filter).await? <= FEW_MATCHES;
+                    density::learn(plan, if few { Strategy::Held } else { Strategy::Auto });
                 }
                 return Ok(page);
             }
@@ -686,11 +687,7 @@ async fn auto(
     match collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await? {
         Collected::List(list) => {
             density::learn(plan, Strategy::Held);
-            if let Some(page) = serve(pool, &list, query, held).await? {
-                return Ok(page);
-            }
-            // The page key is from before a change: find its place the way that suits few matches.
-            whole(pool, query, column, limit, Strategy::MatchesFirst).await
+            from_list(pool, &list, query, column, limit).await
         }
         Collected::TooMany | Collected::TooSlow => {
             if let Some(page) =
@@ -702,6 +699,21 @@ async fn auto(
             density::learn(plan, Strategy::Walk);
             whole(pool, query, column, limit, Strategy::Walk).await
         }
+    }
+}
+
+/// The page from `list`; when its page key is from before a change, found the way that suits few
+/// matches.
+async fn from_list(
+    pool: &PgPool,
+    list: &MatchList,
+    query: &LeadQuery,
+    column: SortColumn,
+    limit: i64,
+) -> Result<LeadPage, LeadError> {
+    match serve(pool, list, query, usize::try_from(limit).unwrap_or(1)).await? {
+        Some(page) => Ok(page),
+        None => whole(pool, query, column, limit, Strategy::MatchesFirst).await,
     }
 }
 
