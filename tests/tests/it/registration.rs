@@ -168,3 +168,47 @@ async fn shutdown_hands_back_a_lookup_in_flight_instead_of_waiting_for_it() {
     assert!(status.success(), "{status}");
     assert_eq!(registration_item_state(&db).await.as_deref(), Some("queued"), "handed back for the next daemon");
 }
+
+#[tokio::test]
+async fn a_busy_registry_server_leaves_the_rest_of_the_queue_alone_instead_of_cycling_through_it() {
+    let (dns, hole, db, dir) = (DnsServer::start([zone()]), blackhole(), TestDb::create().await, scratch_dir());
+    let config = dir.path().join("hunterd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[whois]\nenabled = true\nper_server_per_minute = 1\nrdap_timeout_ms = 600000\n\
+             whois_timeout_ms = 600000\n[whois.servers]\nexample = \"{}\"\n",
+            hole.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut options = DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
+    options.extra_env = scan_env(&dns).into_iter().filter(|(k, _)| k != "HUNTER_WHOIS__ENABLED").collect();
+    options.config = Some(config);
+    let _daemon = Daemon::start(&options).await;
+    let pool = db.pool().await;
+    for sql in [
+        "INSERT INTO companies (domain, source) SELECT 'r' || i || '.example', 'test' FROM generate_series(1, 200) i",
+        "INSERT INTO job_queue (kind, payload)
+         SELECT 'registration', jsonb_build_object('company_id', id) FROM companies WHERE domain LIKE 'r%.example'",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // One lookup a minute: one item runs, a few were claimed and put back until their server's turn;
+    // the rest must not have been claimed and put back in a loop.
+    let put_back: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM job_queue WHERE kind = 'registration' AND state = 'queued' AND run_after > now()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let running: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE kind = 'registration' AND state = 'running'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(running, 1);
+    assert!((1..=48).contains(&put_back), "{put_back} of 200 items were claimed and put back in 3 s");
+    pool.close().await;
+}
