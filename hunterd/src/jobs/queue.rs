@@ -37,13 +37,15 @@ pub async fn enqueue_scans(pool: &PgPool, company_ids: &[i64], priority: i16) ->
 }
 
 /// The claim, shared by [`claim`] and the scan worker (which wraps it to fetch each item's domain in
-/// the same round trip): `$1` kind, `$2` owner, `$3` how many, `$4` lease in seconds.
+/// the same round trip): `$1` kind, `$2` owner, `$3` how many, `$4` lease in seconds. Highest priority
+/// first, then the longest ready (a retried item's `run_after` is when its backoff ended): the order of
+/// `job_queue_claim_idx`, so a claim reads only the items it takes.
 pub const CLAIM_SQL: &str = "UPDATE job_queue q
             SET state = 'running', leased_by = $2, lease_expires_at = now() + make_interval(secs => $4),
                 attempts = q.attempts + 1, updated_at = now()
           WHERE q.id IN (SELECT id FROM job_queue
                           WHERE kind = $1 AND state = 'queued' AND run_after <= now()
-                          ORDER BY priority DESC, id
+                          ORDER BY priority DESC, run_after, id
                           LIMIT $3
                           FOR UPDATE SKIP LOCKED)
           RETURNING q.id, q.payload, q.attempts, q.max_attempts";

@@ -149,7 +149,7 @@ mod oracle {
 
 /// 260 companies through the source tables: unscanned ones, transient-only scans, ties on every
 /// sort value, names differing only in case, no names, wildcard characters, tags, favourites; then
-/// rescans, renames, untagging and unfavouriting.
+/// rescans (one statement both adding and replacing leads' state), renames, untagging and unfavouriting.
 async fn seed(pool: &PgPool) {
     let statements = [
         "INSERT INTO companies (domain, company_name, source)
@@ -192,6 +192,12 @@ async fn seed(pool: &PgPool) {
         "DELETE FROM tags WHERE tag = 'eu' AND company_id % 8 = 0",
         "UPDATE tags SET tag = 'warm' WHERE tag = 'hot' AND company_id % 15 = 0",
         "DELETE FROM favorites WHERE company_id % 12 = 0",
+        // One statement inserting some leads' state and updating others' (as the store's batch does).
+        "INSERT INTO lead_state (company_id, scan_status, scanned_at, provider, score, segment)
+         SELECT id, 'ok', timestamp '2026-02-01', 'Yandex', 40 + id % 5, 'Cold' FROM companies
+          WHERE id % 14 IN (0, 3)
+         ON CONFLICT (company_id) DO UPDATE
+            SET provider = EXCLUDED.provider, score = EXCLUDED.score, scanned_at = EXCLUDED.scanned_at",
         "DELETE FROM lead_state WHERE company_id % 29 = 0",
         "DELETE FROM companies WHERE id % 31 = 0",
     ];

@@ -13,14 +13,18 @@ pub async fn run(pool: &sqlx::PgPool, rescan_interval: Duration) -> anyhow::Resu
 }
 
 /// Queues up to `limit` due leads, longest unscanned first, at priority 0; a lead already queued or
-/// running is skipped. Returns how many were queued.
+/// running is skipped. Returns how many were queued. Never-scanned leads and the oldest scans are each
+/// an index walk over lead_list's `scanned_at` (the list's copy of lead_state's), not a pass over every
+/// lead.
 pub async fn queue_due(pool: &sqlx::PgPool, rescan_interval: Duration, limit: i64) -> Result<u64, sqlx::Error> {
     let queued = sqlx::query(
         "INSERT INTO job_queue (kind, payload, dedup_key, priority)
-         SELECT 'scan', jsonb_build_object('company_id', c.id), c.id::text, 0
-           FROM companies c LEFT JOIN lead_state ls ON ls.company_id = c.id
-          WHERE ls.scanned_at IS NULL OR ls.scanned_at < now() - make_interval(secs => $1)
-          ORDER BY ls.scanned_at NULLS FIRST
+         SELECT 'scan', jsonb_build_object('company_id', due.company_id), due.company_id::text, 0
+           FROM ((SELECT company_id, scanned_at FROM lead_list WHERE scanned_at IS NULL LIMIT $2)
+                 UNION ALL
+                 (SELECT company_id, scanned_at FROM lead_list
+                   WHERE scanned_at < now() - make_interval(secs => $1) ORDER BY scanned_at LIMIT $2)) due
+          ORDER BY due.scanned_at NULLS FIRST
           LIMIT $2
          ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
     )
