@@ -128,13 +128,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", "hunter-tests", "--bin", "test-dns-server"]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    assert!(build.status().is_ok_and(|s| s.success()), "building test-dns-server failed");
+    hunter_tests::cargo_build(&["-p", "hunter-tests", "--bin", "test-dns-server"]);
     let size: u64 = list("USER_BENCH_SIZE", "10000")[0].parse().unwrap_or(10_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     rt.block_on(async {

@@ -48,33 +48,37 @@ pub fn admin_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string())
 }
 
+/// Runs `cargo build` of `args` in the workspace, optimised when the caller is (benchmarks measure
+/// optimised binaries). What cargo told the calling test about itself is not the build's business:
+/// build scripts that watch such variables (ring's watches `CARGO_MANIFEST_DIR`) would rerun, and
+/// everything after them rebuild, on every alternation of `cargo test`/`cargo bench` and this build.
+pub fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace).args(["build", "--quiet"]).args(args);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let about_this_test = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&name.as_ref());
+        if about_this_test {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {} failed", args.join(" "));
+}
+
 /// Path of a workspace binary, built (once per test process) so it is never stale.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&workspace).args(["build", "--quiet", "-p", "hunterd", "-p", "hunter-tui", "--bins"]);
-        // What cargo told this test about itself is not the build's business: build scripts that
-        // watch such variables (ring's watches CARGO_MANIFEST_DIR) would rerun, and everything
-        // after them rebuild, on every alternation of `cargo test`/`cargo bench` and this build.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let about_this_test = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix))
-                || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&name.as_ref());
-            if about_this_test {
-                cmd.env_remove(name.as_ref());
-            }
-        }
-        // Benchmarks run optimised: measure optimised binaries too.
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build for the binaries under test");
-        assert!(status.success(), "building hunterd and hunter-tui failed");
+        cargo_build(&["-p", "hunterd", "-p", "hunter-tui", "--bins"]);
         // target/debug/deps/<test-binary> → target/debug
         let exe = std::env::current_exe().expect("current exe");
         exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
