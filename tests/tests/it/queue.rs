@@ -76,6 +76,34 @@ async fn asking_twice_to_scan_a_company_queues_one_scan() {
 }
 
 #[tokio::test]
+async fn claims_take_the_highest_priority_first_then_the_item_ready_longest() {
+    let (_db, pool) = migrated().await;
+    let ids = companies(&pool, 3).await;
+    queue::enqueue_scans(&pool, &ids, 0).await.unwrap();
+    // The first-queued item was retried: its backoff ended after the others became ready.
+    sqlx::query("UPDATE job_queue SET run_after = now() - interval '1 minute' WHERE payload->>'company_id' = $1")
+        .bind(ids[0].to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE job_queue SET run_after = now() - interval '1 hour' WHERE payload->>'company_id' <> $1")
+        .bind(ids[0].to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE job_queue SET priority = 5 WHERE payload->>'company_id' = $1")
+        .bind(ids[2].to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut in_claim_order = Vec::new();
+    while let [item] = queue::claim(&pool, "scan", "me", 1, Duration::from_secs(60)).await.unwrap().as_slice() {
+        in_claim_order.push(item.payload["company_id"].as_i64().unwrap());
+    }
+    assert_eq!(in_claim_order, vec![ids[2], ids[1], ids[0]]);
+}
+
+#[tokio::test]
 async fn concurrent_claimers_never_take_the_same_item() {
     let (_db, pool) = migrated().await;
     let ids = companies(&pool, 500).await;
