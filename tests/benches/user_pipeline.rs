@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench -p hunter-tests --bench user_pipeline` (needs PostgreSQL at DATABASE_URL, on this
 //! machine). `USER_BENCH_SIZE=10000`, `USER_BENCH_DELAYS_MS=20,0` and `USER_BENCH_REGISTRATION=on,off`
-//! change the runs.
+//! change the runs; `USER_BENCH_TIMELINE=1` also prints, every 100 ms, how many companies exist,
+//! how many are scanned, the scan queue and the machine's busy share (where the time goes).
 
 use hunter_tests::dns::synthetic;
 use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir, tui_command};
@@ -70,6 +71,72 @@ impl Drop for DnsProcess {
     }
 }
 
+/// Samples the database and the machine every 100 ms on its own thread (the bench's runtime is
+/// blocked while `hunter-tui` runs).
+struct Timeline {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Timeline {
+    fn start(url: &str) -> Timeline {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (url, flag) = (url.to_string(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                let start = Instant::now();
+                let mut lines = Vec::new();
+                let mut cpu = machine_cpu();
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let row: (i64, i64, i64, i64) = sqlx::query_as(
+                        "SELECT (SELECT count(*) FROM companies), \
+                                (SELECT count(*) FROM lead_state WHERE scanned_at IS NOT NULL), \
+                                (SELECT count(*) FROM job_queue WHERE kind = 'scan' AND state = 'queued'), \
+                                (SELECT count(*) FROM job_queue WHERE kind = 'scan' AND state = 'running')",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or_default();
+                    let now = machine_cpu();
+                    let busy = 100.0 * (now.0 - cpu.0) / (now.1 - cpu.1).max(1.0);
+                    cpu = now;
+                    lines.push(format!(
+                        "  {:>6.2} s  companies {:>6}  scanned {:>6}  queued {:>6}  running {:>4}  machine busy {busy:>3.0} %",
+                        start.elapsed().as_secs_f64(),
+                        row.0,
+                        row.1,
+                        row.2,
+                        row.3
+                    ));
+                }
+                pool.close().await;
+                lines
+            })
+        });
+        Timeline { stop, thread }
+    }
+
+    fn stop_and_print(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for line in self.thread.join().unwrap_or_default() {
+            println!("{line}");
+        }
+    }
+}
+
+/// The machine's busy and total jiffies, from /proc/stat.
+fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    let total: f64 = fields.iter().take(8).sum();
+    (total - idle, total)
+}
+
 async fn run(size: u64, delay_ms: u64, registration: bool) {
     let mut dns = DnsProcess::start(delay_ms);
     let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -102,10 +169,14 @@ async fn run(size: u64, delay_ms: u64, registration: bool) {
     let (cpu_before, _) = process_usage(daemon.pid());
     let queries_before = dns.queries();
     let socket = daemon.options.socket.to_str().unwrap().to_string();
+    let timeline = std::env::var("USER_BENCH_TIMELINE").is_ok_and(|v| v == "1").then(|| Timeline::start(&db.url));
     let start = Instant::now();
     let out = tui_command(&["--socket", &socket, "import", "--wait", file.to_str().unwrap()], &[]);
     let elapsed = start.elapsed().as_secs_f64();
     assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+    if let Some(timeline) = timeline {
+        timeline.stop_and_print();
+    }
     let queries = dns.queries() - queries_before;
     let (cpu_after, rss_mb) = process_usage(daemon.pid());
     let pg_after = backend_cpu(&admin, &db.name).await;
