@@ -383,8 +383,10 @@ pub async fn wait_for_batch(
 ) -> Result<BatchProgress, CommandError> {
     let terminal = std::io::stderr().is_terminal();
     let mut reconnected: Option<Client> = None;
+    let mut last: Option<(tokio::time::Instant, u64)> = None;
     loop {
         let current = reconnected.as_ref().unwrap_or(client);
+        let asked = tokio::time::Instant::now();
         let progress = match current.batch_progress(batch_id).await {
             Ok(progress) => progress,
             Err(ClientError::Disconnected) => {
@@ -402,8 +404,31 @@ pub async fn wait_for_batch(
             }
             return Ok(progress);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        let pause = next_poll(last, asked, asked.elapsed(), progress);
+        last = Some((asked, progress.done));
+        tokio::time::sleep(pause).await;
     }
+}
+
+/// When to ask again: every 250 ms, sooner when the scans at their current pace will be done before
+/// that (so the wait ends close to when the batch does), and never so often that the asking (a count
+/// over the batch, slower for big batches) takes more than a fifth of the daemon's database time.
+fn next_poll(
+    last: Option<(tokio::time::Instant, u64)>,
+    asked: tokio::time::Instant,
+    took: Duration,
+    progress: BatchProgress,
+) -> Duration {
+    const USUAL: Duration = Duration::from_millis(250);
+    const SOONEST: Duration = Duration::from_millis(20);
+    let expected = last.and_then(|(at, done)| {
+        let (progressed, secs) = (progress.done.checked_sub(done)?, asked.checked_duration_since(at)?.as_secs_f64());
+        (progressed > 0 && secs > 0.0).then(|| {
+            let left = progress.total.saturating_sub(progress.done) as f64;
+            Duration::from_secs_f64((left * secs / progressed as f64).min(USUAL.as_secs_f64()))
+        })
+    });
+    expected.unwrap_or(USUAL).clamp(SOONEST, USUAL).max(took * 4)
 }
 
 /// Connects again, retrying while the daemon is away (restarting: no socket, nobody listening, busy)
@@ -568,6 +593,42 @@ mod tests {
             ("j: partial: fetched 3, new 1, updated 0, skipped 1, failed 1".into(), 2)
         );
         assert_eq!(sync_result("j", Some(&failed)).1, 1);
+    }
+
+    fn progress(done: u64, total: u64) -> BatchProgress {
+        BatchProgress { done, total }
+    }
+
+    #[test]
+    fn a_wait_asks_every_quarter_second_until_it_knows_the_pace() {
+        let now = tokio::time::Instant::now();
+        assert_eq!(next_poll(None, now, Duration::from_millis(2), progress(0, 10_000)), Duration::from_millis(250));
+        // No progress since the last answer: no pace to go by.
+        let last = Some((now, 500));
+        let later = now + Duration::from_millis(250);
+        assert_eq!(next_poll(last, later, Duration::from_millis(2), progress(500, 10_000)), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_wait_asks_again_when_the_batch_should_be_done_at_its_pace() {
+        let now = tokio::time::Instant::now();
+        // 500 scans in 250 ms and 100 left: done in about 50 ms.
+        let pause =
+            next_poll(Some((now, 9_400)), now + Duration::from_millis(250), Duration::ZERO, progress(9_900, 10_000));
+        assert_eq!(pause, Duration::from_millis(50));
+        // 5 left: still not more often than every 20 ms.
+        let pause =
+            next_poll(Some((now, 9_400)), now + Duration::from_millis(250), Duration::ZERO, progress(9_995, 10_000));
+        assert_eq!(pause, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_wait_never_spends_more_than_a_fifth_of_its_time_asking() {
+        let now = tokio::time::Instant::now();
+        let slow_count = Duration::from_millis(150);
+        let pause =
+            next_poll(Some((now, 9_400)), now + Duration::from_millis(250), slow_count, progress(9_900, 10_000));
+        assert_eq!(pause, Duration::from_millis(600));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! Run: `cargo bench -p hunter-tests --bench tui_render` (needs PostgreSQL at DATABASE_URL, as a
 //! superuser: seeding bypasses triggers and rebuilds the read model set-based).
 //! `TUI_BENCH_LEADS=1000000` and `TUI_BENCH_SIZE=160x40` change the run; `TUI_BENCH_EXPLAIN=FILE`
-//! also writes EXPLAIN (ANALYZE, BUFFERS) of the daemon's own lead queries (via auto_explain) to FILE.
+//! also writes EXPLAIN (ANALYZE, BUFFERS) of the daemon's own lead queries (via auto_explain) to FILE;
+//! `TUI_BENCH_SLOW_MS=20` prints every page slower than 20 ms with its query.
 
 use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
 use hunter_tui::app::{App, Effect, Msg, update, view};
@@ -138,9 +139,17 @@ impl Driver {
                         Request::CountLeads(_) => Some(&mut self.counts),
                         _ => None,
                     };
+                    let slow_report = match &request {
+                        Request::ListLeads(query) => slow_threshold().map(|ms| (ms, format!("{query:?}"))),
+                        _ => None,
+                    };
                     let answer = self.client.call(request, Duration::from_secs(60)).await;
+                    let took = start.elapsed();
                     if let Some(samples) = kind {
-                        samples.values.push(start.elapsed());
+                        samples.values.push(took);
+                    }
+                    if let Some((ms, query)) = slow_report.filter(|(ms, _)| took.as_secs_f64() * 1000.0 >= *ms) {
+                        println!("  slow page ({:.1} ms ≥ {ms} ms): {query}", took.as_secs_f64() * 1000.0);
                     }
                     Msg::Answer(answer)
                 }
@@ -170,6 +179,11 @@ impl Driver {
         self.send(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))).await;
         self.draw();
     }
+}
+
+/// `TUI_BENCH_SLOW_MS`: pages slower than this are printed with their query.
+fn slow_threshold() -> Option<f64> {
+    std::env::var("TUI_BENCH_SLOW_MS").ok().and_then(|v| v.parse().ok())
 }
 
 fn env_or(var: &str, default: &str) -> String {

@@ -7,7 +7,9 @@
 //! Run: `cargo bench -p hunter-tests --bench user_pipeline` (needs PostgreSQL at DATABASE_URL, on this
 //! machine). `USER_BENCH_SIZE=10000`, `USER_BENCH_DELAYS_MS=20,0` and `USER_BENCH_REGISTRATION=on,off`
 //! change the runs; `USER_BENCH_TIMELINE=1` also prints, every 100 ms, how many companies exist,
-//! how many are scanned, the scan queue and the machine's busy share (where the time goes).
+//! how many are scanned, the scan queue, the machine's busy share and the CPU share (of one core) of
+//! hunterd and of its PostgreSQL backends: where the time goes. `USER_BENCH_KEEP_DB=1` keeps each
+//! run's database (its name is printed) for a look at what was stored.
 
 use hunter_tests::dns::synthetic;
 use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir, tui_command};
@@ -79,9 +81,10 @@ struct Timeline {
 }
 
 impl Timeline {
-    fn start(url: &str) -> Timeline {
+    fn start(url: &str, daemon: i32) -> Timeline {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (url, flag) = (url.to_string(), stop.clone());
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
@@ -89,6 +92,27 @@ impl Timeline {
                 let start = Instant::now();
                 let mut lines = Vec::new();
                 let mut cpu = machine_cpu();
+                let database = url.rsplit('/').next().unwrap_or_default().to_string();
+                let mut processes = std::collections::HashMap::<i32, f64>::new();
+                // CPU share (of one core) of the daemon and of its database backends since the last tick.
+                let mut shares = async |pool: &sqlx::PgPool| {
+                    let mut pids: Vec<i32> = sqlx::query_scalar(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&database)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap_or_default();
+                    pids.push(daemon);
+                    let mut busy = (0.0, 0.0);
+                    for pid in pids {
+                        let now = process_usage(pid).0;
+                        let used = now - processes.insert(pid, now).unwrap_or(now);
+                        if pid == daemon { busy.0 += used } else { busy.1 += used }
+                    }
+                    busy
+                };
+                shares(&pool).await;
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     let row: (i64, i64, i64, i64) = sqlx::query_as(
@@ -102,14 +126,19 @@ impl Timeline {
                     .unwrap_or_default();
                     let now = machine_cpu();
                     let busy = 100.0 * (now.0 - cpu.0) / (now.1 - cpu.1).max(1.0);
+                    let interval = (now.1 - cpu.1) / ticks / 2.0;
                     cpu = now;
+                    let (hunterd, postgres) = shares(&pool).await;
                     lines.push(format!(
-                        "  {:>6.2} s  companies {:>6}  scanned {:>6}  queued {:>6}  running {:>4}  machine busy {busy:>3.0} %",
+                        "  {:>6.2} s  companies {:>6}  scanned {:>6}  queued {:>6}  running {:>4}  machine busy {busy:>3.0} %  \
+                         hunterd {:>3.0} %  PostgreSQL {:>3.0} %",
                         start.elapsed().as_secs_f64(),
                         row.0,
                         row.1,
                         row.2,
-                        row.3
+                        row.3,
+                        100.0 * hunterd / interval.max(0.001),
+                        100.0 * postgres / interval.max(0.001),
                     ));
                 }
                 pool.close().await;
@@ -169,7 +198,8 @@ async fn run(size: u64, delay_ms: u64, registration: bool) {
     let (cpu_before, _) = process_usage(daemon.pid());
     let queries_before = dns.queries();
     let socket = daemon.options.socket.to_str().unwrap().to_string();
-    let timeline = std::env::var("USER_BENCH_TIMELINE").is_ok_and(|v| v == "1").then(|| Timeline::start(&db.url));
+    let timeline =
+        std::env::var("USER_BENCH_TIMELINE").is_ok_and(|v| v == "1").then(|| Timeline::start(&db.url, daemon.pid()));
     let start = Instant::now();
     let out = tui_command(&["--socket", &socket, "import", "--wait", file.to_str().unwrap()], &[]);
     let elapsed = start.elapsed().as_secs_f64();
@@ -193,6 +223,10 @@ async fn run(size: u64, delay_ms: u64, registration: bool) {
     );
     admin.close().await;
     drop(daemon);
+    if std::env::var("USER_BENCH_KEEP_DB").is_ok_and(|v| v == "1") {
+        println!("  database kept for inspection: {}", db.name);
+        std::mem::forget(db);
+    }
 }
 
 fn main() {

@@ -1,5 +1,5 @@
 //! The scan worker: claims scan items from the shared queue, evaluates them concurrently, hands the
-//! results to one writer that stores them in batches, and reports progress to subscribed clients.
+//! results to writers that store them in batches, and reports progress to subscribed clients.
 
 use super::engine::Engine;
 use super::store::{self, ScanOutcome};
@@ -22,6 +22,9 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// A batch is written when it holds this many results, or when its first result has waited
 /// [`FLUSH_AFTER`]: lists and `--wait` progress stay live while a batch fills.
 const MAX_BATCH: usize = 256;
+/// Writers storing batches side by side, each for its own share of the companies (so one company's
+/// results stay in order): one PostgreSQL backend storing while the other waits on its round trips.
+const WRITERS: usize = 2;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
 /// How long finished scans wait for the database to come back before they are given up (and
 /// rescanned after their lease); shorter than the lease, so no other daemon has taken them meanwhile.
@@ -58,16 +61,21 @@ impl ScanWorker {
         let slots = Arc::new(Semaphore::new(self.capacity.max(1)));
         let finished = Arc::new(AtomicU64::new(0));
         let reporter = tokio::spawn(report_progress(self.pool.clone(), finished.clone(), self.events.clone()));
-        let (results, pending) = mpsc::channel(MAX_BATCH * 2);
         let in_flight: InFlight = Arc::default();
         let mut orphans = queue::OrphanSweep::new("scan", self.owner.clone(), self.health.clone());
-        let writer = tokio::spawn(write_batches(
-            self.pool.clone(),
-            self.owner.clone(),
-            pending,
-            finished.clone(),
-            in_flight.clone(),
-        ));
+        let (mut senders, mut writers) = (Vec::with_capacity(WRITERS), Vec::with_capacity(WRITERS));
+        for _ in 0..WRITERS {
+            let (results, pending) = mpsc::channel(MAX_BATCH * 2);
+            senders.push(results);
+            writers.push(tokio::spawn(write_batches(
+                self.pool.clone(),
+                self.owner.clone(),
+                pending,
+                finished.clone(),
+                in_flight.clone(),
+            )));
+        }
+        let results: Arc<[mpsc::Sender<Finished>]> = senders.into();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -119,9 +127,11 @@ impl ScanWorker {
         }
         // Let scans in flight finish and store; their items would otherwise wait for the lease.
         let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(self.capacity.max(1) as u32)).await;
-        // The writer stores what is left once every sender is gone.
+        // The writers store what is left once every sender is gone.
         drop(results);
-        let _ = writer.await;
+        for writer in writers {
+            let _ = writer.await;
+        }
         reporter.abort();
     }
 }
@@ -207,7 +217,7 @@ async fn process(
     engine: &Engine,
     owner: &str,
     claimed: ClaimedScan,
-    results: &mpsc::Sender<Finished>,
+    results: &[mpsc::Sender<Finished>],
 ) -> bool {
     let ClaimedScan { item, domain, known_registration: known, registration_due, referrals } = claimed;
     let Some(company_id) = item.payload.get("company_id").and_then(serde_json::Value::as_i64) else {
@@ -241,12 +251,16 @@ async fn process(
         }
         return true;
     }
-    // The writer only stops after every sender is dropped, so this cannot fail while we hold one.
-    let _ = results.send(Finished { outcome, item }).await;
+    // A company's results always go to the same writer, in the order they finish. A writer only stops
+    // after every sender is dropped, so this cannot fail while we hold one.
+    let writer = company_id.rem_euclid(results.len().max(1) as i64) as usize;
+    if let Some(results) = results.get(writer) {
+        let _ = results.send(Finished { outcome, item }).await;
+    }
     false
 }
 
-/// The one writer: collects results into batches and stores each in one transaction.
+/// One writer: collects its share of the results into batches and stores each in one transaction.
 async fn write_batches(
     pool: PgPool,
     owner: String,
@@ -285,30 +299,35 @@ async fn write_batch(pool: &PgPool, owner: &str, batch: Vec<Finished>) -> u64 {
     }
     let mut stored = 0;
     for group in groups {
-        let outcomes: Vec<ScanOutcome> = group.iter().map(|r| r.outcome.clone()).collect();
-        let jobs: Vec<i64> = group.iter().map(|r| r.item.id).collect();
+        let (outcomes, items): (Vec<ScanOutcome>, Vec<QueueItem>) =
+            group.into_iter().map(|r| (r.outcome, r.item)).unzip();
+        let jobs: Vec<i64> = items.iter().map(|item| item.id).collect();
         // Finished scans survive a database outage: they are stored once the database is back.
         match retry_through_outage(STORE_PATIENCE, || store::store_batch(pool, &outcomes, &jobs, Some(owner))).await {
-            Ok(_) => stored += group.len() as u64,
-            Err(e) if group.len() > 1 => {
-                tracing::warn!("could not store a batch of {} scans, storing them one by one: {e}", group.len());
-                for result in &group {
-                    let one = || store::store(pool, &result.outcome, Some((result.item.id, owner)));
+            Ok(_) => stored += outcomes.len() as u64,
+            Err(e) if outcomes.len() > 1 => {
+                tracing::warn!("could not store a batch of {} scans, storing them one by one: {e}", outcomes.len());
+                for (outcome, item) in outcomes.iter().zip(&items) {
+                    let one = || store::store(pool, outcome, Some((item.id, owner)));
                     match retry_through_outage(STORE_PATIENCE, one).await {
                         Ok(_) => stored += 1,
-                        Err(e) => fail_store(pool, owner, result, &e).await,
+                        Err(e) => fail_store(pool, owner, outcome, item, &e).await,
                     }
                 }
             }
-            Err(e) => fail_store(pool, owner, &group[0], &e).await,
+            Err(e) => {
+                if let (Some(outcome), Some(item)) = (outcomes.first(), items.first()) {
+                    fail_store(pool, owner, outcome, item, &e).await;
+                }
+            }
         }
     }
     stored
 }
 
-async fn fail_store(pool: &PgPool, owner: &str, result: &Finished, e: &sqlx::Error) {
-    tracing::warn!(domain = %result.outcome.scan.domain, "could not store the scan: {e}");
-    let _ = queue::fail(pool, &result.item, owner, &format!("could not store the scan: {e}")).await;
+async fn fail_store(pool: &PgPool, owner: &str, outcome: &ScanOutcome, item: &QueueItem, e: &sqlx::Error) {
+    tracing::warn!(domain = %outcome.scan.domain, "could not store the scan: {e}");
+    let _ = queue::fail(pool, item, owner, &format!("could not store the scan: {e}")).await;
 }
 
 /// Failures of the resolvers, not facts about the domain.
