@@ -89,7 +89,11 @@ async fn schema(pool: &sqlx::PgPool) -> Vec<String> {
          WHERE n.nspname = 'public'
          UNION ALL
          SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT t.tgisinternal",
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT t.tgisinternal
+         UNION ALL
+         SELECT 'compression ' || c.relname || '.' || a.attname || ' ' || a.attcompression::text FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND a.attcompression::text <> ''",
     )
     .fetch_all(pool)
     .await

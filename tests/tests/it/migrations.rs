@@ -54,6 +54,28 @@ async fn migrations_are_idempotent() {
 }
 
 #[tokio::test]
+async fn scan_history_and_score_details_are_compressed_with_lz4() {
+    let db = TestDb::create().await;
+    let out = migrate(&db, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pool = db.pool().await;
+    let methods: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.attrelid::regclass::text || '.' || a.attname, a.attcompression::text FROM pg_attribute a
+          WHERE a.attrelid IN ('scans'::regclass, 'scores'::regclass)
+            AND a.attname IN ('raw_records', 'signals', 'detection', 'registration', 'enrichment', 'breakdown',
+                              'sales_summary')
+          ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(methods.len(), 7);
+    for (column, method) in methods {
+        assert_eq!(method, "l", "{column} is compressed with lz4");
+    }
+}
+
+#[tokio::test]
 async fn migrate_status_lists_applied_and_pending() {
     let db = TestDb::create().await;
     let pending = migrate(&db, &["status"]);
