@@ -312,10 +312,12 @@ pub(crate) enum Strategy {
 /// Past this a walk is taken to be wading through non-matching rows.
 const WALK_BUDGET_MS: u32 = 40;
 
-/// A walk that took this long over a filter the planner expects to match at most [`FEW_MATCHES`]
-/// leads has the filter's matches held from the next page on.
+/// A walk that took this long over a filter the planner expects to match no more leads than a held
+/// list keeps has the filter's matches held from the next page on: one collection (the trigram and
+/// facet indexes find the matches) instead of a slow walk per page. Walks that only test facets,
+/// tags or favourites read the score index alone and are rarely this slow; free text is.
 const SLOW_WALK: Duration = Duration::from_millis(15);
-const FEW_MATCHES: u64 = 5_000;
+const FEW_MATCHES: u64 = MAX_HELD_MATCHES as u64;
 
 /// Past this collecting all the matches is taken to be the wrong plan.
 const COLLECT_BUDGET_MS: u32 = 200;
