@@ -312,15 +312,72 @@ pub(crate) enum Strategy {
 /// Past this a walk is taken to be wading through non-matching rows.
 const WALK_BUDGET_MS: u32 = 40;
 
-/// A walk that took this long over a filter the planner expects to match no more leads than a held
-/// list keeps has the filter's matches held from the next page on: one collection (the trigram and
-/// facet indexes find the matches) instead of a slow walk per page. Walks that only test facets,
-/// tags or favourites read the score index alone and are rarely this slow; free text is.
+/// A walk that took this long over a filter the planner expects to match at most [`FEW_MATCHES`]
+/// leads has the filter's matches held from the next page on. (Free text has its matches collected
+/// beside its first page already.)
 const SLOW_WALK: Duration = Duration::from_millis(15);
-const FEW_MATCHES: u64 = MAX_HELD_MATCHES as u64;
+const FEW_MATCHES: u64 = 5_000;
 
 /// Past this collecting all the matches is taken to be the wrong plan.
 const COLLECT_BUDGET_MS: u32 = 200;
+
+/// The first page of a free-text filter is walked this long while its matches are collected beside
+/// it: a walk that reads the heap is often just over [`WALK_BUDGET_MS`], and the collection it would
+/// otherwise wait for afterwards is already under way.
+const FIRST_TEXT_WALK_BUDGET_MS: u32 = 60;
+
+/// Collections under way in the background, by match-list key: a page that finds one waits for it
+/// rather than walking or collecting again.
+mod pending {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use tokio::sync::watch;
+
+    static UNDER_WAY: LazyLock<Mutex<HashMap<String, watch::Receiver<bool>>>> = LazyLock::new(Mutex::default);
+
+    /// Marks `key` as being collected; the sender says when it is done (or is dropped).
+    pub(super) fn start(key: &str) -> Option<watch::Sender<bool>> {
+        let mut under_way = UNDER_WAY.lock().ok()?;
+        if under_way.contains_key(key) {
+            return None;
+        }
+        let (done, waiting) = watch::channel(false);
+        under_way.insert(key.to_string(), waiting);
+        Some(done)
+    }
+
+    pub(super) fn finish(key: &str, done: watch::Sender<bool>) {
+        if let Ok(mut under_way) = UNDER_WAY.lock() {
+            under_way.remove(key);
+        }
+        let _ = done.send(true);
+    }
+
+    pub(super) fn waiting(key: &str) -> Option<watch::Receiver<bool>> {
+        UNDER_WAY.lock().ok()?.get(key).cloned()
+    }
+}
+
+fn has_text(filter: &LeadFilter) -> bool {
+    filter.text.as_deref().map(str::trim).is_some_and(|t| !t.is_empty())
+}
+
+/// Collects `query`'s matches on a connection of its own; the list is kept for the pages after.
+fn collect_beside(
+    pool: &PgPool,
+    cache: &LeadCache,
+    query: &LeadQuery,
+    column: SortColumn,
+    key: &str,
+) -> Option<tokio::task::JoinHandle<Result<Collected, LeadError>>> {
+    let done = pending::start(key)?;
+    let (pool, cache, query, key) = (pool.clone(), cache.clone(), query.clone(), key.to_string());
+    Some(tokio::spawn(async move {
+        let collected = collect(&pool, &cache, &query, column, key.clone(), Some(COLLECT_BUDGET_MS)).await;
+        pending::finish(&key, done);
+        collected
+    }))
+}
 
 /// Past this collecting the top matches is taken to be the wrong plan too, and the walk is finished.
 const MATCHES_BUDGET_MS: u32 = 200;
@@ -665,8 +722,19 @@ async fn auto(
     {
         return Ok(page);
     }
+    // A collection under way (started beside a first page) is waited for, then served from.
+    if let Some(mut waiting) = pending::waiting(&key) {
+        let budget = Duration::from_millis(u64::from(COLLECT_BUDGET_MS));
+        let _ = tokio::time::timeout(budget, waiting.wait_for(|done| *done)).await;
+        if let Some(list) = cache.match_list(&key)
+            && let Some(page) = serve(pool, &list, query, held).await?
+        {
+            return Ok(page);
+        }
+    }
     let plan = format!("{:?}|{}", query.filter, query.sort.name());
     let learnt = density::recall(&plan);
+    let mut beside = None;
     match learnt {
         Some(Strategy::Walk) => return whole(pool, query, column, limit, Strategy::Walk).await,
         Some(Strategy::MatchesFirst) => return whole(pool, query, column, limit, Strategy::MatchesFirst).await,
@@ -674,10 +742,20 @@ async fn auto(
         // Not learnt yet, or `Auto`: walking, its matches estimated to be too many to hold.
         None | Some(Strategy::Auto) => {
             let started = Instant::now();
-            if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(WALK_BUDGET_MS)).await? {
-                // A slow walk over few matches: collecting them costs less than the next walk. The
-                // estimate is asked once per filter.
-                if started.elapsed() >= SLOW_WALK && learnt.is_none() {
+            // Free text walks read the heap: its matches are collected beside the first page's walk.
+            beside = if learnt.is_none() && has_text(&query.filter) {
+                collect_beside(pool, cache, query, column, &key)
+            } else {
+                None
+            };
+            let budget = if beside.is_some() { FIRST_TEXT_WALK_BUDGET_MS } else { WALK_BUDGET_MS };
+            if let Some(page) = walk_or(pool, query, column, limit, Strategy::Walk, Some(budget)).await? {
+                if beside.is_some() {
+                    // The collection goes on; held, it serves the pages after while the leads are unchanged.
+                    density::learn(plan, Strategy::Auto);
+                } else if started.elapsed() >= SLOW_WALK && learnt.is_none() {
+                    // A slow walk over few matches: collecting them costs less than the next walk. The
+                    // estimate is asked once per filter.
                     let few = estimate(pool, &query.filter).await? <= FEW_MATCHES;
                     density::learn(plan, if few { Strategy::Held } else { Strategy::Auto });
                 }
@@ -685,8 +763,16 @@ async fn auto(
             }
         }
     }
-    // The walk wades through non-matching rows: the matches are few, so collect them all, once.
-    match collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await? {
+    // The walk wades through non-matching rows: the matches are few, so collect them all, once (or
+    // take the collection already under way).
+    let collected = match beside {
+        Some(under_way) => match under_way.await {
+            Ok(collected) => collected?,
+            Err(_) => collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await?,
+        },
+        None => collect(pool, cache, query, column, key, Some(COLLECT_BUDGET_MS)).await?,
+    };
+    match collected {
         Collected::List(list) => {
             density::learn(plan, Strategy::Held);
             from_list(pool, &list, query, column, limit).await
