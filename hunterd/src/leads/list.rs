@@ -321,6 +321,9 @@ const FEW_MATCHES: u64 = 5_000;
 /// Past this collecting all the matches is taken to be the wrong plan.
 const COLLECT_BUDGET_MS: u32 = 200;
 
+/// Past this collecting the top matches is taken to be the wrong plan too, and the walk is finished.
+const MATCHES_BUDGET_MS: u32 = 200;
+
 /// The first page of a free-text filter is walked this long while its matches are collected beside
 /// it: a walk that reads the heap is often just over [`WALK_BUDGET_MS`], and the collection it would
 /// otherwise wait for afterwards is already under way.
@@ -335,26 +338,53 @@ mod pending {
 
     static UNDER_WAY: LazyLock<Mutex<HashMap<String, watch::Receiver<bool>>>> = LazyLock::new(Mutex::default);
 
-    /// Marks `key` as being collected; the sender says when it is done (or is dropped).
-    pub(super) fn start(key: &str) -> Option<watch::Sender<bool>> {
+    /// A collection under way: when dropped (done, failed or cancelled) its key is free again and
+    /// those waiting for it are told.
+    pub(super) struct UnderWay {
+        key: String,
+        done: watch::Sender<bool>,
+    }
+
+    impl Drop for UnderWay {
+        fn drop(&mut self) {
+            if let Ok(mut under_way) = UNDER_WAY.lock() {
+                under_way.remove(&self.key);
+            }
+            let _ = self.done.send(true);
+        }
+    }
+
+    /// Marks `key` as being collected, unless it already is.
+    pub(super) fn start(key: &str) -> Option<UnderWay> {
         let mut under_way = UNDER_WAY.lock().ok()?;
         if under_way.contains_key(key) {
             return None;
         }
         let (done, waiting) = watch::channel(false);
         under_way.insert(key.to_string(), waiting);
-        Some(done)
-    }
-
-    pub(super) fn finish(key: &str, done: watch::Sender<bool>) {
-        if let Ok(mut under_way) = UNDER_WAY.lock() {
-            under_way.remove(key);
-        }
-        let _ = done.send(true);
+        Some(UnderWay { key: key.to_string(), done })
     }
 
     pub(super) fn waiting(key: &str) -> Option<watch::Receiver<bool>> {
         UNDER_WAY.lock().ok()?.get(key).cloned()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_key_is_collected_once_at_a_time_and_free_again_when_its_collection_ends() {
+            let key = "pending-test-key";
+            let first = start(key).expect("free");
+            assert!(start(key).is_none(), "already under way");
+            let waiting = waiting(key).expect("waitable");
+            assert!(!*waiting.borrow());
+            drop(first);
+            assert!(*waiting.borrow(), "waiters are told");
+            assert!(self::waiting(key).is_none());
+            assert!(start(key).is_some(), "free again");
+        }
     }
 }
 
@@ -370,17 +400,13 @@ fn collect_beside(
     column: SortColumn,
     key: &str,
 ) -> Option<tokio::task::JoinHandle<Result<Collected, LeadError>>> {
-    let done = pending::start(key)?;
+    let under_way = pending::start(key)?;
     let (pool, cache, query, key) = (pool.clone(), cache.clone(), query.clone(), key.to_string());
     Some(tokio::spawn(async move {
-        let collected = collect(&pool, &cache, &query, column, key.clone(), Some(COLLECT_BUDGET_MS)).await;
-        pending::finish(&key, done);
-        collected
+        let _under_way = under_way;
+        collect(&pool, &cache, &query, column, key, Some(COLLECT_BUDGET_MS)).await
     }))
 }
-
-/// Past this collecting the top matches is taken to be the wrong plan too, and the walk is finished.
-const MATCHES_BUDGET_MS: u32 = 200;
 
 /// Which plan a filter and sort turned out to need, remembered so the pages after the first go
 /// straight to it. Shared by all lists: the answer depends on the data, not on who asks.
