@@ -14,9 +14,10 @@
 //! superuser: seeding bypasses triggers and rebuilds the read model set-based).
 //! `TUI_BENCH_LEADS=1000000` and `TUI_BENCH_SIZE=160x40` change the run; `TUI_BENCH_EXPLAIN=FILE`
 //! also writes EXPLAIN (ANALYZE, BUFFERS) of the daemon's own lead queries (via auto_explain) to FILE;
-//! `TUI_BENCH_SLOW_MS=20` prints every page slower than 20 ms with its query.
+//! `TUI_BENCH_SLOW_MS=20` prints every page slower than 20 ms with its query (and when);
+//! `TUI_BENCH_KEEP_DB=1` keeps the seeded database and `TUI_BENCH_DB=NAME` runs on a kept one again.
 
-use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir};
+use hunter_tests::{Daemon, DaemonOptions, TestDb, admin_url, scratch_dir, with_database};
 use hunter_tui::app::{App, Effect, Msg, update, view};
 use hunter_tui::client::Client;
 use protocol::{Facet, LeadFilter, LeadQuery, LeadSort, Request, Response, Seek};
@@ -149,7 +150,11 @@ impl Driver {
                         samples.values.push(took);
                     }
                     if let Some((ms, query)) = slow_report.filter(|(ms, _)| took.as_secs_f64() * 1000.0 >= *ms) {
-                        println!("  slow page ({:.1} ms ≥ {ms} ms): {query}", took.as_secs_f64() * 1000.0);
+                        println!(
+                            "  slow page at {} ({:.1} ms ≥ {ms} ms): {query}",
+                            chrono::Utc::now().format("%H:%M:%S%.3f"),
+                            took.as_secs_f64() * 1000.0
+                        );
                     }
                     Msg::Answer(answer)
                 }
@@ -196,14 +201,21 @@ async fn run() {
     let (width, height) =
         size.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?))).unwrap_or((160, 40));
 
-    let db = TestDb::create().await;
+    // `TUI_BENCH_DB=NAME`: a database kept from an earlier run (`TUI_BENCH_KEEP_DB=1`), seeded already.
+    let reused = std::env::var("TUI_BENCH_DB").ok().filter(|name| !name.is_empty());
+    let db = match &reused {
+        Some(name) => TestDb { name: name.clone(), url: with_database(&admin_url(), name) },
+        None => TestDb::create().await,
+    };
     let dir = scratch_dir();
     let mut options = DaemonOptions::in_dir(dir.path(), Some(db.url.clone()));
     options.extra_env = vec![("RUST_LOG".into(), "warn".into()), ("HUNTER_WHOIS__ENABLED".into(), "false".into())];
     let daemon = Daemon::start(&options).await;
     let pool = db.pool().await;
     let seeding = Instant::now();
-    seed(&pool, leads).await;
+    if reused.is_none() {
+        seed(&pool, leads).await;
+    }
     println!(
         "tui_render: {leads} leads (seeded in {:.1} s), {width}x{height} terminal",
         seeding.elapsed().as_secs_f64()
@@ -322,6 +334,10 @@ async fn run() {
     }
     pool.close().await;
     drop(daemon);
+    if reused.is_some() || std::env::var("TUI_BENCH_KEEP_DB").is_ok_and(|v| v == "1") {
+        println!("  database kept: {} (TUI_BENCH_DB={} runs on it again)", db.name, db.name);
+        std::mem::forget(db);
+    }
 }
 
 /// Runs the daemon's own list, count and facet code on a connection with auto_explain logging

@@ -115,7 +115,18 @@ impl Database {
 
     /// Applies pending migrations (idempotent; concurrent daemons serialise on sqlx's advisory lock).
     pub async fn migrate(&self) -> Result<(), DbError> {
-        MIGRATOR.run(&self.handle.pool).await?;
+        let pool = &self.handle.pool;
+        let applied_before = applied_versions(pool).await;
+        MIGRATOR.run(pool).await?;
+        let rewrote = REWRITE_LEAD_LIST.iter().any(|version| !applied_before.contains(version));
+        if rewrote && !applied_before.is_empty() {
+            // A rewritten table has no visibility map until it is vacuumed, and until then the lead
+            // list's index-only walks read the heap too (no autovacuum threshold counts a rewrite).
+            // VACUUM cannot run inside a migration's transaction, so it runs here, once.
+            if let Err(e) = sqlx::query("VACUUM (ANALYZE) lead_list").persistent(false).execute(pool).await {
+                tracing::warn!(error = %e, "could not vacuum lead_list after its rewrite; autovacuum will in time");
+            }
+        }
         Ok(())
     }
 
@@ -205,4 +216,12 @@ fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
         _ => false,
     }
+}
+
+/// Migrations that rewrite `lead_list` (a stored column made again): vacuumed after they apply.
+const REWRITE_LEAD_LIST: &[i64] = &[20261212000001];
+
+/// The migration versions applied so far (none when the migrations table does not exist yet).
+async fn applied_versions(pool: &PgPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await.unwrap_or_default()
 }

@@ -230,7 +230,8 @@ pub(crate) fn push_where(qb: &mut QueryBuilder<Postgres>, filter: &LeadFilter) {
                 .push_bind(pattern)
                 .push(")) ");
         } else {
-            qb.push("AND l.search ILIKE ").push_bind(pattern).push(" ");
+            // `search` is stored lower-cased: the same matches as ILIKE without lower-casing each row.
+            qb.push("AND l.search LIKE lower(").push_bind(pattern).push(") ");
         }
     }
     for facet in Facet::ALL {

@@ -74,7 +74,7 @@ async fn schema(pool: &sqlx::PgPool) -> Vec<String> {
          WHERE n.nspname = 'public'
          UNION ALL
          SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' '
-                || coalesce(column_default, '')
+                || coalesce(column_default, '') || coalesce(' generated ' || generation_expression, '')
          FROM information_schema.columns WHERE table_schema = 'public'
          UNION ALL
          SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
