@@ -312,3 +312,26 @@ async fn revert_refuses_while_a_daemon_is_connected_to_the_external_database() {
     pool.close().await;
     drop(daemon);
 }
+
+/// The migration that makes the free-text column again rewrites the lead list; the list is vacuumed
+/// after it (VACUUM cannot run inside a migration), so its index-only walks do not read the heap
+/// until autovacuum happens to come by.
+#[tokio::test]
+async fn a_migration_that_rewrites_the_lead_list_is_followed_by_a_vacuum_of_it() {
+    let db = TestDb::create().await;
+    succeeded(&migrate(&db, &[]));
+    let pool = db.pool().await;
+    let vacuums = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'lead_list'")
+            .fetch_one(&pool)
+            .await
+            .expect("lead_list statistics")
+    };
+    assert_eq!(vacuums(pool.clone()).await, 0, "a new database's migration has nothing to vacuum");
+    succeeded(&migrate(&db, &["revert", "--to", "20261211000003"]));
+    succeeded(&migrate(&db, &[]));
+    assert_eq!(vacuums(pool.clone()).await, 1);
+    succeeded(&migrate(&db, &[]));
+    assert_eq!(vacuums(pool.clone()).await, 1, "nothing new applied, nothing vacuumed");
+    pool.close().await;
+}
