@@ -214,8 +214,7 @@ impl PushWorker {
     async fn after_error(&self, item: &Claimed, e: CallError) -> Result<(), sqlx::Error> {
         let (pool, owner, id) = (&self.pool, self.owner.as_str(), item.company_id);
         let message = e.to_string();
-        self.failed_with(&message, matches!(e, CallError::Auth(_)));
-        match &e {
+        let stored = match &e {
             CallError::Throttled { retry_after, .. } => {
                 queue::retry_later(pool, owner, id, *retry_after + jitter(*retry_after / 10), &message, false).await
             }
@@ -233,7 +232,11 @@ impl PushWorker {
             CallError::Api { .. } => {
                 queue::retry_later(pool, owner, id, backoff(item.attempts.max(1) as u32), &message, true).await
             }
-        }
+        };
+        // Published once the lead's row says what became of it: whoever sees the error and looks at
+        // the lead finds it pending again, not still in flight.
+        self.failed_with(&message, matches!(e, CallError::Auth(_)));
+        stored
     }
 
     fn succeeded(&self) {
