@@ -213,7 +213,7 @@ fn like_pattern(text: &str) -> String {
 /// Appends `WHERE …` for a filter, over `lead_list l`.
 pub(crate) fn push_where(qb: &mut QueryBuilder<Postgres>, filter: &LeadFilter) {
     qb.push("WHERE TRUE ");
-    if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(text) = free_text(filter) {
         let pattern = like_pattern(text);
         if text.contains('\n') {
             // `search` keeps one column per line; text with a line break (no expression has one)
@@ -389,8 +389,9 @@ mod pending {
     }
 }
 
-fn has_text(filter: &LeadFilter) -> bool {
-    filter.text.as_deref().map(str::trim).is_some_and(|t| !t.is_empty())
+/// The filter's free text, trimmed; `None` when there is none.
+fn free_text(filter: &LeadFilter) -> Option<&str> {
+    filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// Collects `query`'s matches on a connection of its own; the list is kept for the pages after.
@@ -770,7 +771,7 @@ async fn auto(
         None | Some(Strategy::Auto) => {
             let started = Instant::now();
             // Free text walks read the heap: its matches are collected beside the first page's walk.
-            beside = if learnt.is_none() && has_text(&query.filter) {
+            beside = if learnt.is_none() && free_text(&query.filter).is_some() {
                 collect_beside(pool, cache, query, column, &key)
             } else {
                 None
