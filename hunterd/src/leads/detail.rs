@@ -479,18 +479,33 @@ struct RegistrationRow {
     checked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The registration and, when it is absent or may be stale, why.
+/// The registration and, when it is absent or may be stale, why. A lookup waiting in the registration
+/// queue (queued or running) makes it "pending", unless the last one failed (its retry waits there).
 async fn registration(pool: &PgPool, company_id: i64) -> Result<(Option<Registration>, Option<String>), LeadError> {
     let row: Option<RegistrationRow> =
         sqlx::query_as("SELECT state, data, error, checked_at FROM registrations WHERE company_id = $1")
             .bind(company_id)
             .fetch_optional(pool)
             .await?;
+    let queued: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM job_queue
+                         WHERE kind = 'registration' AND dedup_key = $1::text AND state IN ('queued', 'running'))",
+    )
+    .bind(company_id)
+    .fetch_one(pool)
+    .await?;
     let Some(row) = row else {
-        return Ok((None, Some("registration not looked up (whois.enabled is off, or no scan finished yet)".into())));
+        let note = if queued {
+            "registration pending: queued for an RDAP/WHOIS lookup"
+        } else {
+            "registration not looked up (whois.enabled is off, or no scan finished yet)"
+        };
+        return Ok((None, Some(note.into())));
     };
     let data = row.data.and_then(|v| serde_json::from_value::<Registration>(v).ok());
-    Ok((data.clone(), registration_note(&row.state, row.error.as_deref(), row.checked_at, data.is_some())))
+    // A failed lookup waiting for its retry still says why it failed.
+    let state = if queued && row.state != "unavailable" { "pending" } else { row.state.as_str() };
+    Ok((data.clone(), registration_note(state, row.error.as_deref(), row.checked_at, data.is_some())))
 }
 
 /// What the lead detail says about the registration lookup's state.
@@ -514,5 +529,75 @@ fn registration_note(
                 Some(format!("registration unavailable: {why}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn company(pool: &PgPool) -> i64 {
+        sqlx::query_scalar("INSERT INTO companies (domain, source) VALUES ('example.com', 'add') RETURNING id")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    async fn queue_lookup(pool: &PgPool, id: i64) {
+        sqlx::query(
+            "INSERT INTO job_queue (kind, payload, dedup_key) VALUES ('registration', jsonb_build_object('company_id', $1::bigint), $1::text)",
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    async fn answer(pool: &PgPool, id: i64, state: &str) {
+        sqlx::query(
+            "INSERT INTO registrations (company_id, state, data, error, checked_at)
+             VALUES ($1, $2, CASE WHEN $2 = 'found' THEN '{\"registrar\": \"R\", \"nameservers\": [], \"source\": \"RDAP x\"}'::jsonb END,
+                     CASE WHEN $2 = 'unavailable' THEN 'registry timed out' END, now())",
+        )
+        .bind(id)
+        .bind(state)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_queued_first_lookup_is_pending(pool: PgPool) {
+        let id = company(&pool).await;
+        queue_lookup(&pool, id).await;
+        let (data, note) = registration(&pool, id).await.unwrap();
+        assert_eq!(data, None);
+        assert_eq!(note.as_deref(), Some("registration pending: queued for an RDAP/WHOIS lookup"));
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn without_a_queued_lookup_or_an_answer_the_registration_was_not_looked_up(pool: PgPool) {
+        let id = company(&pool).await;
+        let (_, note) = registration(&pool, id).await.unwrap();
+        assert!(note.unwrap_or_default().starts_with("registration not looked up"));
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn an_answer_being_refreshed_is_shown_with_refresh_pending(pool: PgPool) {
+        let id = company(&pool).await;
+        answer(&pool, id, "found").await;
+        queue_lookup(&pool, id).await;
+        let (data, note) = registration(&pool, id).await.unwrap();
+        assert_eq!(data.and_then(|r| r.registrar).as_deref(), Some("R"));
+        assert_eq!(note.as_deref(), Some("registration refresh pending"));
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_failed_lookup_waiting_for_its_retry_still_says_why(pool: PgPool) {
+        let id = company(&pool).await;
+        answer(&pool, id, "unavailable").await;
+        queue_lookup(&pool, id).await;
+        let (_, note) = registration(&pool, id).await.unwrap();
+        assert_eq!(note.as_deref(), Some("registration unavailable: registry timed out"));
     }
 }

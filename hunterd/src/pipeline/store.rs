@@ -349,8 +349,16 @@ struct LeadRow<'a> {
     dkim_selectors: Vec<String>,
     dmarc_policy: Option<&'a str>,
     dmarc_pct: Option<i16>,
-    #[serde(flatten)]
-    score: StoredScoreJson<'a>,
+    // The score's listed columns only: its breakdown and sales summary (~2 KB of JSON) live in `scores`,
+    // and PostgreSQL would parse them here for nothing.
+    score: i32,
+    segment: &'a str,
+    commercial_segment: Option<&'a str>,
+    technical_heat: Option<&'a str>,
+    commercial_heat: Option<&'a str>,
+    priority: Option<&'a str>,
+    priority_label: Option<&'a str>,
+    legacy_priority: Option<i16>,
     ip_country: Option<&'a str>,
     ip_asn: Option<i64>,
     ip_org: Option<&'a str>,
@@ -380,7 +388,14 @@ impl<'a> LeadRow<'a> {
             dkim_selectors: dkim_selectors(scan),
             dmarc_policy: scan.dmarc.as_ref().map(|m| m.policy.as_str()),
             dmarc_pct: scan.dmarc.as_ref().map(|m| i16::from(m.pct)),
-            score: StoredScoreJson::of(&o.score),
+            score: o.score.score,
+            segment: &o.score.segment,
+            commercial_segment: o.score.commercial_segment.as_deref(),
+            technical_heat: o.score.technical_heat.as_deref(),
+            commercial_heat: o.score.commercial_heat.as_deref(),
+            priority: o.score.priority.as_deref(),
+            priority_label: o.score.priority_label.as_deref(),
+            legacy_priority: o.score.legacy_priority,
             ip_country: ip.and_then(|p| p.country.as_deref()),
             ip_asn: ip.and_then(|p| p.asn).map(i64::from),
             ip_org: ip.and_then(|p| p.organisation()),
@@ -469,19 +484,17 @@ async fn record_changes(
     Ok(())
 }
 
-/// Queues registration lookups for `companies` (one per company at a time) and marks those never
-/// looked up as pending, so the lead detail can say so.
+/// Queues registration lookups for `companies` (one per company at a time). Nothing else is written:
+/// the lead detail reads "pending" off the queued lookup, which keeps a row and its foreign-key check
+/// per first scan out of the store's transaction.
 async fn queue_registrations(tx: &mut sqlx::PgConnection, companies: &[i64]) -> Result<(), sqlx::Error> {
     if companies.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "WITH queued AS (
-            INSERT INTO job_queue (kind, payload, dedup_key)
-            SELECT 'registration', jsonb_build_object('company_id', id), id::text FROM unnest($1::bigint[]) AS id
-            ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING)
-         INSERT INTO registrations (company_id, state) SELECT id, 'pending' FROM unnest($1::bigint[]) AS id
-         ON CONFLICT (company_id) DO NOTHING",
+        "INSERT INTO job_queue (kind, payload, dedup_key)
+         SELECT 'registration', jsonb_build_object('company_id', id), id::text FROM unnest($1::bigint[]) AS id
+         ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING",
     )
     .bind(companies)
     .execute(&mut *tx)
