@@ -9,7 +9,8 @@
 //! change the runs; `USER_BENCH_TIMELINE=1` also prints, every 100 ms, how many companies exist,
 //! how many are scanned, the scan queue, the machine's busy share and the CPU share (of one core) of
 //! hunterd and of its PostgreSQL backends: where the time goes. `USER_BENCH_KEEP_DB=1` keeps each
-//! run's database (its name is printed) for a look at what was stored.
+//! run's database (its name is printed) for a look at what was stored. `HUNTER_TESTS_BIN_DIR=DIR` runs
+//! the hunterd and hunter-tui found in DIR instead (e.g. another commit's, for an A/B comparison).
 
 use hunter_tests::dns::synthetic;
 use hunter_tests::{Daemon, DaemonOptions, TestDb, scratch_dir, tui_command};

@@ -75,9 +75,14 @@ pub fn cargo_build(args: &[&str]) {
 }
 
 /// Path of a workspace binary, built (once per test process) so it is never stale.
+/// `HUNTER_TESTS_BIN_DIR` points the benches at binaries built elsewhere (another commit, for an A/B
+/// comparison on the same machine) and skips the build.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("HUNTER_TESTS_BIN_DIR") {
+            return PathBuf::from(dir);
+        }
         cargo_build(&["-p", "hunterd", "-p", "hunter-tui", "--bins"]);
         // target/debug/deps/<test-binary> → target/debug
         let exe = std::env::current_exe().expect("current exe");
