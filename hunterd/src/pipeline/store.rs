@@ -262,9 +262,9 @@ struct ScoreRow<'a> {
     score: &'a StoredScoreJson<'a>,
 }
 
-/// The score's columns as the JSON the insert reads.
+/// The score's columns the lead list shows, as JSON (in `scores` and in `lead_state`).
 #[derive(Serialize)]
-struct StoredScoreJson<'a> {
+struct ListedScore<'a> {
     score: i32,
     segment: &'a str,
     commercial_segment: Option<&'a str>,
@@ -272,16 +272,12 @@ struct StoredScoreJson<'a> {
     commercial_heat: Option<&'a str>,
     priority: Option<&'a str>,
     priority_label: Option<&'a str>,
-    breakdown: &'a [Contribution],
-    sales_summary: Option<&'a SalesSummary>,
-    rules_version: &'a str,
-    reason: &'a str,
     legacy_priority: Option<i16>,
 }
 
-impl<'a> StoredScoreJson<'a> {
+impl<'a> ListedScore<'a> {
     fn of(s: &'a StoredScore) -> Self {
-        StoredScoreJson {
+        ListedScore {
             score: s.score,
             segment: &s.segment,
             commercial_segment: s.commercial_segment.as_deref(),
@@ -289,11 +285,30 @@ impl<'a> StoredScoreJson<'a> {
             commercial_heat: s.commercial_heat.as_deref(),
             priority: s.priority.as_deref(),
             priority_label: s.priority_label.as_deref(),
+            legacy_priority: s.legacy_priority,
+        }
+    }
+}
+
+/// The score's columns as the JSON the insert reads.
+#[derive(Serialize)]
+struct StoredScoreJson<'a> {
+    #[serde(flatten)]
+    listed: ListedScore<'a>,
+    breakdown: &'a [Contribution],
+    sales_summary: Option<&'a SalesSummary>,
+    rules_version: &'a str,
+    reason: &'a str,
+}
+
+impl<'a> StoredScoreJson<'a> {
+    fn of(s: &'a StoredScore) -> Self {
+        StoredScoreJson {
+            listed: ListedScore::of(s),
             breakdown: &s.breakdown,
             sales_summary: s.sales_summary.as_ref(),
             rules_version: &s.rules_version,
             reason: &s.reason,
-            legacy_priority: s.legacy_priority,
         }
     }
 }
@@ -351,14 +366,8 @@ struct LeadRow<'a> {
     dmarc_pct: Option<i16>,
     // The score's listed columns only: its breakdown and sales summary (~2 KB of JSON) live in `scores`,
     // and PostgreSQL would parse them here for nothing.
-    score: i32,
-    segment: &'a str,
-    commercial_segment: Option<&'a str>,
-    technical_heat: Option<&'a str>,
-    commercial_heat: Option<&'a str>,
-    priority: Option<&'a str>,
-    priority_label: Option<&'a str>,
-    legacy_priority: Option<i16>,
+    #[serde(flatten)]
+    score: ListedScore<'a>,
     ip_country: Option<&'a str>,
     ip_asn: Option<i64>,
     ip_org: Option<&'a str>,
@@ -388,14 +397,7 @@ impl<'a> LeadRow<'a> {
             dkim_selectors: dkim_selectors(scan),
             dmarc_policy: scan.dmarc.as_ref().map(|m| m.policy.as_str()),
             dmarc_pct: scan.dmarc.as_ref().map(|m| i16::from(m.pct)),
-            score: o.score.score,
-            segment: &o.score.segment,
-            commercial_segment: o.score.commercial_segment.as_deref(),
-            technical_heat: o.score.technical_heat.as_deref(),
-            commercial_heat: o.score.commercial_heat.as_deref(),
-            priority: o.score.priority.as_deref(),
-            priority_label: o.score.priority_label.as_deref(),
-            legacy_priority: o.score.legacy_priority,
+            score: ListedScore::of(&o.score),
             ip_country: ip.and_then(|p| p.country.as_deref()),
             ip_asn: ip.and_then(|p| p.asn).map(i64::from),
             ip_org: ip.and_then(|p| p.organisation()),
@@ -609,6 +611,53 @@ mod tests {
             queries: 9,
             warnings: vec!["DKIM selector s2 timed out".into()],
         }
+    }
+
+    fn outcome() -> ScanOutcome {
+        ScanOutcome {
+            company_id: 7,
+            scan: scan(),
+            detection: StoredDetection { provider: "M365".into(), ..StoredDetection::default() },
+            score: StoredScore {
+                score: 60,
+                segment: "Existing".into(),
+                priority: Some("P2".into()),
+                breakdown: vec![Contribution { key: "M365".into(), points: 50, reason: "mail provider M365".into() }],
+                sales_summary: Some(SalesSummary::default()),
+                rules_version: "v1".into(),
+                reason: "uses Microsoft 365".into(),
+                ..StoredScore::default()
+            },
+            registration: None,
+            registration_due: false,
+            enrichment: None,
+            started_at: chrono::Utc::now(),
+            duration_ms: 12,
+        }
+    }
+
+    #[test]
+    fn the_lead_state_row_carries_the_listed_score_but_not_its_breakdown_or_summary() {
+        let outcome = outcome();
+        let row = serde_json::to_value(LeadRow::of(&outcome, 1, 2)).expect("lead row");
+        assert_eq!(row["score"], 60);
+        assert_eq!(row["segment"], "Existing");
+        assert_eq!(row["priority"], "P2");
+        for absent in ["breakdown", "sales_summary", "rules_version", "reason"] {
+            assert!(row.get(absent).is_none(), "{absent} is sent with the lead_state row");
+        }
+    }
+
+    #[test]
+    fn the_score_row_carries_the_listed_columns_and_the_breakdown() {
+        let outcome = outcome();
+        let score = StoredScoreJson::of(&outcome.score);
+        let row = serde_json::to_value(ScoreRow { company_id: 7, scan_id: 1, score: &score }).expect("score row");
+        assert_eq!(row["score"], 60);
+        assert_eq!(row["priority"], "P2");
+        assert_eq!(row["breakdown"][0]["key"], "M365");
+        assert_eq!(row["reason"], "uses Microsoft 365");
+        assert_eq!(row["company_id"], 7);
     }
 
     #[test]
