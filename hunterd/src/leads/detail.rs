@@ -470,41 +470,43 @@ pub async fn lead_ip_details(pool: &PgPool, domain: &str) -> Result<(Vec<IpDetai
     Ok(ip_details(enrichment, &records, &lookup_key(domain)))
 }
 
-/// A row of `registrations`, the registration queue's result for one company.
+/// A row of `registrations` (the registration queue's result for one company, if any) and whether a
+/// lookup for the company waits in the queue.
 #[derive(sqlx::FromRow)]
 struct RegistrationRow {
-    state: String,
+    state: Option<String>,
     data: Option<serde_json::Value>,
     error: Option<String>,
     checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    queued: bool,
 }
 
 /// The registration and, when it is absent or may be stale, why. A lookup waiting in the registration
 /// queue (queued or running) makes it "pending", unless the last one failed (its retry waits there).
 async fn registration(pool: &PgPool, company_id: i64) -> Result<(Option<Registration>, Option<String>), LeadError> {
-    let row: Option<RegistrationRow> =
-        sqlx::query_as("SELECT state, data, error, checked_at FROM registrations WHERE company_id = $1")
-            .bind(company_id)
-            .fetch_optional(pool)
-            .await?;
-    let queued: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM job_queue
-                         WHERE kind = 'registration' AND dedup_key = $1::text AND state IN ('queued', 'running'))",
+    let row: RegistrationRow = sqlx::query_as(
+        "SELECT r.state, r.data, r.error, r.checked_at,
+                EXISTS (SELECT 1 FROM job_queue
+                         WHERE kind = 'registration' AND dedup_key = c.id::text AND state IN ('queued', 'running'))
+                    AS queued
+           FROM (SELECT $1::bigint AS id) c LEFT JOIN registrations r ON r.company_id = c.id",
     )
     .bind(company_id)
     .fetch_one(pool)
     .await?;
-    let Some(row) = row else {
-        let note = if queued {
-            "registration pending: queued for an RDAP/WHOIS lookup"
-        } else {
-            "registration not looked up (whois.enabled is off, or no scan finished yet)"
-        };
-        return Ok((None, Some(note.into())));
+    let state = match (row.state.as_deref(), row.queued) {
+        // A failed lookup waiting for its retry still says why it failed.
+        (Some("unavailable"), _) => "unavailable",
+        (_, true) => "pending",
+        (Some(state), false) => state,
+        (None, false) => {
+            return Ok((
+                None,
+                Some("registration not looked up (whois.enabled is off, or no scan finished yet)".into()),
+            ));
+        }
     };
     let data = row.data.and_then(|v| serde_json::from_value::<Registration>(v).ok());
-    // A failed lookup waiting for its retry still says why it failed.
-    let state = if queued && row.state != "unavailable" { "pending" } else { row.state.as_str() };
     Ok((data.clone(), registration_note(state, row.error.as_deref(), row.checked_at, data.is_some())))
 }
 
