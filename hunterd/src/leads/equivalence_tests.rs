@@ -437,3 +437,42 @@ async fn a_lead_state_update_that_changes_nothing_listed_leaves_the_list_row_alo
     .unwrap();
     assert_eq!(listed, stored);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_stored_batch_finds_its_list_rows_by_key_without_reading_the_whole_list(pool: PgPool) {
+    sqlx::query(
+        "INSERT INTO companies (domain, source) SELECT 'lead' || g || '.example', 'test' FROM generate_series(1, 10000) g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO lead_state (company_id, provider, score) SELECT id, 'Local', 10 FROM companies")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Not analyzed: the state right after a bulk import, before autovacuum has looked at the list.
+
+    let mut tx = pool.begin().await.unwrap();
+    for statement in [
+        // A stored batch's shapes: first scans and rescans (updates), and leads deleted with their company.
+        "UPDATE lead_state SET provider = 'M365', score = 70, scanned_at = now() WHERE company_id IN
+            (SELECT id FROM companies ORDER BY id LIMIT 256)",
+        "DELETE FROM lead_state WHERE company_id IN (SELECT id FROM companies ORDER BY id DESC LIMIT 256)",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    }
+    let (seq_scans, index_scans): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'lead_list'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(seq_scans, 0, "lead_list was read whole to follow a batch");
+    assert!(index_scans > 0);
+    let listed: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_list WHERE provider = 'M365' AND score = 70")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(listed, 256);
+}
