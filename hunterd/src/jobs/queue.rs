@@ -222,14 +222,17 @@ pub async fn sign_batch(pool: &PgPool, batch_id: &str, by: &str) -> Result<(), s
     Ok(())
 }
 
-/// Members scanned since the batch was created, out of all members.
+/// Members scanned since the batch was created, out of all members: one pass over the members (a
+/// `--wait` asks this every few hundred milliseconds while thousands of scans are being stored).
 pub async fn batch_progress(pool: &PgPool, batch_id: &str) -> Result<Option<BatchProgress>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT b.id IS NOT NULL AS found,
-                (SELECT count(*) FROM batch_members m WHERE m.batch_id = b.id) AS total,
-                (SELECT count(*) FROM batch_members m JOIN lead_state ls ON ls.company_id = m.company_id
-                  WHERE m.batch_id = b.id AND ls.scanned_at >= b.created_at) AS done
-           FROM batches b WHERE b.id = $1::uuid",
+        "SELECT p.total, p.done
+           FROM batches b
+          CROSS JOIN LATERAL (
+                SELECT count(*) AS total, count(*) FILTER (WHERE ls.scanned_at >= b.created_at) AS done
+                  FROM batch_members m LEFT JOIN lead_state ls ON ls.company_id = m.company_id
+                 WHERE m.batch_id = b.id) p
+          WHERE b.id = $1::uuid",
     )
     .bind(batch_id)
     .fetch_optional(pool)

@@ -199,6 +199,16 @@ async fn batch_progress_counts_members_scanned_after_the_batch() {
     assert_eq!((p.done, p.total), (1, 2));
 }
 
+#[tokio::test]
+async fn batch_progress_knows_an_empty_batch_from_an_unknown_one() {
+    let (_db, pool) = migrated().await;
+    let empty = queue::create_batch(&pool, "test", &[]).await.unwrap();
+    let p = queue::batch_progress(&pool, &empty).await.unwrap().expect("the batch exists");
+    assert_eq!((p.done, p.total), (0, 0));
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert!(queue::batch_progress(&pool, &unknown).await.unwrap().is_none());
+}
+
 // --- the periodic `rescans` job ---
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
