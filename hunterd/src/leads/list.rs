@@ -22,7 +22,7 @@ const LEAD_COLUMNS: &str = "l.domain, l.company_name, ls.provider, ls.gateway, l
      ls.spf, ls.spf_includes, ls.dkim, ls.dmarc_policy, ls.dmarc_pct, ls.score, ls.segment, ls.commercial_segment, \
      ls.technical_heat, ls.commercial_heat, ls.priority, ls.priority_label, ls.scan_status, ls.scanned_at, \
      l.favorite, l.tags, ls.ip_country, ls.ip_asn, ls.ip_org, ls.ip_proxy, ls.infrastructure_summary, \
-     (SELECT s.signals->'spf'->>'status' FROM scans s WHERE s.id = ls.scan_id) AS spf_status, \
+     ls.spf_status, \
      p.state AS d365_state, p.lead_id AS d365_lead_id, p.record_url AS d365_url, p.pushed_at AS d365_pushed_at, \
      (SELECT pr.referral_kind FROM pc_referrals pr WHERE pr.company_id = l.company_id \
        ORDER BY pr.updated_time DESC NULLS LAST, pr.id DESC LIMIT 1) AS referral_kind, \

@@ -322,7 +322,7 @@ async fn queue_scan_if_due(
            FROM companies c LEFT JOIN lead_state ls ON ls.company_id = c.id
           WHERE c.id = $1 AND (ls.scanned_at IS NULL OR ls.scanned_at < now() - make_interval(secs => $3)
                 OR ($4 AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.id = ls.score_id
-                                          AND s.breakdown @> '[{"key": "partner_center_cosell"}]'))
+                                          AND s.breakdown::jsonb @> '[{"key": "partner_center_cosell"}]'))
                 OR ($5 AND ls.provider IS DISTINCT FROM 'M365'))
          ON CONFLICT (kind, dedup_key) WHERE state IN ('queued', 'running') DO NOTHING"#,
     )

@@ -9,8 +9,7 @@ use crate::scan::ScanResult;
 use crate::scan::model::{DkimSelector, DmarcRecord, MxHost, RawRecord, ScanStatus, SpfResult, TenantHints};
 use protocol::{Contribution, Evidence, Registration, SalesSummary};
 use serde::Serialize;
-use sqlx::PgPool;
-use sqlx::types::Json;
+use sqlx::{PgPool, Row};
 use std::collections::HashMap;
 
 /// What provider detection concluded, as stored in `scans.detection`.
@@ -178,21 +177,6 @@ async fn lock_previous(
     Ok(rows.into_iter().map(|r| (r.company_id, r)).collect())
 }
 
-/// `scans` rows, one JSON array for the whole batch, serialized straight from the outcomes (no
-/// intermediate JSON values: building and dropping those was a third of the writer's time).
-#[derive(Serialize)]
-struct ScanRow<'a> {
-    company_id: i64,
-    status: &'a str,
-    raw_records: &'a [RawRecord],
-    signals: Signals<'a>,
-    detection: &'a StoredDetection,
-    registration: Option<&'a Registration>,
-    started_at: chrono::DateTime<chrono::Utc>,
-    duration_ms: i32,
-    enrichment: Option<&'a crate::enrich::EnrichmentReport>,
-}
-
 /// `scans.signals`: the scan as [`ScanResult`] serializes, with its raw records left out (they have a
 /// column of their own), borrowed rather than cloned.
 #[derive(Serialize)]
@@ -218,100 +202,167 @@ impl<'a> Signals<'a> {
     }
 }
 
+/// A document for a `json` column, as text: PostgreSQL only checks it (a `jsonb` value, or a whole
+/// batch sent as one JSON document, would be parsed into binary form, ~15 µs a kilobyte).
+fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, sqlx::Error> {
+    serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// The batch's `scans` rows, column by column (bound as arrays and zipped by `unnest`).
+#[derive(Default)]
+struct ScanColumns<'a> {
+    company_id: Vec<i64>,
+    status: Vec<&'a str>,
+    raw_records: Vec<String>,
+    signals: Vec<String>,
+    detection: Vec<String>,
+    registration: Vec<Option<String>>,
+    started_at: Vec<chrono::DateTime<chrono::Utc>>,
+    duration_ms: Vec<i32>,
+    enrichment: Vec<Option<String>>,
+}
+
+impl<'a> ScanColumns<'a> {
+    fn of(outcomes: &'a [ScanOutcome]) -> Result<Self, sqlx::Error> {
+        let mut c = ScanColumns::default();
+        for o in outcomes {
+            c.company_id.push(o.company_id);
+            c.status.push(o.scan.status.as_str());
+            c.raw_records.push(json_text(&o.scan.raw)?);
+            c.signals.push(json_text(&Signals::of(&o.scan))?);
+            c.detection.push(json_text(&o.detection)?);
+            c.registration.push(o.registration.as_ref().map(json_text).transpose()?);
+            c.started_at.push(o.started_at);
+            c.duration_ms.push(o.duration_ms);
+            c.enrichment.push(o.enrichment.as_ref().map(json_text).transpose()?);
+        }
+        Ok(c)
+    }
+}
+
 /// Inserts the scans; returns each company's new scan id.
 async fn insert_scans(
     tx: &mut sqlx::PgConnection,
     outcomes: &[ScanOutcome],
     owner: Option<&str>,
 ) -> Result<HashMap<i64, i64>, sqlx::Error> {
-    let rows: Vec<ScanRow> = outcomes
-        .iter()
-        .map(|o| ScanRow {
-            company_id: o.company_id,
-            status: o.scan.status.as_str(),
-            raw_records: &o.scan.raw,
-            signals: Signals::of(&o.scan),
-            detection: &o.detection,
-            registration: o.registration.as_ref(),
-            started_at: o.started_at,
-            duration_ms: o.duration_ms,
-            enrichment: o.enrichment.as_ref(),
-        })
-        .collect();
+    let c = ScanColumns::of(outcomes)?;
     let ids: Vec<(i64, i64)> = sqlx::query_as(
         "INSERT INTO scans (company_id, status, raw_records, signals, detection, registration, started_at,
                             finished_at, duration_ms, scanned_by, enrichment)
          SELECT r.company_id, r.status, r.raw_records, r.signals, r.detection, r.registration, r.started_at,
-                now(), r.duration_ms, $2, r.enrichment
-           FROM jsonb_to_recordset($1) AS r(company_id bigint, status text, raw_records jsonb, signals jsonb,
-                detection jsonb, registration jsonb, started_at timestamptz, duration_ms int, enrichment jsonb)
+                now(), r.duration_ms, $10, r.enrichment
+           FROM unnest($1::bigint[], $2::text[], $3::text[]::json[], $4::text[]::json[], $5::text[]::json[],
+                       $6::text[]::json[], $7::timestamptz[], $8::int[], $9::text[]::json[])
+                AS r(company_id, status, raw_records, signals, detection, registration, started_at, duration_ms,
+                     enrichment)
          RETURNING company_id, id",
     )
-    .bind(Json(&rows))
+    .bind(&c.company_id)
+    .bind(&c.status)
+    .bind(&c.raw_records)
+    .bind(&c.signals)
+    .bind(&c.detection)
+    .bind(&c.registration)
+    .bind(&c.started_at)
+    .bind(&c.duration_ms)
+    .bind(&c.enrichment)
     .bind(owner)
     .fetch_all(&mut *tx)
     .await?;
     Ok(ids.into_iter().collect())
 }
 
-#[derive(Serialize)]
-struct ScoreRow<'a> {
-    company_id: i64,
-    scan_id: i64,
-    #[serde(flatten)]
-    score: &'a StoredScoreJson<'a>,
+/// The score's values the lead list shows, column by column: in `scores` and in `lead_state`.
+#[derive(Default)]
+struct ListedScoreColumns<'a> {
+    score: Vec<i32>,
+    segment: Vec<&'a str>,
+    commercial_segment: Vec<Option<&'a str>>,
+    technical_heat: Vec<Option<&'a str>>,
+    commercial_heat: Vec<Option<&'a str>>,
+    priority: Vec<Option<&'a str>>,
+    priority_label: Vec<Option<&'a str>>,
+    legacy_priority: Vec<Option<i16>>,
 }
 
-/// The score's columns the lead list shows, as JSON (in `scores` and in `lead_state`).
-#[derive(Serialize)]
-struct ListedScore<'a> {
-    score: i32,
-    segment: &'a str,
-    commercial_segment: Option<&'a str>,
-    technical_heat: Option<&'a str>,
-    commercial_heat: Option<&'a str>,
-    priority: Option<&'a str>,
-    priority_label: Option<&'a str>,
-    legacy_priority: Option<i16>,
-}
+/// The SQL types of [`ListedScoreColumns`], in the order [`ListedScoreColumns::bind`] binds them.
+const LISTED_SCORE_TYPES: [&str; 8] = ["int", "text", "text", "text", "text", "text", "text", "smallint"];
+/// Their column names, in the same order.
+const LISTED_SCORE_NAMES: &str =
+    "score, segment, commercial_segment, technical_heat, commercial_heat, priority, priority_label, legacy_priority";
 
-impl<'a> ListedScore<'a> {
-    fn of(s: &'a StoredScore) -> Self {
-        ListedScore {
-            score: s.score,
-            segment: &s.segment,
-            commercial_segment: s.commercial_segment.as_deref(),
-            technical_heat: s.technical_heat.as_deref(),
-            commercial_heat: s.commercial_heat.as_deref(),
-            priority: s.priority.as_deref(),
-            priority_label: s.priority_label.as_deref(),
-            legacy_priority: s.legacy_priority,
-        }
+impl<'a> ListedScoreColumns<'a> {
+    fn push(&mut self, s: &'a StoredScore) {
+        self.score.push(s.score);
+        self.segment.push(&s.segment);
+        self.commercial_segment.push(s.commercial_segment.as_deref());
+        self.technical_heat.push(s.technical_heat.as_deref());
+        self.commercial_heat.push(s.commercial_heat.as_deref());
+        self.priority.push(s.priority.as_deref());
+        self.priority_label.push(s.priority_label.as_deref());
+        self.legacy_priority.push(s.legacy_priority);
+    }
+
+    fn bind<'q>(&'q self, query: PgStatement<'q>) -> PgStatement<'q> {
+        query
+            .bind(&self.score)
+            .bind(&self.segment)
+            .bind(&self.commercial_segment)
+            .bind(&self.technical_heat)
+            .bind(&self.commercial_heat)
+            .bind(&self.priority)
+            .bind(&self.priority_label)
+            .bind(&self.legacy_priority)
     }
 }
 
-/// The score's columns as the JSON the insert reads.
-#[derive(Serialize)]
-struct StoredScoreJson<'a> {
-    #[serde(flatten)]
-    listed: ListedScore<'a>,
-    breakdown: &'a [Contribution],
-    sales_summary: Option<&'a SalesSummary>,
-    rules_version: &'a str,
-    reason: &'a str,
+type PgStatement<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `unnest(...)` over `types` as array parameters numbered from `first`, e.g. `$3::int[], $4::text[]`.
+fn array_params(first: usize, types: &[&str]) -> String {
+    types.iter().enumerate().map(|(i, t)| format!("${}::{t}[]", first + i)).collect::<Vec<_>>().join(", ")
 }
 
-impl<'a> StoredScoreJson<'a> {
-    fn of(s: &'a StoredScore) -> Self {
-        StoredScoreJson {
-            listed: ListedScore::of(s),
-            breakdown: &s.breakdown,
-            sales_summary: s.sales_summary.as_ref(),
-            rules_version: &s.rules_version,
-            reason: &s.reason,
+/// The batch's `scores` rows, column by column.
+#[derive(Default)]
+struct ScoreColumns<'a> {
+    company_id: Vec<i64>,
+    scan_id: Vec<i64>,
+    breakdown: Vec<String>,
+    sales_summary: Vec<Option<String>>,
+    rules_version: Vec<&'a str>,
+    reason: Vec<&'a str>,
+    listed: ListedScoreColumns<'a>,
+}
+
+impl<'a> ScoreColumns<'a> {
+    fn of(outcomes: &'a [ScanOutcome], scan_ids: &HashMap<i64, i64>) -> Result<Self, sqlx::Error> {
+        let mut c = ScoreColumns::default();
+        for o in outcomes {
+            let s = &o.score;
+            c.company_id.push(o.company_id);
+            c.scan_id.push(scan_ids[&o.company_id]);
+            c.breakdown.push(json_text(&s.breakdown)?);
+            c.sales_summary.push(s.sales_summary.as_ref().map(json_text).transpose()?);
+            c.rules_version.push(&s.rules_version);
+            c.reason.push(&s.reason);
+            c.listed.push(s);
         }
+        Ok(c)
     }
 }
+
+/// The scores insert: every column an array parameter, zipped by `unnest` (built once, from constants).
+static INSERT_SCORES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO scores (company_id, scan_id, breakdown, sales_summary, rules_version, reason, {LISTED_SCORE_NAMES})
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]::json[], $4::text[]::json[], $5::text[],
+                              $6::text[], {listed})
+         RETURNING company_id, id",
+        listed = array_params(7, &LISTED_SCORE_TYPES),
+    )
+});
 
 /// Inserts the scores; returns each company's new score id.
 async fn insert_scores(
@@ -319,93 +370,141 @@ async fn insert_scores(
     outcomes: &[ScanOutcome],
     scan_ids: &HashMap<i64, i64>,
 ) -> Result<HashMap<i64, i64>, sqlx::Error> {
-    let scores: Vec<StoredScoreJson> = outcomes.iter().map(|o| StoredScoreJson::of(&o.score)).collect();
-    let rows: Vec<ScoreRow> = outcomes
-        .iter()
-        .zip(&scores)
-        .map(|(o, score)| ScoreRow { company_id: o.company_id, scan_id: scan_ids[&o.company_id], score })
-        .collect();
-    let ids: Vec<(i64, i64)> = sqlx::query_as(
-        "INSERT INTO scores (company_id, scan_id, score, segment, commercial_segment, technical_heat,
-                             commercial_heat, priority, priority_label, breakdown, sales_summary, rules_version,
-                             reason, legacy_priority)
-         SELECT r.company_id, r.scan_id, r.score, r.segment, r.commercial_segment, r.technical_heat,
-                r.commercial_heat, r.priority, r.priority_label, r.breakdown, r.sales_summary, r.rules_version,
-                r.reason, r.legacy_priority
-           FROM jsonb_to_recordset($1) AS r(company_id bigint, scan_id bigint, score int, segment text,
-                commercial_segment text, technical_heat text, commercial_heat text, priority text,
-                priority_label text, breakdown jsonb, sales_summary jsonb, rules_version text, reason text,
-                legacy_priority smallint)
-         RETURNING company_id, id",
-    )
-    .bind(Json(&rows))
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(ids.into_iter().collect())
+    let c = ScoreColumns::of(outcomes, scan_ids)?;
+    let query = sqlx::query(sqlx::AssertSqlSafe(INSERT_SCORES_SQL.as_str()))
+        .bind(&c.company_id)
+        .bind(&c.scan_id)
+        .bind(&c.breakdown)
+        .bind(&c.sales_summary)
+        .bind(&c.rules_version)
+        .bind(&c.reason);
+    let rows = c.listed.bind(query).fetch_all(&mut *tx).await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
-/// What lists filter and sort on: one `lead_state` row per company.
-#[derive(Serialize)]
-struct LeadRow<'a> {
-    company_id: i64,
-    scan_id: i64,
-    score_id: i64,
-    scan_status: &'a str,
-    provider: &'a str,
-    gateway: Option<&'a str>,
-    local_provider: Option<&'a str>,
-    mx_root: Option<&'a str>,
-    tenant_size: Option<&'a str>,
-    mx_hosts: Vec<&'a str>,
-    spf: bool,
-    spf_record: Option<&'a str>,
-    spf_includes: &'a [String],
-    dkim: bool,
-    dkim_selectors: Vec<String>,
-    dmarc_policy: Option<&'a str>,
-    dmarc_pct: Option<i16>,
-    // The score's listed columns only: its breakdown and sales summary (~2 KB of JSON) live in `scores`,
-    // and PostgreSQL would parse them here for nothing.
-    #[serde(flatten)]
-    score: ListedScore<'a>,
-    ip_country: Option<&'a str>,
-    ip_asn: Option<i64>,
-    ip_org: Option<&'a str>,
-    ip_proxy: Option<bool>,
-    infrastructure_summary: Option<&'a str>,
-}
-
-impl<'a> LeadRow<'a> {
-    fn of(o: &'a ScanOutcome, scan_id: i64, score_id: i64) -> Self {
-        let (d, scan) = (&o.detection, &o.scan);
-        let ip = o.enrichment.as_ref().and_then(|e| e.primary());
-        LeadRow {
-            company_id: o.company_id,
-            scan_id,
-            score_id,
-            scan_status: scan.status.as_str(),
-            provider: &d.provider,
-            gateway: d.gateway.as_deref(),
-            local_provider: d.local_provider.as_deref(),
-            mx_root: d.mx_root.as_deref(),
-            tenant_size: d.tenant_size.as_deref(),
-            mx_hosts: scan.mx.iter().map(|m| m.host.as_str()).collect(),
-            spf: scan.spf.is_published(),
-            spf_record: scan.spf.record.as_deref(),
-            spf_includes: &scan.spf.includes,
-            dkim: scan.has_dkim(),
-            dkim_selectors: dkim_selectors(scan),
-            dmarc_policy: scan.dmarc.as_ref().map(|m| m.policy.as_str()),
-            dmarc_pct: scan.dmarc.as_ref().map(|m| i16::from(m.pct)),
-            score: ListedScore::of(&o.score),
-            ip_country: ip.and_then(|p| p.country.as_deref()),
-            ip_asn: ip.and_then(|p| p.asn).map(i64::from),
-            ip_org: ip.and_then(|p| p.organisation()),
-            ip_proxy: ip.and_then(|p| p.is_proxy),
-            infrastructure_summary: o.enrichment.as_ref().and_then(|e| e.infrastructure_summary.as_deref()),
+/// A PostgreSQL array literal of `items` (every element quoted, so commas, braces, blanks and the word
+/// NULL stay text): a row's array travels as one text value of a text array, cast back per row.
+fn text_array_literal<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
+        out.push('"');
+        for ch in item.as_ref().chars() {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+/// What lists filter and sort on: the batch's `lead_state` rows, column by column.
+#[derive(Default)]
+struct LeadColumns<'a> {
+    company_id: Vec<i64>,
+    scan_id: Vec<i64>,
+    score_id: Vec<i64>,
+    scan_status: Vec<&'a str>,
+    provider: Vec<&'a str>,
+    gateway: Vec<Option<&'a str>>,
+    local_provider: Vec<Option<&'a str>>,
+    mx_root: Vec<Option<&'a str>>,
+    tenant_size: Vec<Option<&'a str>>,
+    mx_hosts: Vec<String>,
+    spf: Vec<bool>,
+    spf_record: Vec<Option<&'a str>>,
+    spf_includes: Vec<String>,
+    spf_status: Vec<&'static str>,
+    dkim: Vec<bool>,
+    dkim_selectors: Vec<String>,
+    dmarc_policy: Vec<Option<&'a str>>,
+    dmarc_pct: Vec<Option<i16>>,
+    ip_country: Vec<Option<&'a str>>,
+    ip_asn: Vec<Option<i64>>,
+    ip_org: Vec<Option<&'a str>>,
+    ip_proxy: Vec<Option<bool>>,
+    infrastructure_summary: Vec<Option<&'a str>>,
+    // The score's listed values only: its breakdown and sales summary live in `scores`.
+    listed: ListedScoreColumns<'a>,
+}
+
+impl<'a> LeadColumns<'a> {
+    fn of(outcomes: &'a [ScanOutcome], scan_ids: &HashMap<i64, i64>, score_ids: &HashMap<i64, i64>) -> LeadColumns<'a> {
+        let mut c = LeadColumns::default();
+        for o in outcomes {
+            let (d, scan) = (&o.detection, &o.scan);
+            let ip = o.enrichment.as_ref().and_then(|e| e.primary());
+            c.company_id.push(o.company_id);
+            c.scan_id.push(scan_ids[&o.company_id]);
+            c.score_id.push(score_ids[&o.company_id]);
+            c.scan_status.push(scan.status.as_str());
+            c.provider.push(&d.provider);
+            c.gateway.push(d.gateway.as_deref());
+            c.local_provider.push(d.local_provider.as_deref());
+            c.mx_root.push(d.mx_root.as_deref());
+            c.tenant_size.push(d.tenant_size.as_deref());
+            c.mx_hosts.push(text_array_literal(&scan.mx.iter().map(|m| m.host.as_str()).collect::<Vec<_>>()));
+            c.spf.push(scan.spf.is_published());
+            c.spf_record.push(scan.spf.record.as_deref());
+            c.spf_includes.push(text_array_literal(&scan.spf.includes));
+            c.spf_status.push(scan.spf.status.as_str());
+            c.dkim.push(scan.has_dkim());
+            c.dkim_selectors.push(text_array_literal(&dkim_selectors(scan)));
+            c.dmarc_policy.push(scan.dmarc.as_ref().map(|m| m.policy.as_str()));
+            c.dmarc_pct.push(scan.dmarc.as_ref().map(|m| i16::from(m.pct)));
+            c.ip_country.push(ip.and_then(|p| p.country.as_deref()));
+            c.ip_asn.push(ip.and_then(|p| p.asn).map(i64::from));
+            c.ip_org.push(ip.and_then(|p| p.organisation()));
+            c.ip_proxy.push(ip.and_then(|p| p.is_proxy));
+            c.infrastructure_summary.push(o.enrichment.as_ref().and_then(|e| e.infrastructure_summary.as_deref()));
+            c.listed.push(&o.score);
+        }
+        c
     }
 }
+
+/// The lead_state upsert: every column an array parameter, zipped by `unnest` (built once, from
+/// constants).
+static UPSERT_LEAD_STATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO lead_state (company_id, scan_id, score_id, scan_status, provider, gateway, local_provider,
+                                 mx_root, tenant_size, mx_hosts, spf, spf_record, spf_includes, spf_status, dkim,
+                                 dkim_selectors, dmarc_policy, dmarc_pct, ip_country, ip_asn, ip_org, ip_proxy,
+                                 infrastructure_summary, {LISTED_SCORE_NAMES}, scanned_at, updated_at)
+         SELECT r.company_id, r.scan_id, r.score_id, r.scan_status, r.provider, r.gateway, r.local_provider,
+                r.mx_root, r.tenant_size, r.mx_hosts::text[], r.spf, r.spf_record, r.spf_includes::text[],
+                r.spf_status, r.dkim, r.dkim_selectors::text[], r.dmarc_policy, r.dmarc_pct, r.ip_country, r.ip_asn,
+                r.ip_org, r.ip_proxy, r.infrastructure_summary, {listed_r}, now(), now()
+           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[],
+                       $15::bool[], $16::text[], $17::text[], $18::smallint[], $19::text[], $20::bigint[],
+                       $21::text[], $22::bool[], $23::text[], {listed_params})
+             AS r(company_id, scan_id, score_id, scan_status, provider, gateway, local_provider, mx_root,
+                  tenant_size, mx_hosts, spf, spf_record, spf_includes, spf_status, dkim, dkim_selectors,
+                  dmarc_policy, dmarc_pct, ip_country, ip_asn, ip_org, ip_proxy, infrastructure_summary,
+                  {LISTED_SCORE_NAMES})
+         ON CONFLICT (company_id) DO UPDATE SET
+            scan_id = EXCLUDED.scan_id, score_id = EXCLUDED.score_id, scan_status = EXCLUDED.scan_status,
+            scanned_at = EXCLUDED.scanned_at, provider = EXCLUDED.provider, gateway = EXCLUDED.gateway,
+            local_provider = EXCLUDED.local_provider, mx_root = EXCLUDED.mx_root, tenant_size = EXCLUDED.tenant_size,
+            mx_hosts = EXCLUDED.mx_hosts, spf = EXCLUDED.spf, spf_record = EXCLUDED.spf_record,
+            spf_includes = EXCLUDED.spf_includes, spf_status = EXCLUDED.spf_status, dkim = EXCLUDED.dkim,
+            dkim_selectors = EXCLUDED.dkim_selectors, dmarc_policy = EXCLUDED.dmarc_policy,
+            dmarc_pct = EXCLUDED.dmarc_pct, score = EXCLUDED.score, segment = EXCLUDED.segment,
+            commercial_segment = EXCLUDED.commercial_segment, technical_heat = EXCLUDED.technical_heat,
+            commercial_heat = EXCLUDED.commercial_heat, priority = EXCLUDED.priority,
+            priority_label = EXCLUDED.priority_label, legacy_priority = EXCLUDED.legacy_priority, updated_at = now(),
+            ip_country = EXCLUDED.ip_country, ip_asn = EXCLUDED.ip_asn, ip_org = EXCLUDED.ip_org,
+            ip_proxy = EXCLUDED.ip_proxy, infrastructure_summary = EXCLUDED.infrastructure_summary",
+        listed_r = LISTED_SCORE_NAMES.split(", ").map(|n| format!("r.{n}")).collect::<Vec<_>>().join(", "),
+        listed_params = array_params(24, &LISTED_SCORE_TYPES),
+    )
+});
 
 async fn upsert_lead_state(
     tx: &mut sqlx::PgConnection,
@@ -413,44 +512,32 @@ async fn upsert_lead_state(
     scan_ids: &HashMap<i64, i64>,
     score_ids: &HashMap<i64, i64>,
 ) -> Result<(), sqlx::Error> {
-    let rows: Vec<LeadRow> =
-        outcomes.iter().map(|o| LeadRow::of(o, scan_ids[&o.company_id], score_ids[&o.company_id])).collect();
-    sqlx::query(
-        "INSERT INTO lead_state (company_id, scan_id, score_id, scan_status, scanned_at, provider, gateway,
-                                 local_provider, mx_root, tenant_size, mx_hosts, spf, spf_record, spf_includes, dkim,
-                                 dkim_selectors, dmarc_policy, dmarc_pct, score, segment, commercial_segment,
-                                 technical_heat, commercial_heat, priority, priority_label, legacy_priority, updated_at,
-                                 ip_country, ip_asn, ip_org, ip_proxy, infrastructure_summary)
-         SELECT r.company_id, r.scan_id, r.score_id, r.scan_status, now(), r.provider, r.gateway, r.local_provider,
-                r.mx_root, r.tenant_size, ARRAY(SELECT jsonb_array_elements_text(r.mx_hosts)), r.spf, r.spf_record,
-                ARRAY(SELECT jsonb_array_elements_text(r.spf_includes)), r.dkim,
-                ARRAY(SELECT jsonb_array_elements_text(r.dkim_selectors)), r.dmarc_policy, r.dmarc_pct, r.score,
-                r.segment, r.commercial_segment, r.technical_heat, r.commercial_heat, r.priority, r.priority_label,
-                r.legacy_priority, now(), r.ip_country, r.ip_asn, r.ip_org, r.ip_proxy, r.infrastructure_summary
-           FROM jsonb_to_recordset($1) AS r(company_id bigint, scan_id bigint, score_id bigint, scan_status text,
-                provider text, gateway text, local_provider text, mx_root text, tenant_size text, mx_hosts jsonb,
-                spf boolean, spf_record text, spf_includes jsonb, dkim boolean, dkim_selectors jsonb,
-                dmarc_policy text, dmarc_pct smallint, score int, segment text, commercial_segment text,
-                technical_heat text, commercial_heat text, priority text, priority_label text,
-                legacy_priority smallint, ip_country text, ip_asn bigint, ip_org text, ip_proxy boolean,
-                infrastructure_summary text)
-         ON CONFLICT (company_id) DO UPDATE SET
-            scan_id = EXCLUDED.scan_id, score_id = EXCLUDED.score_id, scan_status = EXCLUDED.scan_status,
-            scanned_at = EXCLUDED.scanned_at, provider = EXCLUDED.provider, gateway = EXCLUDED.gateway,
-            local_provider = EXCLUDED.local_provider, mx_root = EXCLUDED.mx_root, tenant_size = EXCLUDED.tenant_size,
-            mx_hosts = EXCLUDED.mx_hosts, spf = EXCLUDED.spf, spf_record = EXCLUDED.spf_record,
-            spf_includes = EXCLUDED.spf_includes, dkim = EXCLUDED.dkim, dkim_selectors = EXCLUDED.dkim_selectors,
-            dmarc_policy = EXCLUDED.dmarc_policy, dmarc_pct = EXCLUDED.dmarc_pct, score = EXCLUDED.score,
-            segment = EXCLUDED.segment, commercial_segment = EXCLUDED.commercial_segment,
-            technical_heat = EXCLUDED.technical_heat, commercial_heat = EXCLUDED.commercial_heat,
-            priority = EXCLUDED.priority, priority_label = EXCLUDED.priority_label,
-            legacy_priority = EXCLUDED.legacy_priority, updated_at = now(), ip_country = EXCLUDED.ip_country,
-            ip_asn = EXCLUDED.ip_asn, ip_org = EXCLUDED.ip_org, ip_proxy = EXCLUDED.ip_proxy,
-            infrastructure_summary = EXCLUDED.infrastructure_summary",
-    )
-    .bind(Json(&rows))
-    .execute(&mut *tx)
-    .await?;
+    let c = LeadColumns::of(outcomes, scan_ids, score_ids);
+    let statement: PgStatement = sqlx::query(sqlx::AssertSqlSafe(UPSERT_LEAD_STATE_SQL.as_str()))
+        .bind(&c.company_id)
+        .bind(&c.scan_id)
+        .bind(&c.score_id)
+        .bind(&c.scan_status)
+        .bind(&c.provider)
+        .bind(&c.gateway)
+        .bind(&c.local_provider)
+        .bind(&c.mx_root)
+        .bind(&c.tenant_size)
+        .bind(&c.mx_hosts)
+        .bind(&c.spf)
+        .bind(&c.spf_record)
+        .bind(&c.spf_includes)
+        .bind(&c.spf_status)
+        .bind(&c.dkim)
+        .bind(&c.dkim_selectors)
+        .bind(&c.dmarc_policy)
+        .bind(&c.dmarc_pct)
+        .bind(&c.ip_country)
+        .bind(&c.ip_asn)
+        .bind(&c.ip_org)
+        .bind(&c.ip_proxy)
+        .bind(&c.infrastructure_summary);
+    c.listed.bind(statement).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -525,12 +612,12 @@ pub async fn store_transient(
     relax_durability(&mut tx).await?;
     let scan_id: i64 = sqlx::query_scalar(
         "INSERT INTO scans (company_id, status, raw_records, signals, started_at, finished_at, duration_ms, scanned_by, error)
-         VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8) RETURNING id",
+         VALUES ($1, $2, $3::text::json, $4::text::json, $5, now(), $6, $7, $8) RETURNING id",
     )
     .bind(company_id)
     .bind(scan.status.as_str())
-    .bind(Json(&scan.raw))
-    .bind(Json(Signals::of(scan)))
+    .bind(json_text(&scan.raw)?)
+    .bind(json_text(&Signals::of(scan))?)
     .bind(started_at)
     .bind(duration_ms)
     .bind(job.map(|(_, owner)| owner))
@@ -538,13 +625,14 @@ pub async fn store_transient(
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO lead_state (company_id, scan_id, scan_status, scanned_at) VALUES ($1, $2, $3, now())
+        "INSERT INTO lead_state (company_id, scan_id, scan_status, spf_status, scanned_at) VALUES ($1, $2, $3, $4, now())
          ON CONFLICT (company_id) DO UPDATE SET scan_status = EXCLUDED.scan_status, scanned_at = EXCLUDED.scanned_at,
                                                  updated_at = now()",
     )
     .bind(company_id)
     .bind(scan_id)
     .bind(scan.status.as_str())
+    .bind(scan.spf.status.as_str())
     .execute(&mut *tx)
     .await?;
     if let Some((job_id, owner)) = job {
@@ -637,27 +725,46 @@ mod tests {
     }
 
     #[test]
-    fn the_lead_state_row_carries_the_listed_score_but_not_its_breakdown_or_summary() {
-        let outcome = outcome();
-        let row = serde_json::to_value(LeadRow::of(&outcome, 1, 2)).expect("lead row");
-        assert_eq!(row["score"], 60);
-        assert_eq!(row["segment"], "Existing");
-        assert_eq!(row["priority"], "P2");
-        for absent in ["breakdown", "sales_summary", "rules_version", "reason"] {
-            assert!(row.get(absent).is_none(), "{absent} is sent with the lead_state row");
-        }
+    fn the_lead_state_columns_carry_the_listed_score_and_the_spf_status_the_list_reports() {
+        let outcomes = [outcome()];
+        let c = LeadColumns::of(&outcomes, &HashMap::from([(7, 1)]), &HashMap::from([(7, 2)]));
+        assert_eq!((c.company_id[0], c.scan_id[0], c.score_id[0]), (7, 1, 2));
+        assert_eq!((c.listed.score[0], c.listed.segment[0], c.listed.priority[0]), (60, "Existing", Some("P2")));
+        assert_eq!(c.spf_status[0], "valid");
+        assert_eq!(c.mx_hosts[0], r#"{"example-com.mail.protection.outlook.com"}"#);
     }
 
     #[test]
-    fn the_score_row_carries_the_listed_columns_and_the_breakdown() {
-        let outcome = outcome();
-        let score = StoredScoreJson::of(&outcome.score);
-        let row = serde_json::to_value(ScoreRow { company_id: 7, scan_id: 1, score: &score }).expect("score row");
-        assert_eq!(row["score"], 60);
-        assert_eq!(row["priority"], "P2");
-        assert_eq!(row["breakdown"][0]["key"], "M365");
-        assert_eq!(row["reason"], "uses Microsoft 365");
-        assert_eq!(row["company_id"], 7);
+    fn a_text_array_literal_quotes_every_element() {
+        assert_eq!(text_array_literal::<&str>(&[]), "{}");
+        assert_eq!(
+            text_array_literal(&["a,b", "NULL", "{x}", r#"say "hi"\"#]),
+            r#"{"a,b","NULL","{x}","say \"hi\"\\"}"#
+        );
+    }
+
+    #[test]
+    fn the_score_columns_carry_the_listed_values_and_the_documents_as_json_text() {
+        let outcomes = [outcome()];
+        let scan_ids = HashMap::from([(7, 1)]);
+        let c = ScoreColumns::of(&outcomes, &scan_ids).expect("columns");
+        assert_eq!((c.company_id[0], c.scan_id[0], c.listed.score[0]), (7, 1, 60));
+        assert_eq!(c.listed.priority[0], Some("P2"));
+        assert_eq!(c.reason[0], "uses Microsoft 365");
+        let breakdown: Vec<Contribution> = serde_json::from_str(&c.breakdown[0]).expect("breakdown is JSON");
+        assert_eq!(breakdown[0].key, "M365");
+        assert!(c.sales_summary[0].is_some());
+    }
+
+    #[test]
+    fn the_scan_columns_carry_signals_without_raw_records_and_the_raw_records_apart() {
+        let outcomes = [outcome()];
+        let c = ScanColumns::of(&outcomes).expect("columns");
+        let signals: ScanResult = serde_json::from_str(&c.signals[0]).expect("signals are JSON");
+        assert!(signals.raw.is_empty());
+        let raw: Vec<RawRecord> = serde_json::from_str(&c.raw_records[0]).expect("raw records are JSON");
+        assert_eq!(raw, outcomes[0].scan.raw);
+        assert_eq!((c.registration[0].as_deref(), c.enrichment[0].as_deref()), (None, None));
     }
 
     #[test]

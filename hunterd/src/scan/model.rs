@@ -71,6 +71,18 @@ pub enum SpfStatus {
 }
 
 impl SpfStatus {
+    /// The stored name (as serde writes it): `lead_state.spf_status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpfStatus::None => "none",
+            SpfStatus::Valid => "valid",
+            SpfStatus::Multiple => "multiple",
+            SpfStatus::TooManyLookups => "too_many_lookups",
+            SpfStatus::Loop => "loop",
+            SpfStatus::TempError => "temp_error",
+        }
+    }
+
     /// RFC 7208's outcome class, as the export's `spf_result` column shows it.
     pub fn rfc_result(self) -> &'static str {
         match self {
@@ -220,5 +232,24 @@ impl ScanResult {
     /// MX host names in preference order.
     pub fn mx_hosts(&self) -> Vec<&str> {
         self.mx.iter().map(|m| m.host.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod spf_status_tests {
+    use super::SpfStatus;
+
+    #[test]
+    fn the_stored_spf_status_name_is_the_serde_name() {
+        for status in [
+            SpfStatus::None,
+            SpfStatus::Valid,
+            SpfStatus::Multiple,
+            SpfStatus::TooManyLookups,
+            SpfStatus::Loop,
+            SpfStatus::TempError,
+        ] {
+            assert_eq!(serde_json::to_value(status).expect("serialize"), status.as_str());
+        }
     }
 }
