@@ -66,13 +66,14 @@ impl ScanOutcome {
             mx_hosts: self.scan.mx.iter().map(|m| m.host.clone()).collect(),
             spf_record: self.scan.spf.record.clone(),
             dmarc_policy: self.scan.dmarc.as_ref().map(|d| d.policy.as_str().to_string()),
-            dkim_selectors: dkim_selectors(&self.scan),
+            dkim_selectors: published_selectors(&self.scan).map(str::to_string).collect(),
         }
     }
 }
 
-fn dkim_selectors(scan: &ScanResult) -> Vec<String> {
-    scan.dkim.iter().filter(|d| d.record.is_some()).map(|d| d.selector.clone()).collect()
+/// The DKIM selectors that answered with a record.
+fn published_selectors(scan: &ScanResult) -> impl Iterator<Item = &str> {
+    scan.dkim.iter().filter(|d| d.record.is_some()).map(|d| d.selector.as_str())
 }
 
 /// A scan result lost to a crash in the last few milliseconds is harmless: its queue item's completion
@@ -384,9 +385,9 @@ async fn insert_scores(
 
 /// A PostgreSQL array literal of `items` (every element quoted, so commas, braces, blanks and the word
 /// NULL stay text): a row's array travels as one text value of a text array, cast back per row.
-fn text_array_literal<S: AsRef<str>>(items: &[S]) -> String {
+fn text_array_literal<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
     let mut out = String::from("{");
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -448,13 +449,13 @@ impl<'a> LeadColumns<'a> {
             c.local_provider.push(d.local_provider.as_deref());
             c.mx_root.push(d.mx_root.as_deref());
             c.tenant_size.push(d.tenant_size.as_deref());
-            c.mx_hosts.push(text_array_literal(&scan.mx.iter().map(|m| m.host.as_str()).collect::<Vec<_>>()));
+            c.mx_hosts.push(text_array_literal(scan.mx.iter().map(|m| m.host.as_str())));
             c.spf.push(scan.spf.is_published());
             c.spf_record.push(scan.spf.record.as_deref());
             c.spf_includes.push(text_array_literal(&scan.spf.includes));
             c.spf_status.push(scan.spf.status.as_str());
             c.dkim.push(scan.has_dkim());
-            c.dkim_selectors.push(text_array_literal(&dkim_selectors(scan)));
+            c.dkim_selectors.push(text_array_literal(published_selectors(scan)));
             c.dmarc_policy.push(scan.dmarc.as_ref().map(|m| m.policy.as_str()));
             c.dmarc_pct.push(scan.dmarc.as_ref().map(|m| i16::from(m.pct)));
             c.ip_country.push(ip.and_then(|p| p.country.as_deref()));
@@ -736,9 +737,9 @@ mod tests {
 
     #[test]
     fn a_text_array_literal_quotes_every_element() {
-        assert_eq!(text_array_literal::<&str>(&[]), "{}");
+        assert_eq!(text_array_literal::<&str>([]), "{}");
         assert_eq!(
-            text_array_literal(&["a,b", "NULL", "{x}", r#"say "hi"\"#]),
+            text_array_literal(["a,b", "NULL", "{x}", r#"say "hi"\"#]),
             r#"{"a,b","NULL","{x}","say \"hi\"\\"}"#
         );
     }
